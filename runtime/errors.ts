@@ -1,0 +1,49 @@
+/**
+ * Errors shared by every layer. Two families:
+ * - HostCallError: what a host function raises to hand a typed `host-error` back to the guest
+ *   (jco's glue turns a thrown value with a `payload` into the `err` side of the WIT result).
+ * - GatewayError: everything a user or an API caller can cause, with a stable code and a
+ *   one-line message that names the fix (the CLI prints `message` and exits non-zero).
+ */
+
+export type HostErrorTag = 'denied' | 'invalid' | 'io' | 'limited';
+
+export interface HostErrorValue {
+  tag: HostErrorTag;
+  val: string;
+}
+
+/** Thrown by host functions; becomes `err(host-error)` in the guest, never a trap. */
+export class HostCallError extends Error {
+  readonly payload: HostErrorValue;
+  constructor(tag: HostErrorTag, message: string) {
+    super(`${tag}: ${message}`);
+    this.payload = { tag, val: message };
+  }
+  get tag(): HostErrorTag {
+    return this.payload.tag;
+  }
+}
+
+/** An error a user can cause: stable `code`, one-line `message` that says what to do. */
+export class GatewayError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'GatewayError';
+  }
+}
+
+/** How an event delivered to a component ended badly. `returned-err` is a handled failure; the rest are crashes. */
+export type FailureKind =
+  | 'returned-err'
+  | 'out-of-fuel'
+  | 'memory-limit'
+  | 'stack-overflow'
+  | 'trap'
+  | 'deadline';
+
+export function isCrash(kind: FailureKind): boolean {
+  return kind !== 'returned-err';
+}
