@@ -1,0 +1,15 @@
+/** Where a CLI verb writes; tests pass buffers, the real CLI passes the process streams. */
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+  /** For progress bars: the raw stderr stream when it is a terminal, else undefined. */
+  tty?: NodeJS.WriteStream | undefined;
+}
+
+export type Verb = (argv: string[], io: CliIo) => Promise<number>;
+
+export const processIo: CliIo = {
+  out: (line) => process.stdout.write(line + '\n'),
+  err: (line) => process.stderr.write(line + '\n'),
+  tty: process.stderr.isTTY ? process.stderr : undefined,
+};

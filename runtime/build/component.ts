@@ -1,0 +1,22 @@
+import { GatewayError } from '../errors.js';
+import { worldWit } from '../world.js';
+
+/**
+ * Wraps a core module that follows the canonical ABI for the sensor world into a component:
+ * embed the world's WIT as a custom section, then let wit-component (inside jco's wasm-tools)
+ * build the component. jco is imported lazily: only builds and cold loads pay for it.
+ */
+export async function componentFromCore(core: Uint8Array): Promise<Uint8Array> {
+  const jco = await import('@bytecodealliance/jco');
+  try {
+    const embedded = await jco.componentEmbed({ binary: core, witSource: worldWit(), world: 'sensor' });
+    return await jco.componentNew(embedded, undefined);
+  } catch (err) {
+    throw new GatewayError('BUILD_FAILED', `the module does not implement airssys:gateway/sensor@0.1.0: ${oneLine(err)}; check its imports and exports against wit/world.wit`);
+  }
+}
+
+export function oneLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n').map((l) => l.trim()).filter(Boolean).slice(0, 3).join(' / ');
+}
