@@ -1,3 +1,4 @@
+import { loadJco } from '../jco.js';
 import { GatewayError } from '../errors.js';
 import { worldWit } from '../world.js';
 
@@ -7,7 +8,7 @@ import { worldWit } from '../world.js';
  * build the component. jco is imported lazily: only builds and cold loads pay for it.
  */
 export async function componentFromCore(core: Uint8Array): Promise<Uint8Array> {
-  const jco = await import('@bytecodealliance/jco');
+  const jco = await loadJco();
   try {
     const embedded = await jco.componentEmbed({ binary: core, witSource: worldWit(), world: 'sensor' });
     return await jco.componentNew(embedded, undefined);

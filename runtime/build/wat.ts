@@ -1,9 +1,10 @@
+import { loadJco } from '../jco.js';
 import { GatewayError } from '../errors.js';
 import { componentFromCore, oneLine } from './component.js';
 
 /** Parses WebAssembly text (a core module) into binary with jco's wasm-tools. */
 export async function watToCore(wat: string): Promise<Uint8Array> {
-  const jco = await import('@bytecodealliance/jco');
+  const jco = await loadJco();
   try {
     return await jco.parse(wat);
   } catch (err) {

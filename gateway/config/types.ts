@@ -1,0 +1,78 @@
+import type { Manifest } from '../../runtime/manifest.js';
+
+/**
+ * The gateway configuration after validation: every default filled in, every path absolute
+ * (resolved against the config file's folder), names in camelCase. Nothing downstream re-validates.
+ */
+export interface GatewayConfig {
+  /** Absolute path of the file it came from (undefined when parsed from an object). */
+  file: string | undefined;
+  gateway: { id: string; dataDir: string; groups: string[] };
+  mqtt: MqttConfig;
+  board: BoardConfig;
+  ota: OtaConfig;
+  /** The capability ceiling, kept as data: the driver layer interprets the role bodies. */
+  policy: { roles: Record<string, unknown>; components: Record<string, string[]> };
+  components: ComponentConfig[];
+  telemetry: TelemetryConfig;
+  log: { level: LogLevel };
+}
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+
+export interface MqttConfig {
+  /** A broker URL (mqtt://, mqtts://, ws://, wss://) or 'embedded'. */
+  url: string;
+  embedded: boolean;
+  /** Port and host the embedded broker listens on (only used when `embedded`). */
+  embeddedPort: number;
+  embeddedHost: string;
+  topicPrefix: string;
+  clientId: string | undefined;
+  username: string | undefined;
+  password: string | undefined;
+  /** Absolute paths of PEM files. */
+  ca: string | undefined;
+  cert: string | undefined;
+  key: string | undefined;
+  /** 'auto' tries MQTT 5 and falls back to 3.1.1. */
+  protocol: 'auto' | 5 | 4;
+  keepaliveS: number;
+  /** Which settings came from the environment (for the startup log line). */
+  fromEnv: string[];
+}
+
+export interface BoardConfig {
+  kind: 'sim' | 'raspberry-pi';
+  options: Record<string, unknown>;
+}
+
+export interface OtaConfig {
+  /** Absolute paths of trusted Ed25519 public keys (SPKI PEM). */
+  trustedKeys: string[];
+  threshold: number;
+  maxArtifactBytes: number;
+  /** How long a freshly activated version must run without crashing before it is committed. */
+  probationMs: number;
+  /** Give up on a download when no chunk arrives for this long. */
+  chunkTimeoutMs: number;
+}
+
+export interface ComponentConfig {
+  /** Absolute path of the .wasm component. */
+  source: string;
+  /** Absolute path of the manifest file, or undefined when written inline. */
+  manifestPath: string | undefined;
+  manifest: Manifest;
+}
+
+export interface TelemetryConfig {
+  outboxMaxBytes: number;
+  outboxMaxAgeMs: number;
+  inflightWindow: number;
+  healthIntervalMs: number;
+  /** Group-commit interval for the outbox (0: next event-loop turn). */
+  commitIntervalMs: number;
+  /** 'normal' survives a process crash; 'full' also survives power loss at the cost of an fsync per commit. */
+  synchronous: 'normal' | 'full';
+}

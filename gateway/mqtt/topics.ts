@@ -1,0 +1,46 @@
+/**
+ * Topic names of contract section 4, in one place so the gateway and the CLI agree.
+ * `prefix` is mqtt.topic-prefix (default `airssys`).
+ */
+export const topics = {
+  gatewayState: (prefix: string, gw: string) => `${prefix}/gw/${gw}/state`,
+  componentState: (prefix: string, gw: string, name: string) => `${prefix}/gw/${gw}/components/${name}/state`,
+  telemetry: (prefix: string, gw: string, name: string, channel: string) => `${prefix}/gw/${gw}/telemetry/${name}/${channel}`,
+  /** Not in the contract: periodic gateway health (uptime, outbox depth, drops, per-component counts). */
+  health: (prefix: string, gw: string) => `${prefix}/gw/${gw}/health`,
+  cmd: (prefix: string, gw: string, name: string) => `${prefix}/gw/${gw}/cmd/${name}/#`,
+};
+
+export interface GatewayStatePayload {
+  state: 'online' | 'offline';
+  version: string;
+  ts: number;
+}
+
+/** Retained birth message and the matching LWT for `<prefix>/gw/<id>/state`. */
+export function presence(prefix: string, gatewayId: string, version: string): {
+  will: { topic: string; payload: string; qos: 1; retain: true };
+  birth: () => { topic: string; payload: string; qos: 1; retain: true };
+  farewell: () => { topic: string; payload: string; qos: 1; retain: true };
+} {
+  const topic = topics.gatewayState(prefix, gatewayId);
+  const msg = (state: 'online' | 'offline', ts: number) => JSON.stringify({ state, version, ts } satisfies GatewayStatePayload);
+  return {
+    // The LWT is fixed at connect time, so its ts is the connect time; subscribers see when the session began.
+    will: { topic, payload: msg('offline', Date.now()), qos: 1, retain: true },
+    birth: () => ({ topic, payload: msg('online', Date.now()), qos: 1, retain: true }),
+    farewell: () => ({ topic, payload: msg('offline', Date.now()), qos: 1, retain: true }),
+  };
+}
+
+/** MQTT wildcard match (`+` one level, `#` the rest). */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length) return false;
+    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}

@@ -1,0 +1,37 @@
+/** OTA phases and reason codes, exactly as contract section 4 lists them. */
+
+export const PHASES = ['received', 'downloading', 'verifying', 'staged', 'activating', 'probation', 'committed', 'rejected', 'rolled-back'] as const;
+export type Phase = (typeof PHASES)[number];
+export const FINAL_PHASES: readonly Phase[] = ['committed', 'rejected', 'rolled-back'];
+
+export const REASONS = [
+  'bad-envelope',
+  'bad-signature',
+  'untrusted-key',
+  'expired',
+  'not-targeted',
+  'downgrade',
+  'too-large',
+  'hash-mismatch',
+  'capability-denied',
+  'incompatible-world',
+  'invalid-component',
+  'init-failed',
+  'crashed-in-probation',
+  'timeout',
+] as const;
+export type Reason = (typeof REASONS)[number];
+
+export const isPhase = (v: unknown): v is Phase => typeof v === 'string' && (PHASES as readonly string[]).includes(v);
+export const isReason = (v: unknown): v is Reason => typeof v === 'string' && (REASONS as readonly string[]).includes(v);
+
+/** An OTA step failed for a reason the status topic reports. */
+export class OtaError extends Error {
+  override name = 'OtaError';
+  constructor(
+    readonly reason: Reason,
+    readonly detail: string,
+  ) {
+    super(`${reason}: ${detail}`);
+  }
+}

@@ -1,0 +1,172 @@
+import { loadJco } from './jco.js';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ArtifactCache, sha256Hex, type CachedArtifacts } from './cache.js';
+import { GatewayError } from './errors.js';
+import type { HostApi } from './host-api.js';
+import { ComponentInstance, type InstanceOptions } from './instance.js';
+import { instrumentCoreModule } from './instrument/index.js';
+import { Linker } from './linker.js';
+import { requireComponent } from './wasm-header.js';
+import { checkWorld, summarizeWit } from './world-check.js';
+import { oneLine } from './build/component.js';
+
+/**
+ * The engine turns component bytes into a PreparedComponent: checked against the world, transpiled
+ * by jco into glue JS plus core modules, the core modules instrumented (fuel, memory cap) and
+ * compiled. Everything but the compile is cached on disk (see cache.ts), so a warm prepare reads a
+ * few files, compiles and imports the glue, and never loads jco.
+ *
+ * jco is pinned to 1.11.2 on purpose: its glue costs ~30 ns per scalar export call where 1.13+
+ * costs 2-4 µs (docs/runtime.md has the measurement).
+ */
+export const JCO_VERSION = '1.11.2';
+/** Bump when instrumentation changes what it writes: old cache entries then stop matching. */
+export const INSTRUMENT_VERSION = 1;
+
+export interface EngineOptions {
+  /** Where load artifacts are cached (normally `<data-dir>/cache`). */
+  cacheDir: string;
+  /** Skip fuel and memory instrumentation. For benchmarks that measure what metering costs. */
+  instrument?: boolean;
+  linker?: Linker;
+}
+
+export interface PrepareOptions {
+  /** limits.memory-mb: the cap written into the component's memories. */
+  memoryMb: number;
+}
+
+type GlueModule = {
+  instantiate: (
+    getCoreModule: (name: string) => WebAssembly.Module,
+    imports: Record<string, unknown>,
+    instantiateCore: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance,
+  ) => Record<string, (...args: unknown[]) => unknown>;
+};
+
+export class Engine {
+  readonly cache: ArtifactCache;
+  readonly linker: Linker;
+  private readonly instrument: boolean;
+
+  constructor(opts: EngineOptions) {
+    this.cache = new ArtifactCache(opts.cacheDir);
+    this.instrument = opts.instrument ?? true;
+    this.linker = opts.linker ?? new Linker();
+  }
+
+  cacheKey(sha256: string, opts: PrepareOptions): string {
+    const instr = this.instrument ? `i${INSTRUMENT_VERSION}-m${opts.memoryMb}` : 'raw';
+    return `${sha256}-jco${JCO_VERSION}-${instr}`;
+  }
+
+  /** Load a component: from the cache when warm, else check, transpile, instrument and cache it. */
+  async prepare(bytes: Uint8Array, opts: PrepareOptions): Promise<PreparedComponent> {
+    const started = performance.now();
+    requireComponent(bytes);
+    const sha256 = sha256Hex(bytes);
+    const key = this.cacheKey(sha256, opts);
+    let artifacts = await this.cache.read(key);
+    const fromCache = artifacts !== undefined;
+    artifacts ??= await this.build(bytes, sha256, key, opts);
+    const prepared = await this.load(artifacts, bytes.length, fromCache);
+    prepared.loadMs = performance.now() - started;
+    return prepared;
+  }
+
+  /** Check only: world, imports, exports. Used by OTA before anything is staged. */
+  async validate(bytes: Uint8Array): Promise<{ imports: string[]; exports: string[] }> {
+    requireComponent(bytes);
+    const { summary } = await this.transpile(bytes);
+    return summary;
+  }
+
+  private async transpile(bytes: Uint8Array) {
+    const jco = await loadJco();
+    let wit: string;
+    let files: Record<string, Uint8Array>;
+    try {
+      wit = await jco.componentWit(bytes);
+      ({ files } = (await jco.transpile(bytes, {
+        name: 'component',
+        instantiation: 'sync',
+        noNodejsCompat: true,
+        // Types are generated only to compare the imported interfaces against the world.
+        noTypescript: false,
+      })) as { files: Record<string, Uint8Array> });
+    } catch (err) {
+      throw new GatewayError('INVALID_COMPONENT', `component is not valid: ${oneLine(err)}; rebuild it (is the file truncated?)`);
+    }
+    const summary = summarizeWit(wit);
+    const decls = new Map<string, string>();
+    for (const [name, content] of Object.entries(files)) {
+      const m = /^interfaces\/(.+)\.d\.ts$/.exec(name);
+      if (m) decls.set(m[1]!, Buffer.from(content).toString('utf8'));
+    }
+    checkWorld(summary, decls);
+    return { summary, files };
+  }
+
+  private async build(bytes: Uint8Array, sha256: string, key: string, opts: PrepareOptions): Promise<CachedArtifacts> {
+    const { summary, files } = await this.transpile(bytes);
+    const glue = Buffer.from(files['component.js']!).toString('utf8');
+    const cores: { name: string; bytes: Uint8Array }[] = [];
+    for (const [name, content] of Object.entries(files)) {
+      if (!name.endsWith('.wasm')) continue;
+      const core = this.instrument ? instrumentCoreModule(content, { memoryMaxPages: opts.memoryMb * 16 }).bytes : content;
+      if (!WebAssembly.validate(core)) {
+        throw new GatewayError('INVALID_COMPONENT', `core module ${name} does not validate after instrumentation; report this with the component attached`);
+      }
+      cores.push({ name, bytes: core });
+    }
+    return this.cache.write(key, glue, cores, { componentSha256: sha256, jcoVersion: JCO_VERSION, imports: summary.imports, exports: summary.exports });
+  }
+
+  private async load(artifacts: CachedArtifacts, size: number, fromCache: boolean): Promise<PreparedComponent> {
+    const modules = new Map<string, WebAssembly.Module>();
+    await Promise.all(
+      [...artifacts.cores].map(async ([name, bytes]) => {
+        modules.set(name, await WebAssembly.compile(bytes));
+      }),
+    );
+    const glue = (await import(pathToFileURL(join(artifacts.dir, artifacts.meta.glue.file)).href)) as GlueModule;
+    return new PreparedComponent(this.linker, glue, modules, {
+      sha256: artifacts.meta.componentSha256,
+      size,
+      imports: artifacts.meta.imports,
+      exports: artifacts.meta.exports,
+      fromCache,
+    });
+  }
+}
+
+export interface ComponentInfo {
+  sha256: string;
+  size: number;
+  imports: string[];
+  exports: string[];
+  fromCache: boolean;
+}
+
+/** A component ready to instantiate any number of times (Wasmtime's InstancePre). */
+export class PreparedComponent {
+  loadMs = 0;
+  constructor(
+    private readonly linker: Linker,
+    private readonly glue: GlueModule,
+    private readonly modules: Map<string, WebAssembly.Module>,
+    readonly info: ComponentInfo,
+  ) {}
+
+  /** Instantiates synchronously; throws GatewayError INSTANTIATE_FAILED if a start function traps. */
+  instantiate(api: HostApi, opts: InstanceOptions): ComponentInstance {
+    return new ComponentInstance((instantiateCore) => {
+      try {
+        return this.glue.instantiate((name) => this.modules.get(name)!, this.linker.bind(api), instantiateCore);
+      } catch (err) {
+        throw new GatewayError('INSTANTIATE_FAILED', `component failed to instantiate: ${oneLine(err)}; check the component's start code and memory limit`);
+      }
+    }, opts);
+  }
+}

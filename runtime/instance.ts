@@ -1,0 +1,128 @@
+import type { FailureKind } from './errors.js';
+import { FUEL_EXPORT, GROW_FAILED_EXPORT } from './instrument/index.js';
+import type { WorldExport } from './world.js';
+
+/**
+ * One live instance of a component: its own memories, globals and fuel. `call` delivers one event
+ * (an export call) under the fuel budget and classifies how it ended. After a crash (trap,
+ * out-of-fuel, memory-limit, stack overflow) the instance is discarded: its state may be corrupt,
+ * so every later call fails fast and the supervisor starts a new one.
+ */
+export interface InstanceOptions {
+  /** Fuel per event (limits.fuel). */
+  fuel: number;
+}
+
+export type CallOutcome =
+  | { ok: true; fuelUsed: number; durationMs: number }
+  | { ok: false; kind: FailureKind; message: string; fuelUsed: number; durationMs: number };
+
+type Exports = Record<string, (...args: unknown[]) => unknown>;
+
+const EXPORT_NAMES: Record<WorldExport, string> = {
+  init: 'init',
+  'on-tick': 'onTick',
+  'on-gpio': 'onGpio',
+  'on-serial': 'onSerial',
+  'on-message': 'onMessage',
+};
+
+export class ComponentInstance {
+  private readonly fuelGlobals: WebAssembly.Global[] = [];
+  private readonly growFlags: WebAssembly.Global[] = [];
+  private readonly memories: WebAssembly.Memory[] = [];
+  private readonly exports: Exports;
+  private readonly budget: bigint;
+  private readonly fuelBudget: number;
+  private crashed: { kind: FailureKind; message: string } | undefined;
+  /** Fuel used by the last event, and in total. */
+  lastFuel = 0;
+  totalFuel = 0;
+
+  constructor(
+    instantiate: (core: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance) => Exports,
+    opts: InstanceOptions,
+  ) {
+    this.fuelBudget = opts.fuel;
+    this.budget = BigInt(opts.fuel);
+    // The glue instantiates each core module through this hook: it is where the instance learns
+    // the fuel counters and memory-grow flags that instrumentation exported.
+    this.exports = instantiate((module, imports) => {
+      const inst = new WebAssembly.Instance(module, imports);
+      const fuel = inst.exports[FUEL_EXPORT];
+      if (fuel instanceof WebAssembly.Global) {
+        fuel.value = this.budget;
+        this.fuelGlobals.push(fuel);
+      }
+      const grow = inst.exports[GROW_FAILED_EXPORT];
+      if (grow instanceof WebAssembly.Global) this.growFlags.push(grow);
+      for (const value of Object.values(inst.exports)) {
+        if (value instanceof WebAssembly.Memory) this.memories.push(value);
+      }
+      return inst;
+    });
+  }
+
+  get isCrashed(): boolean {
+    return this.crashed !== undefined;
+  }
+
+  /** Bytes of linear memory the instance holds now. */
+  memoryBytes(): number {
+    let total = 0;
+    for (const m of this.memories) total += m.buffer.byteLength;
+    return total;
+  }
+
+  /** Delivers one event. Never throws: every failure comes back as an outcome. */
+  call(event: WorldExport, args: unknown[] = []): CallOutcome {
+    const started = performance.now();
+    if (this.crashed) {
+      return { ok: false, kind: this.crashed.kind, message: `instance was discarded after ${this.crashed.kind}: ${this.crashed.message}`, fuelUsed: 0, durationMs: 0 };
+    }
+    const fn = this.exports[EXPORT_NAMES[event]];
+    if (!fn) return { ok: false, kind: 'trap', message: `component has no export ${event}`, fuelUsed: 0, durationMs: 0 };
+    for (const g of this.fuelGlobals) g.value = this.budget;
+    for (const g of this.growFlags) g.value = 0;
+    try {
+      fn(...args);
+      const fuelUsed = this.fuelSpent();
+      return { ok: true, fuelUsed, durationMs: performance.now() - started };
+    } catch (err) {
+      const fuelUsed = this.fuelSpent();
+      const durationMs = performance.now() - started;
+      if (isReturnedErr(err)) return { ok: false, kind: 'returned-err', message: err.payload, fuelUsed, durationMs };
+      const failure = this.classify(err);
+      this.crashed = failure;
+      return { ok: false, ...failure, fuelUsed, durationMs };
+    }
+  }
+
+  private fuelSpent(): number {
+    let used = 0;
+    for (const g of this.fuelGlobals) used += this.fuelBudget - Number(g.value as bigint);
+    this.lastFuel = used;
+    this.totalFuel += used;
+    return used;
+  }
+
+  private classify(err: unknown): { kind: FailureKind; message: string } {
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof WebAssembly.RuntimeError) {
+      if (this.fuelGlobals.some((g) => (g.value as bigint) < 0n)) {
+        return { kind: 'out-of-fuel', message: `ran out of fuel (budget ${this.fuelBudget} per event)` };
+      }
+      if (this.growFlags.some((g) => g.value === 1)) {
+        return { kind: 'memory-limit', message: `trapped after memory.grow was refused at the memory limit (${message})` };
+      }
+      return { kind: 'trap', message };
+    }
+    if (err instanceof RangeError && /call stack/i.test(message)) return { kind: 'stack-overflow', message: 'stack overflow (recursion too deep)' };
+    if (err instanceof RangeError) return { kind: 'trap', message: `guest passed an out-of-range pointer or length (${message})` };
+    return { kind: 'trap', message: `host call failed: ${message}` };
+  }
+}
+
+function isReturnedErr(err: unknown): err is { payload: string } {
+  return typeof err === 'object' && err !== null && Object.prototype.hasOwnProperty.call(err, 'payload') && typeof (err as { payload: unknown }).payload === 'string';
+}

@@ -1,0 +1,274 @@
+/**
+ * Core-module instrumentation: fuel metering and a memory cap, by rewriting the binary directly
+ * (no binaryen: loading it costs more than rewriting, and warm starts must not pay for it).
+ *
+ * Everything added is appended (a type, two globals, two exports, one grow helper per memory that
+ * grows), so no existing index shifts and nothing but function bodies, the memory section and the
+ * section counts needs rewriting. Custom sections other than `name`, `producers` and
+ * `target_features` are dropped: DWARF and source maps point at code offsets that move.
+ */
+import { GatewayError } from '../errors.js';
+import { findSection, invalid, putSection, readSections, Reader, SectionId, writeModule, Writer, type Section } from './binary.js';
+import { capMemorySection, checkMemoryKind, readLimits } from './memory.js';
+import { meterBody } from './meter.js';
+
+export interface InstrumentOptions {
+  /** Cap on each defined memory, in 64 KiB pages. */
+  memoryMaxPages: number;
+  /**
+   * Fuel the module starts with, before the host first sets the global: it pays for a start
+   * function run during instantiation. Default DEFAULT_INITIAL_FUEL.
+   */
+  initialFuel?: bigint;
+}
+
+export interface InstrumentReport {
+  instrumentedFunctions: number;
+  memories: { initialPages: number; maxPages: number }[];
+}
+
+/** Exported mutable i64 global: remaining fuel. Set it before a call; below zero after a trap means out of fuel. */
+export const FUEL_EXPORT = 'airssys_fuel';
+/** Exported mutable i32 global: set to 1 when a memory.grow returned -1. */
+export const GROW_FAILED_EXPORT = 'airssys_grow_failed';
+/** Enough for any reasonable start function (about a second of guest code on a Pi). */
+export const DEFAULT_INITIAL_FUEL = 1_000_000_000n;
+
+const KEPT_CUSTOM_SECTIONS = new Set(['name', 'producers', 'target_features']);
+const GROW_TYPE = [0x60, 0x01, 0x7f, 0x01, 0x7f]; // (func (param i32) (result i32))
+
+export function instrumentCoreModule(bytes: Uint8Array, opts: InstrumentOptions): { bytes: Uint8Array; report: InstrumentReport } {
+  const cap = opts.memoryMaxPages;
+  if (!Number.isInteger(cap) || cap < 0 || cap > 65536) {
+    throw new GatewayError('INVALID_OPTIONS', `memoryMaxPages must be an integer from 0 to 65536, got ${cap}; pass the cap in 64 KiB pages`);
+  }
+  try {
+    return instrument(bytes, cap, opts.initialFuel ?? DEFAULT_INITIAL_FUEL);
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    // Belt and braces: a decoding slip must not crash the caller with a RangeError.
+    throw invalid(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { bytes: Uint8Array; report: InstrumentReport } {
+  const sections = readSections(bytes).filter((s) => s.id !== SectionId.custom || KEPT_CUSTOM_SECTIONS.has(s.customName!));
+
+  const types = readTypes(findSection(sections, SectionId.type));
+  const imports = readImports(findSection(sections, SectionId.import));
+  const definedFuncs = countOf(findSection(sections, SectionId.function));
+  const definedGlobals = countOf(findSection(sections, SectionId.global));
+
+  // Memories.
+  const memorySection = findSection(sections, SectionId.memory);
+  let memories: InstrumentReport['memories'] = [];
+  if (memorySection) {
+    const capped = capMemorySection(memorySection.payload, cap, imports.memories);
+    putSection(sections, SectionId.memory, capped.payload);
+    memories = capped.memories;
+  }
+
+  // Exports: the two new names must be free.
+  const exportSection = findSection(sections, SectionId.export);
+  const exportNames = readExportNames(exportSection);
+  for (const name of [FUEL_EXPORT, GROW_FAILED_EXPORT]) {
+    if (exportNames.has(name)) {
+      throw new GatewayError('UNSUPPORTED_WASM', `the module already exports "${name}" (instrumented twice?); instrument the original module`);
+    }
+  }
+
+  const fuelGlobal = imports.globals + definedGlobals;
+  const flagGlobal = fuelGlobal + 1;
+
+  // The grow-helper type: reuse an existing (i32) -> i32, else append one.
+  let growType = types.growTypeIndex;
+  const newTypes: number[][] = [];
+  const helperMemories: number[] = [];
+  const helperIndex = new Map<number, number>();
+  const firstHelper = imports.funcs + definedFuncs;
+  const ctx = {
+    fuelGlobal,
+    growHelper(memidx: number): number {
+      let idx = helperIndex.get(memidx);
+      if (idx === undefined) {
+        idx = firstHelper + helperMemories.length;
+        helperIndex.set(memidx, idx);
+        helperMemories.push(memidx);
+      }
+      return idx;
+    },
+  };
+
+  // Code.
+  const codeSection = findSection(sections, SectionId.code);
+  // The count goes in front last, once the helpers are known.
+  const code = new Writer(Math.ceil((codeSection?.payload.length ?? 0) * 1.3) + 256);
+  let instrumented = 0;
+  if (codeSection) {
+    const r = new Reader(codeSection.payload);
+    const n = r.u32();
+    if (n !== definedFuncs) throw invalid(`function section declares ${definedFuncs} functions but the code section has ${n}`);
+    const body = new Writer(4096);
+    for (let i = 0; i < n; i++) {
+      const size = r.u32();
+      const start = r.pos;
+      r.skip(size);
+      body.length = 0;
+      meterBody(codeSection.payload, start, start + size, imports.funcs + i, ctx, body);
+      instrumented++;
+      code.u32(body.length).bytes(body.view());
+    }
+    if (!r.done) throw invalid('trailing bytes in the code section');
+  } else if (definedFuncs !== 0) {
+    throw invalid(`function section declares ${definedFuncs} functions but there is no code section`);
+  }
+
+  if (helperMemories.length > 0 && growType < 0) {
+    growType = types.count;
+    newTypes.push(GROW_TYPE);
+  }
+  for (const memidx of helperMemories) code.bytes(growHelperBody(memidx, flagGlobal));
+
+  const codePayload = new Writer(code.length + 8).u32(definedFuncs + helperMemories.length).bytes(code.view()).finish();
+  if (definedFuncs + helperMemories.length > 0) putSection(sections, SectionId.code, codePayload);
+
+  // Function section: helper signatures appended.
+  if (helperMemories.length > 0) {
+    const fs = findSection(sections, SectionId.function);
+    putSection(sections, SectionId.function, appendEntries(fs, helperMemories.map(() => new Writer(5).u32(growType).finish())));
+  }
+  if (newTypes.length > 0) {
+    putSection(sections, SectionId.type, appendEntries(findSection(sections, SectionId.type), newTypes.map((t) => Uint8Array.from(t))));
+  }
+
+  // Globals: fuel (mut i64) and the grow-failed flag (mut i32).
+  const fuelEntry = new Writer(16).byte(0x7e).byte(0x01).byte(0x42).signed(initialFuel).byte(0x0b).finish();
+  const flagEntry = Uint8Array.from([0x7f, 0x01, 0x41, 0x00, 0x0b]);
+  putSection(sections, SectionId.global, appendEntries(findSection(sections, SectionId.global), [fuelEntry, flagEntry]));
+
+  const exportEntry = (name: string, global: number) => new Writer(32).name(name).byte(0x03).u32(global).finish();
+  putSection(sections, SectionId.export, appendEntries(exportSection, [exportEntry(FUEL_EXPORT, fuelGlobal), exportEntry(GROW_FAILED_EXPORT, flagGlobal)]));
+
+  return { bytes: writeModule(sections), report: { instrumentedFunctions: instrumented, memories } };
+}
+
+/** memory.grow that raises the flag when it fails: (param $delta i32) (result i32). */
+function growHelperBody(memidx: number, flagGlobal: number): Uint8Array {
+  const body = new Writer(32)
+    .byte(0x00) // no locals
+    .byte(0x20).u32(0) // local.get 0
+    .byte(0x40).u32(memidx) // memory.grow
+    .byte(0x22).u32(0) // local.tee 0
+    .byte(0x41).signed(-1)
+    .byte(0x46) // i32.eq
+    .byte(0x04).byte(0x40) // if
+    .byte(0x41).signed(1)
+    .byte(0x24).u32(flagGlobal)
+    .byte(0x0b)
+    .byte(0x20).u32(0)
+    .byte(0x0b)
+    .finish();
+  return new Writer(body.length + 5).sized(body).finish();
+}
+
+/** The vector count at the start of a section, or 0 when it is absent. */
+function countOf(section: Section | undefined): number {
+  return section ? new Reader(section.payload).u32() : 0;
+}
+
+/** A vector section with `entries` appended and its count raised. */
+function appendEntries(section: Section | undefined, entries: Uint8Array[]): Uint8Array {
+  let count = 0;
+  let rest = new Uint8Array(0);
+  if (section) {
+    const r = new Reader(section.payload);
+    count = r.u32();
+    rest = section.payload.subarray(r.pos);
+  }
+  const w = new Writer(rest.length + 64).u32(count + entries.length).bytes(rest);
+  for (const e of entries) w.bytes(e);
+  return w.finish();
+}
+
+function valType(r: Reader): void {
+  const b = r.byte();
+  if (b === 0x63 || b === 0x64) r.signed(33);
+}
+
+/** Counts the types and finds an existing (i32) -> i32. GC type definitions are refused. */
+function readTypes(section: Section | undefined): { count: number; growTypeIndex: number } {
+  if (!section) return { count: 0, growTypeIndex: -1 };
+  const r = new Reader(section.payload);
+  const n = r.u32();
+  let growTypeIndex = -1;
+  for (let i = 0; i < n; i++) {
+    const start = r.pos;
+    const form = r.byte();
+    if (form !== 0x60) {
+      if (form === 0x4e || form === 0x50 || form === 0x4f || form === 0x5f || form === 0x5e) {
+        throw new GatewayError('UNSUPPORTED_WASM', 'the module uses wasm GC types, which the gateway cannot meter; build the component without GC');
+      }
+      throw invalid(`type ${i} has unknown form 0x${form.toString(16)}`);
+    }
+    for (let k = r.u32(); k > 0; k--) valType(r);
+    for (let k = r.u32(); k > 0; k--) valType(r);
+    if (growTypeIndex < 0 && r.pos - start === GROW_TYPE.length && GROW_TYPE.every((b, j) => section.payload[start + j] === b)) {
+      growTypeIndex = i;
+    }
+  }
+  if (!r.done) throw invalid('trailing bytes in the type section');
+  return { count: n, growTypeIndex };
+}
+
+/** Counts imported functions, globals and memories; refuses imported 64-bit memories. */
+function readImports(section: Section | undefined): { funcs: number; globals: number; memories: number } {
+  const out = { funcs: 0, globals: 0, memories: 0 };
+  if (!section) return out;
+  const r = new Reader(section.payload);
+  const n = r.u32();
+  for (let i = 0; i < n; i++) {
+    const module = r.name();
+    const field = r.name();
+    const kind = r.byte();
+    switch (kind) {
+      case 0x00:
+        r.u32();
+        out.funcs++;
+        break;
+      case 0x01:
+        valType(r);
+        readLimits(r);
+        break;
+      case 0x02:
+        checkMemoryKind(readLimits(r), `imported memory ${module}.${field}`);
+        out.memories++;
+        break;
+      case 0x03:
+        valType(r);
+        r.byte();
+        out.globals++;
+        break;
+      case 0x04:
+        r.byte();
+        r.u32();
+        break;
+      default:
+        throw invalid(`import ${module}.${field} has unknown kind ${kind}`);
+    }
+  }
+  if (!r.done) throw invalid('trailing bytes in the import section');
+  return out;
+}
+
+function readExportNames(section: Section | undefined): Set<string> {
+  const names = new Set<string>();
+  if (!section) return names;
+  const r = new Reader(section.payload);
+  for (let n = r.u32(); n > 0; n--) {
+    names.add(r.name());
+    r.byte();
+    r.u32();
+  }
+  if (!r.done) throw invalid('trailing bytes in the export section');
+  return names;
+}

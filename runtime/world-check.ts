@@ -1,0 +1,125 @@
+import { GatewayError } from './errors.js';
+import { WORLD_IMPORTS } from './world.js';
+
+/**
+ * Checks that a component fits `airssys:gateway/sensor@0.1.0`, from what jco tells about it:
+ * the WIT text of its world (`componentWit`) and the TypeScript declarations jco generates for each
+ * imported interface. A component may import a subset of the world's interfaces, and of their
+ * functions, but each one it does import must have exactly the world's signature; it must export
+ * exactly the world's five functions. The first mismatch is reported by name.
+ *
+ * The expected declarations below are what jco 1.11.2 generates for wit/world.wit; the test
+ * `world-check.test.ts` regenerates them from the WIT so the two cannot drift apart.
+ */
+export const EXPECTED_EXPORTS = [
+  'export init: func() -> result<_, string>;',
+  'export on-tick: func(now-ms: u64) -> result<_, string>;',
+  'export on-gpio: func(pin: u32, value: bool, at-ms: u64) -> result<_, string>;',
+  'export on-serial: func(port: string, data: list<u8>) -> result<_, string>;',
+  'export on-message: func(topic: string, payload: list<u8>) -> result<_, string>;',
+];
+
+const HOST_ERROR = "export type HostError = import('./airssys-gateway-types.js').HostError;";
+const LOG_LEVEL = "export type LogLevel = import('./airssys-gateway-types.js').LogLevel;";
+
+/** Declaration lines per interface file jco writes (`interfaces/<file>.d.ts`). */
+export const EXPECTED_INTERFACE_DECLS: Record<string, { functions: string[]; always: string[] }> = {
+  'airssys-gateway-gpio': {
+    functions: ['export function read(pin: number): boolean;', 'export function write(pin: number, value: boolean): void;'],
+    always: [HOST_ERROR],
+  },
+  'airssys-gateway-serial': { functions: ['export function write(port: string, data: Uint8Array): number;'], always: [HOST_ERROR] },
+  'airssys-gateway-telemetry': {
+    functions: ['export function publish(channel: string, value: number): void;', 'export function publishJson(channel: string, json: string): void;'],
+    always: [HOST_ERROR],
+  },
+  'airssys-gateway-messaging': { functions: ['export function send(topic: string, payload: Uint8Array): void;'], always: [HOST_ERROR] },
+  'airssys-gateway-host': {
+    functions: [
+      'export function log(level: LogLevel, message: string): void;',
+      'export function nowMs(): bigint;',
+      'export function config(key: string): string | undefined;',
+    ],
+    always: [],
+  },
+};
+
+export const EXPECTED_TYPES_DECL = [
+  'export type HostError = HostErrorDenied | HostErrorInvalid | HostErrorIo | HostErrorLimited;',
+  'export interface HostErrorDenied {',
+  "tag: 'denied',",
+  'val: string,',
+  '}',
+  'export interface HostErrorInvalid {',
+  "tag: 'invalid',",
+  'val: string,',
+  '}',
+  'export interface HostErrorIo {',
+  "tag: 'io',",
+  'val: string,',
+  '}',
+  'export interface HostErrorLimited {',
+  "tag: 'limited',",
+  'val: string,',
+  '}',
+  "export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';",
+];
+
+/** Lines that carry meaning: no comments, no blank lines, trimmed. */
+export function declLines(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('/**') && !l.startsWith('*') && !l.startsWith('//') && !l.startsWith('*/'));
+}
+
+export interface WorldSummary {
+  imports: string[];
+  exports: string[];
+}
+
+/** Reads import and export lines out of the WIT that `componentWit` prints for a component. */
+export function summarizeWit(wit: string): WorldSummary {
+  const imports: string[] = [];
+  const exports: string[] = [];
+  for (const raw of wit.split('\n')) {
+    const line = raw.trim();
+    const imp = /^import\s+([^;:\s]+(?::[^;\s]+)?)(?::|;)/.exec(line);
+    if (line.startsWith('import ')) imports.push(imp ? imp[1]! : line.slice(7).replace(/;$/, ''));
+    if (line.startsWith('export ')) exports.push(line);
+  }
+  return { imports, exports };
+}
+
+const invalid = (what: string) =>
+  new GatewayError('INCOMPATIBLE_WORLD', `component does not target airssys:gateway/sensor@0.1.0: ${what}; rebuild it against wit/world.wit`);
+
+export function checkWorld(summary: WorldSummary, interfaceDecls: Map<string, string>): void {
+  const allowed = new Set<string>(WORLD_IMPORTS);
+  for (const imp of summary.imports) {
+    if (!allowed.has(imp)) throw invalid(`it imports ${imp}, which is outside the world`);
+  }
+  for (const exp of summary.exports) {
+    if (!EXPECTED_EXPORTS.includes(exp)) throw invalid(`unexpected export \`${exp.replace(/^export /, '').replace(/;$/, '')}\``);
+  }
+  for (const exp of EXPECTED_EXPORTS) {
+    if (!summary.exports.includes(exp)) throw invalid(`missing export \`${exp.replace(/^export /, '').replace(/;$/, '')}\``);
+  }
+  for (const [file, text] of interfaceDecls) {
+    const lines = declLines(text).filter((l) => !l.startsWith('import '));
+    if (file === 'airssys-gateway-types') {
+      if (lines.join('\n') !== EXPECTED_TYPES_DECL.join('\n')) throw invalid('its airssys:gateway/types interface differs from the world (host-error or log-level)');
+      continue;
+    }
+    const expected = EXPECTED_INTERFACE_DECLS[file];
+    if (!expected) throw invalid(`it imports an unknown interface (${file})`);
+    for (const line of lines) {
+      if (line.startsWith('export function') && !expected.functions.includes(line)) {
+        throw invalid(`in ${file.replace('airssys-gateway-', 'airssys:gateway/')}: \`${line.replace(/^export function /, '').replace(/;$/, '')}\` has a signature the world does not define`);
+      }
+    }
+    for (const line of expected.always) {
+      if (!lines.includes(line)) throw invalid(`in ${file.replace('airssys-gateway-', 'airssys:gateway/')}: functions do not return result<_, host-error> as the world defines`);
+    }
+  }
+}
