@@ -10,6 +10,7 @@ import { Linker } from './linker.js';
 import { requireComponent } from './wasm-header.js';
 import { checkWorld, summarizeWit } from './world-check.js';
 import { oneLine } from './build/component.js';
+import { GLUE_HARDENING_VERSION, hardenGlue } from './glue-hardening.js';
 
 /**
  * The engine turns component bytes into a PreparedComponent: checked against the world, transpiled
@@ -58,7 +59,7 @@ export class Engine {
 
   cacheKey(sha256: string, opts: PrepareOptions): string {
     const instr = this.instrument ? `i${INSTRUMENT_VERSION}-m${opts.memoryMb}` : 'raw';
-    return `${sha256}-jco${JCO_VERSION}-${instr}`;
+    return `${sha256}-jco${JCO_VERSION}-g${GLUE_HARDENING_VERSION}-${instr}`;
   }
 
   /** Load a component: from the cache when warm, else check, transpile, instrument and cache it. */
@@ -110,7 +111,7 @@ export class Engine {
 
   private async build(bytes: Uint8Array, sha256: string, key: string, opts: PrepareOptions): Promise<CachedArtifacts> {
     const { summary, files } = await this.transpile(bytes);
-    const glue = Buffer.from(files['component.js']!).toString('utf8');
+    const { glue } = hardenGlue(Buffer.from(files['component.js']!).toString('utf8'));
     const cores: { name: string; bytes: Uint8Array }[] = [];
     for (const [name, content] of Object.entries(files)) {
       if (!name.endsWith('.wasm')) continue;

@@ -36,7 +36,7 @@ export interface ComponentState {
   /** Highest version ever committed over OTA. */
   floor?: string;
   /** Set from activation until commit or rollback: current is not yet trusted. */
-  pending?: { prior?: VersionRef };
+  pending?: { phase: 'activating' | 'probation'; prior?: VersionRef };
   /** Envelopes that were rolled back; they are not retried when seen again (retained replays). */
   rolledBack: string[];
 }
@@ -56,6 +56,8 @@ export interface Recovery {
   component: string;
   /** The uncommitted version that was dropped. */
   reverted: VersionRef;
+  /** Where it was when the gateway stopped. */
+  phase: 'activating' | 'probation';
   /** What runs now (undefined: the configured source). */
   current?: VersionRef;
 }
@@ -145,11 +147,18 @@ export class OtaStore {
   /** current = ref (uncommitted), previous = old current. */
   async activate(name: string, ref: VersionRef): Promise<void> {
     const s = this.state(name);
-    const next: ComponentState = { current: ref, rolledBack: s.rolledBack, pending: {} };
+    const next: ComponentState = { current: ref, rolledBack: s.rolledBack, pending: { phase: 'activating' } };
     if (s.current) next.previous = s.current;
-    if (s.previous) next.pending = { prior: s.previous };
+    if (s.previous) next.pending = { phase: 'activating', prior: s.previous };
     if (s.floor) next.floor = s.floor;
     await this.writeState(name, next);
+  }
+
+  /** The new instance passed init: a restart from here on is reported as a crash in probation. */
+  async startProbation(name: string): Promise<void> {
+    const s = this.state(name);
+    if (!s.pending) throw new Error(`${name} is not activating`);
+    await this.writeState(name, { ...s, pending: { ...s.pending, phase: 'probation' } });
   }
 
   /** Current becomes permanent and the floor rises to it. */
@@ -193,8 +202,9 @@ export class OtaStore {
       const s = this.states.get(name)!;
       if (s.pending && s.current) {
         const reverted = s.current;
+        const phase = s.pending.phase;
         await this.rollback(name);
-        const r: Recovery = { component: name, reverted };
+        const r: Recovery = { component: name, reverted, phase };
         const cur = this.states.get(name)!.current;
         if (cur) r.current = cur;
         out.push(r);

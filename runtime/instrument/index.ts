@@ -179,7 +179,7 @@ function countOf(section: Section | undefined): number {
 /** A vector section with `entries` appended and its count raised. */
 function appendEntries(section: Section | undefined, entries: Uint8Array[]): Uint8Array {
   let count = 0;
-  let rest = new Uint8Array(0);
+  let rest: Uint8Array = new Uint8Array(0);
   if (section) {
     const r = new Reader(section.payload);
     count = r.u32();

@@ -1,0 +1,93 @@
+/**
+ * Fuel-metering overhead: each kernel from fuel-kernels.ts runs un-metered and metered in the same
+ * process, interleaved round by round so both see the same machine state. Reports the median
+ * ns/op of each, the ratio, and the fuel one operation consumes.
+ *
+ *   node --import tsx bench/fuel.bench.ts
+ */
+import { FUEL_EXPORT, instrumentCoreModule } from '../runtime/instrument/index.js';
+import { kernels, type Kernel } from './fuel-kernels.js';
+
+const ROUNDS = 9;
+const ROUND_MS = 60;
+const BIG_FUEL = 1n << 62n;
+
+interface Row {
+  kernel: string;
+  op: string;
+  plainNs: number;
+  meteredNs: number;
+  ratio: number;
+  fuelPerOp: number;
+}
+
+async function instantiate(bytes: Uint8Array): Promise<Record<string, any>> {
+  const { instance } = await WebAssembly.instantiate(bytes);
+  return instance.exports as Record<string, any>;
+}
+
+function timeBatch(k: Kernel, e: Record<string, any>, batch: number): number {
+  const t0 = process.hrtime.bigint();
+  let sink = 0;
+  for (let i = 0; i < batch; i++) sink += Number(k.run(e));
+  const dt = Number(process.hrtime.bigint() - t0);
+  if (Number.isNaN(sink)) throw new Error('kernel produced NaN');
+  return dt / batch;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function measure(k: Kernel): Promise<Row> {
+  const jco = await import('@bytecodealliance/jco');
+  const original = await jco.parse(k.wat);
+  const { bytes: metered } = instrumentCoreModule(original, { memoryMaxPages: 16 });
+  const plain = await instantiate(original);
+  const inst = await instantiate(metered);
+  k.prepare(plain);
+  k.prepare(inst);
+  const fuel = inst[FUEL_EXPORT] as WebAssembly.Global;
+
+  fuel.value = BIG_FUEL;
+  const a = k.run(plain);
+  const b = k.run(inst);
+  if (a !== b && !(Number.isNaN(a) && Number.isNaN(b))) throw new Error(`${k.name}: metered result ${b} differs from ${a}`);
+  const fuelPerOp = Number(BIG_FUEL - (fuel.value as bigint));
+
+  // Warm up both into the optimizing tier and size a batch to about ROUND_MS.
+  const warmEnd = performance.now() + 300;
+  while (performance.now() < warmEnd) {
+    k.run(plain);
+    k.run(inst);
+  }
+  const perOp = timeBatch(k, plain, 50);
+  const batch = Math.max(10, Math.round((ROUND_MS * 1e6) / perOp));
+
+  const plainNs: number[] = [];
+  const meteredNs: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    plainNs.push(timeBatch(k, plain, batch));
+    fuel.value = BIG_FUEL;
+    meteredNs.push(timeBatch(k, inst, batch));
+  }
+  const p = median(plainNs);
+  const m = median(meteredNs);
+  return { kernel: k.name, op: k.op, plainNs: p, meteredNs: m, ratio: m / p, fuelPerOp };
+}
+
+export async function run(): Promise<void> {
+  const rows: Row[] = [];
+  for (const k of kernels) rows.push(await measure(k));
+  const header = ['kernel', 'one op', 'plain ns/op', 'metered ns/op', 'ratio', 'fuel/op'];
+  const body = rows.map((r) => [r.kernel, r.op, r.plainNs.toFixed(0), r.meteredNs.toFixed(0), `${r.ratio.toFixed(2)}x`, String(r.fuelPerOp)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  console.log(`fuel metering overhead (node ${process.version}, ${process.arch})`);
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const row of body) console.log(line(row));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run();

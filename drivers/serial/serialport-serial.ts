@@ -1,0 +1,229 @@
+import { HostCallError } from '../../runtime/errors.js';
+import { Framer } from './framer.js';
+import { busyError, openError } from './errors.js';
+import type { SerialDriver, SerialEvent, SerialLink, SerialLinkStats, SerialOpenOptions, SerialState } from './types.js';
+
+/**
+ * Serial through the `serialport` package. Never calls SerialPort.list(): on Linux it spawns
+ * udevadm, which is missing on slim images and takes the process down; ports are opened by path.
+ */
+
+export interface Backoff {
+  initialMs: number;
+  maxMs: number;
+  factor: number;
+  /** 0.2 = each delay varies by up to ±20%, so a fleet does not retry in lockstep. */
+  jitter: number;
+}
+export const DEFAULT_BACKOFF: Backoff = { initialMs: 250, maxMs: 10_000, factor: 2, jitter: 0.2 };
+
+/** Delay before reopen attempt `attempt` (0-based). */
+export function backoffDelay(attempt: number, b: Backoff, random: () => number = Math.random): number {
+  const base = Math.min(b.maxMs, b.initialMs * Math.pow(b.factor, attempt));
+  return Math.max(0, Math.round(base * (1 + b.jitter * (2 * random() - 1))));
+}
+
+/** The slice of serialport's stream we use (so a test can hand in any binding). */
+interface PortStream {
+  readonly isOpen: boolean;
+  readonly writableLength: number;
+  open(cb: (err: Error | null) => void): void;
+  write(data: Buffer, cb?: (err: Error | null | undefined) => void): boolean;
+  close(cb?: (err: Error | null) => void): void;
+  on(event: 'data', cb: (d: Buffer) => void): unknown;
+  on(event: 'close', cb: (err?: Error & { disconnected?: boolean }) => void): unknown;
+  on(event: 'error', cb: (err: Error) => void): unknown;
+  removeAllListeners(): unknown;
+}
+type PortFactory = (path: string, baud: number) => PortStream;
+
+export interface SerialportSerialOptions {
+  /** A serialport binding (e.g. @serialport/binding-mock's MockBinding); default: the native one. */
+  binding?: unknown;
+  backoff?: Partial<Backoff>;
+  random?: () => number;
+  /** Send queue per port; default 64 KiB. */
+  maxQueuedBytes?: number;
+  /** Keep retrying a port that is missing at open instead of failing (adapter plugged in later). */
+  waitForPort?: boolean;
+  onEvent?: (e: SerialEvent) => void;
+}
+
+class PortLink implements SerialLink {
+  state: SerialState = 'reconnecting';
+  readonly stats: SerialLinkStats;
+  private readonly framer: Framer;
+  private stream: PortStream | undefined;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly driver: SerialportSerial,
+    readonly port: string,
+    readonly baud: number,
+    opts: SerialOpenOptions,
+    onFrame: (f: Uint8Array) => void,
+  ) {
+    this.framer = new Framer(opts.framing, onFrame, opts);
+    this.stats = Object.assign(this.framer.stats, { bytesIn: 0, bytesOut: 0, reopens: 0, refusedBytes: 0 });
+  }
+
+  /** One open attempt; resolves with the error instead of throwing. */
+  tryOpen(): Promise<Error | undefined> {
+    let s: PortStream;
+    try {
+      s = this.driver.factory(this.port, this.baud);
+    } catch (err) {
+      // serialport throws synchronously for options it rejects (e.g. a baud that is not a number).
+      return Promise.resolve(err instanceof Error ? err : new Error(String(err)));
+    }
+    return new Promise((resolve) => {
+      s.open((err) => {
+        if (err) {
+          s.removeAllListeners();
+          resolve(err);
+          return;
+        }
+        if (this.state === 'closed') {
+          s.close();
+          resolve(undefined);
+          return;
+        }
+        this.attach(s);
+        resolve(undefined);
+      });
+    });
+  }
+
+  private attach(s: PortStream): void {
+    this.stream = s;
+    this.state = 'open';
+    this.framer.reset();
+    s.on('data', (d) => {
+      this.stats.bytesIn += d.length;
+      this.framer.push(d);
+    });
+    s.on('error', () => {
+      // Write/read errors are followed by 'close' when the device is gone; nothing else to do.
+    });
+    s.on('close', (err) => {
+      if (this.stream !== s) return;
+      this.stream = undefined;
+      if (this.state === 'closed') return;
+      this.state = 'reconnecting';
+      this.driver.emitEvent({ type: 'disconnected', port: this.port, reason: err?.message ?? 'closed' });
+      this.scheduleReopen();
+    });
+  }
+
+  scheduleReopen(): void {
+    if (this.state === 'closed' || this.timer) return;
+    const delay = backoffDelay(this.attempt, this.driver.backoff, this.driver.random);
+    this.timer = setTimeout(async () => {
+      this.timer = undefined;
+      if (this.state === 'closed') return;
+      this.attempt++;
+      const err = await this.tryOpen();
+      if (this.state === 'closed') return;
+      if (err) {
+        this.driver.emitEvent({ type: 'reopen-failed', port: this.port, attempt: this.attempt, reason: err.message, retryInMs: backoffDelay(this.attempt, this.driver.backoff, this.driver.random) });
+        this.scheduleReopen();
+      } else {
+        this.stats.reopens++;
+        this.driver.emitEvent({ type: 'reopened', port: this.port, attempt: this.attempt });
+        this.attempt = 0;
+      }
+    }, delay);
+    // A port waiting to come back must not keep the process alive on its own.
+    this.timer.unref?.();
+  }
+
+  write(data: Uint8Array): number {
+    const s = this.stream;
+    if (this.state === 'closed') throw new HostCallError('invalid', `serial port ${this.port} is not open`);
+    if (this.state !== 'open' || !s || !s.isOpen) throw new HostCallError('io', `serial port ${this.port} is disconnected; the gateway is reopening it (attempt ${this.attempt + 1})`);
+    const room = this.driver.maxQueued - s.writableLength;
+    const n = Math.max(0, Math.min(data.length, room));
+    this.stats.refusedBytes += data.length - n;
+    if (n === 0) return 0;
+    // Copy: the guest's memory view may change as soon as the host call returns.
+    s.write(Buffer.from(data.subarray(0, n)), () => {});
+    this.stats.bytesOut += n;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const s = this.stream;
+    this.stream = undefined;
+    this.driver.forget(this);
+    if (s && s.isOpen) await new Promise<void>((r) => s.close(() => r()));
+    s?.removeAllListeners();
+    this.driver.emitEvent({ type: 'closed', port: this.port });
+  }
+}
+
+export class SerialportSerial implements SerialDriver {
+  readonly backoff: Backoff;
+  readonly random: () => number;
+  readonly maxQueued: number;
+  private readonly links = new Map<string, PortLink>();
+
+  constructor(
+    readonly factory: PortFactory,
+    private readonly opts: SerialportSerialOptions = {},
+  ) {
+    this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
+    this.random = opts.random ?? Math.random;
+    this.maxQueued = opts.maxQueuedBytes ?? 64 * 1024;
+  }
+
+  emitEvent(e: SerialEvent): void {
+    this.opts.onEvent?.(e);
+  }
+
+  forget(link: PortLink): void {
+    if (this.links.get(link.port) === link) this.links.delete(link.port);
+  }
+
+  async open(opts: SerialOpenOptions, onFrame: (frame: Uint8Array) => void): Promise<SerialLink> {
+    if (this.links.has(opts.port)) throw busyError(opts.port);
+    const link = new PortLink(this, opts.port, opts.baud, opts, onFrame);
+    this.links.set(opts.port, link);
+    const err = await link.tryOpen();
+    if (err) {
+      const gerr = openError(opts.port, opts.baud, err);
+      if (this.opts.waitForPort && gerr.code === 'SERIAL_PORT_NOT_FOUND') {
+        link.scheduleReopen();
+        return link;
+      }
+      this.links.delete(opts.port);
+      throw gerr;
+    }
+    this.emitEvent({ type: 'open', port: opts.port });
+    return link;
+  }
+
+  get(port: string): SerialLink | undefined {
+    return this.links.get(port);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.links.values()].map((l) => l.close()));
+  }
+}
+
+/** Loads serialport (and its native binding) only when a real board needs it. */
+export async function createSerialportSerial(opts: SerialportSerialOptions = {}): Promise<SerialportSerial> {
+  const { SerialPort } = await import('serialport');
+  const binding = opts.binding;
+  const factory: PortFactory = (path, baudRate) => {
+    const o: Record<string, unknown> = { path, baudRate, autoOpen: false };
+    if (binding !== undefined) o.binding = binding;
+    return new SerialPort(o as unknown as ConstructorParameters<typeof SerialPort>[0]) as unknown as PortStream;
+  };
+  return new SerialportSerial(factory, opts);
+}

@@ -1,0 +1,367 @@
+import { EventEmitter } from 'node:events';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { GatewayError } from '../../runtime/errors.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+
+/**
+ * One MQTT session to the broker that keeps itself up.
+ *
+ * - MQTT 5 first; a broker that answers "unacceptable protocol version" (Aedes) gets 3.1.1, and
+ *   the answer is remembered for later reconnects.
+ * - MQTT.js's own reconnect is a fixed interval; we set `reconnectPeriod: 0` and reconnect with
+ *   exponential backoff + jitter, using a fresh client each time so no publish callback from a dead
+ *   session can fire into the new one.
+ * - A retained birth message is published on every connect and the LWT covers a crash; `stop()`
+ *   publishes the farewell itself because a clean DISCONNECT suppresses the LWT.
+ * - Errors a user can fix come out as one-line GatewayErrors on the `error` event, once per distinct
+ *   cause (a broker refusing credentials every 30 s is one line, not a log flood).
+ *
+ * Events: `connect` ({ protocolVersion }), `disconnect` (reason), `reconnecting` ({ attempt, delayMs }),
+ * `error` (GatewayError), `message` (topic, payload: Buffer, retained: boolean).
+ */
+
+export interface Message {
+  topic: string;
+  payload: string | Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+}
+
+export interface MqttConnectionOptions {
+  url: string;
+  clientId?: string;
+  username?: string;
+  password?: string;
+  /** PEM contents (not paths): the config layer reads the files. */
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  rejectUnauthorized?: boolean;
+  /** 'auto': MQTT 5, falling back to 3.1.1 when the broker refuses 5. */
+  protocol?: 'auto' | 5 | 4;
+  keepaliveS?: number;
+  connectTimeoutMs?: number;
+  will?: Message;
+  /** Published (awaited) after every connect, e.g. the retained `online` state. */
+  birth?: () => Message;
+  /** Published by `stop()` before disconnecting, e.g. the retained `offline` state. */
+  farewell?: () => Message;
+  backoff?: BackoffOptions;
+  /** false: no reconnects; `start()` rejects with the first error (for CLI verbs). */
+  retry?: boolean;
+  /** How fixes name the settings: the gateway says mqtt.url, the CLI says --broker. */
+  names?: { url: string; credentials: string };
+}
+
+export class NotConnectedError extends Error {
+  constructor() {
+    super('not connected to the broker');
+    this.name = 'NotConnectedError';
+  }
+}
+
+export interface PublishOptions {
+  qos?: 0 | 1 | 2;
+  retain?: boolean;
+}
+
+interface Pending {
+  reject(err: Error): void;
+}
+
+export class MqttConnection extends EventEmitter {
+  private client: MqttClient | undefined;
+  private generation = 0;
+  private readonly backoff: Backoff;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = true;
+  private fallbackTo4 = false;
+  private lastErrorLine: string | undefined;
+  private readonly subs = new Map<string, 0 | 1 | 2>();
+  private pending = new Set<Pending>();
+  private firstConnect: { resolve(): void; reject(e: Error): void } | undefined;
+  private _connected = false;
+  private _protocolVersion: 4 | 5 | undefined;
+  private _attempts = 0;
+
+  constructor(private readonly opts: MqttConnectionOptions) {
+    super();
+    this.backoff = new Backoff(opts.backoff);
+  }
+
+  get connected(): boolean {
+    return this._connected;
+  }
+  /** 5 or 4 (3.1.1) once connected. */
+  get protocolVersion(): 4 | 5 | undefined {
+    return this._protocolVersion;
+  }
+  /** Connection attempts so far (for tests and health). */
+  get attempts(): number {
+    return this._attempts;
+  }
+
+  /**
+   * Starts connecting. With `retry: false` resolves on CONNACK or rejects with a GatewayError;
+   * otherwise resolves at once and keeps trying in the background (see `waitConnected`).
+   */
+  start(): Promise<void> {
+    if (!this.stopped) return Promise.resolve();
+    this.stopped = false;
+    const p = this.opts.retry === false
+      ? new Promise<void>((resolve, reject) => (this.firstConnect = { resolve, reject }))
+      : Promise.resolve();
+    this.attempt();
+    return p;
+  }
+
+  /** Resolves on the next (or current) connection; rejects after timeoutMs. */
+  waitConnected(timeoutMs = 30_000): Promise<void> {
+    if (this._connected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.off('connect', on);
+        reject(new GatewayError('MQTT_TIMEOUT', `not connected to ${redact(this.opts.url)} after ${timeoutMs} ms; check ${this.names.url} and that the broker is running`));
+      }, timeoutMs);
+      const on = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      this.once('connect', on);
+    });
+  }
+
+  /** Resolves on PUBACK (QoS 1), PUBCOMP (QoS 2) or once written (QoS 0). Rejects with NotConnectedError when the session is down or drops first. */
+  publish(topic: string, payload: string | Buffer, options: PublishOptions = {}): Promise<void> {
+    const client = this.client;
+    if (!this._connected || !client) return Promise.reject(new NotConnectedError());
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const entry: Pending = {
+        reject: (err) => {
+          if (!settled) {
+            settled = true;
+            reject(err);
+          }
+        },
+      };
+      this.pending.add(entry);
+      client.publish(topic, payload, { qos: options.qos ?? 0, retain: options.retain ?? false }, (err) => {
+        this.pending.delete(entry);
+        if (settled) return;
+        settled = true;
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+  }
+
+  /** Subscribes now (resolves on SUBACK) and again after every reconnect. */
+  async subscribe(filter: string, options: { qos?: 0 | 1 | 2 } = {}): Promise<void> {
+    const qos = options.qos ?? 0;
+    this.subs.set(filter, qos);
+    if (this._connected && this.client) await this.client.subscribeAsync(filter, { qos });
+  }
+
+  async unsubscribe(filter: string): Promise<void> {
+    this.subs.delete(filter);
+    if (this._connected && this.client) await this.client.unsubscribeAsync(filter);
+  }
+
+  /** Publishes the farewell (if connected and configured) and disconnects cleanly. */
+  async stop(options: { farewell?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const client = this.client;
+    if (!client) return;
+    if (this._connected && this.opts.farewell && options.farewell !== false) {
+      const m = this.opts.farewell();
+      await withTimeout(this.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain }), options.timeoutMs ?? 2000).catch(() => {});
+    }
+    this.generation++;
+    this.dropSession(client);
+    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    this.client = undefined;
+  }
+
+  /** Cuts the socket without DISCONNECT so the broker publishes the LWT (tests, crash simulation). */
+  destroy(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const client = this.client;
+    this.client = undefined;
+    this.generation++;
+    if (client) {
+      this.dropSession(client);
+      client.stream?.destroy();
+      client.end(true);
+    }
+  }
+
+  private get names(): { url: string; credentials: string } {
+    return this.opts.names ?? { url: 'mqtt.url', credentials: 'mqtt.username/password' };
+  }
+
+  private attempt(): void {
+    if (this.stopped) return;
+    const gen = ++this.generation;
+    this._attempts++;
+    const protocolVersion: 4 | 5 = this.opts.protocol === 4 || (this.opts.protocol !== 5 && this.fallbackTo4) ? 4 : 5;
+    const o = this.opts;
+    const options: IClientOptions = {
+      protocolVersion,
+      reconnectPeriod: 0,
+      clean: true,
+      clientId: o.clientId ?? `airssys-${Math.random().toString(16).slice(2, 10)}`,
+      keepalive: o.keepaliveS ?? 30,
+      connectTimeout: o.connectTimeoutMs ?? 10_000,
+      resubscribe: false,
+      queueQoSZero: false,
+    };
+    if (o.username !== undefined) options.username = o.username;
+    if (o.password !== undefined) options.password = o.password;
+    if (o.ca !== undefined) options.ca = o.ca;
+    if (o.cert !== undefined) options.cert = o.cert;
+    if (o.key !== undefined) options.key = o.key;
+    if (o.rejectUnauthorized !== undefined) options.rejectUnauthorized = o.rejectUnauthorized;
+    if (o.will) options.will = { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: o.will.qos, retain: o.will.retain };
+
+    let client: MqttClient;
+    try {
+      client = mqtt.connect(o.url, options);
+    } catch (err) {
+      this.fail(new GatewayError('MQTT_URL', `cannot use broker URL ${redact(o.url)} (${(err as Error).message}); check ${this.names.url}`), false);
+      return;
+    }
+    this.client = client;
+    let refusedProtocol = false;
+    let closed = false;
+
+    client.on('connect', () => {
+      if (gen !== this.generation) return;
+      this._connected = true;
+      this._protocolVersion = protocolVersion;
+      this.backoff.reset();
+      this.lastErrorLine = undefined;
+      void this.afterConnect(client, gen);
+    });
+    client.on('message', (topic, payload, packet) => {
+      if (gen === this.generation) this.emit('message', topic, payload, packet.retain === true);
+    });
+    client.on('error', (err: Error & { code?: string | number }) => {
+      if (gen !== this.generation) return;
+      if ((err.code === 1 || err.code === 132) && protocolVersion === 5 && o.protocol !== 5) {
+        // Aedes and other 3.1.1-only brokers: retry at once with 3.1.1.
+        refusedProtocol = true;
+        this.fallbackTo4 = true;
+        return;
+      }
+      this.report(this.classify(err));
+    });
+    client.on('close', () => {
+      if (closed || gen !== this.generation) return;
+      closed = true;
+      const wasConnected = this._connected;
+      this._connected = false;
+      this.dropSession(client);
+      client.end(true);
+      if (wasConnected) this.emit('disconnect', 'connection closed');
+      if (this.stopped) return;
+      if (this.opts.retry === false && this.firstConnect) {
+        this.fail(this.lastError ?? new GatewayError('MQTT_UNREACHABLE', `the broker at ${redact(o.url)} closed the connection; check ${this.names.url}`), refusedProtocol);
+        return;
+      }
+      if (refusedProtocol) return this.attempt();
+      const delayMs = this.backoff.next();
+      this.emit('reconnecting', { attempt: this.backoff.attempts, delayMs });
+      this.timer = setTimeout(() => this.attempt(), delayMs);
+    });
+  }
+
+  private lastError: GatewayError | undefined;
+
+  private report(err: GatewayError): void {
+    this.lastError = err;
+    if (err.message === this.lastErrorLine) return;
+    this.lastErrorLine = err.message;
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  private fail(err: GatewayError, retryNow: boolean): void {
+    if (retryNow) {
+      this.attempt();
+      return;
+    }
+    this.stopped = true;
+    const f = this.firstConnect;
+    this.firstConnect = undefined;
+    if (f) f.reject(err);
+    else this.report(err);
+  }
+
+  private async afterConnect(client: MqttClient, gen: number): Promise<void> {
+    try {
+      for (const [filter, qos] of this.subs) await client.subscribeAsync(filter, { qos });
+      if (this.opts.birth) {
+        const m = this.opts.birth();
+        await this.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain });
+      }
+    } catch {
+      // The session died while we set it up; the close handler reconnects.
+      return;
+    }
+    if (gen !== this.generation) return;
+    const f = this.firstConnect;
+    this.firstConnect = undefined;
+    f?.resolve();
+    this.emit('connect', { protocolVersion: this._protocolVersion });
+  }
+
+  private dropSession(_client: MqttClient): void {
+    const pending = this.pending;
+    this.pending = new Set();
+    const err = new NotConnectedError();
+    for (const p of pending) p.reject(err);
+  }
+
+  private classify(err: Error & { code?: string | number }): GatewayError {
+    const url = redact(this.opts.url);
+    const { url: urlName, credentials } = this.names;
+    const code = err.code;
+    if (code === 4 || code === 134 || ((code === 5 || code === 135) && this.opts.username !== undefined)) {
+      return new GatewayError('MQTT_AUTH', `broker refused the credentials for user ${this.opts.username ?? '(none)'}; check ${credentials}`);
+    }
+    if (code === 5 || code === 135) {
+      return new GatewayError('MQTT_AUTH', `broker at ${url} requires credentials; set ${credentials}`);
+    }
+    if (code === 'ECONNREFUSED') return new GatewayError('MQTT_UNREACHABLE', `cannot reach the broker at ${url} (connection refused); check ${urlName} and that the broker is running`);
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new GatewayError('MQTT_UNREACHABLE', `cannot resolve the broker host in ${url}; check ${urlName}`);
+    if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || /timeout/i.test(err.message)) {
+      return new GatewayError('MQTT_UNREACHABLE', `the broker at ${url} did not answer (${code ?? 'timeout'}); check ${urlName} and the network`);
+    }
+    if (typeof code === 'string' && /CERT|SSL|TLS|SIGNATURE|SELF_SIGNED|ALTNAME/.test(code)) {
+      return new GatewayError('MQTT_TLS', `TLS with the broker at ${url} failed (${code}); check mqtt.ca / mqtt.cert / mqtt.key and the broker's certificate`);
+    }
+    if (code === 'ECONNRESET' || code === 'EPIPE') return new GatewayError('MQTT_UNREACHABLE', `the broker at ${url} dropped the connection (${code}); check ${urlName} (plain vs TLS port?)`);
+    return new GatewayError('MQTT_ERROR', `MQTT connection to ${url} failed (${err.message.split('\n')[0]}); check the broker settings`);
+  }
+}
+
+/** The URL without a password, for messages. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('timeout')), ms);
+    p.then((v) => (clearTimeout(t), resolve(v)), (e) => (clearTimeout(t), reject(e)));
+  });
+}

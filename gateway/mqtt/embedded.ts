@@ -1,0 +1,90 @@
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import * as aedesModule from 'aedes';
+import { GatewayError } from '../../runtime/errors.js';
+
+/**
+ * `mqtt.url: embedded`: an in-process Aedes broker so the gateway runs with no broker installed.
+ * Aedes speaks MQTT 3.1.1 only (our connection falls back to it). Retained messages and sessions
+ * live in memory: they last as long as the gateway process.
+ */
+export interface EmbeddedBrokerOptions {
+  port?: number;
+  host?: string;
+  /** When set, clients must present these credentials. */
+  username?: string;
+  password?: string;
+}
+
+type AedesInstance = {
+  handle: (stream: Socket) => unknown;
+  close: (cb?: () => void) => void;
+};
+
+export class EmbeddedBroker {
+  private server: Server | undefined;
+  private broker: AedesInstance | undefined;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly opts: EmbeddedBrokerOptions = {}) {}
+
+  /** The bound port (useful with port 0). */
+  get port(): number {
+    const a = this.server?.address() as AddressInfo | null | undefined;
+    return a?.port ?? this.opts.port ?? 1883;
+  }
+
+  /** The URL clients should use to reach it from this machine. */
+  get url(): string {
+    const host = !this.opts.host || this.opts.host === '0.0.0.0' || this.opts.host === '::' ? '127.0.0.1' : this.opts.host;
+    return `mqtt://${host}:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    const { username, password } = this.opts;
+    const authenticate = username === undefined ? undefined
+      : (_c: unknown, u: string | undefined, p: Buffer | undefined, done: (e: (Error & { returnCode: number }) | null, ok: boolean | null) => void) => {
+        const ok = u === username && p !== undefined && safeEqual(p, Buffer.from(password ?? ''));
+        if (ok) return done(null, true);
+        const e = Object.assign(new Error('bad username or password'), { returnCode: 4 });
+        done(e, false);
+      };
+    // aedes 0.51 exports a factory (`createBroker`/default, sync); 1.x has `await Aedes.createBroker()`.
+    const mod = aedesModule as unknown as Record<string, unknown> & { default?: unknown };
+    const def = mod.default as (Record<string, unknown> & ((o?: object) => unknown)) | undefined;
+    const factory = (mod.createBroker ?? def?.createBroker ?? def) as ((o?: object) => AedesInstance | Promise<AedesInstance>) | undefined;
+    if (typeof factory !== 'function') throw new GatewayError('EMBEDDED_BROKER', 'the aedes package has an unexpected API; set mqtt.url to an external broker');
+    const broker = await factory(authenticate ? { authenticate } : {});
+    const server = createServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      broker.handle(socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        broker.close();
+        reject(err.code === 'EADDRINUSE'
+          ? new GatewayError('EMBEDDED_BROKER', `port ${this.opts.port ?? 1883} is in use, so the embedded broker cannot start; set mqtt.embedded-port to a free port or point mqtt.url at the broker already running`)
+          : new GatewayError('EMBEDDED_BROKER', `the embedded broker cannot listen on ${this.opts.host ?? '0.0.0.0'}:${this.opts.port ?? 1883} (${err.code ?? err.message}); set mqtt.embedded-host/embedded-port`));
+      });
+      server.listen(this.opts.port ?? 1883, this.opts.host ?? '0.0.0.0', () => resolve());
+    });
+    this.server = server;
+    this.broker = broker;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    const broker = this.broker;
+    this.server = undefined;
+    this.broker = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+function safeEqual(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
