@@ -159,6 +159,10 @@ export function checkManifestAgainstPolicy(manifest: Manifest, policy: Policy): 
     const ok = roles.some((r) => r.telemetry.some((p) => (ch === '*' ? p === '*' : nameMatches(p, ch))));
     if (!ok) out.push(`${who}: telemetry channel ${JSON.stringify(ch)} is not granted by ${by}`);
   }
+  for (const f of [...caps.messaging.send, ...caps.messaging.receive]) {
+    const bad = filterProblem(f);
+    if (bad) out.push(`${who}: messaging ${bad}`);
+  }
   for (const f of caps.messaging.send) {
     if (!roles.some((r) => r.messaging.send.some((rf) => filterCovers(rf, f)))) out.push(`${who}: messaging.send ${JSON.stringify(f)} is not covered by ${by}`);
   }

@@ -124,7 +124,7 @@ class PortLink implements SerialLink {
       if (this.state === 'closed') return;
       this.attempt++;
       const err = await this.tryOpen();
-      if (this.state === 'closed') return;
+      if ((this.state as SerialState) === 'closed') return; // closed while the open was in flight
       if (err) {
         this.driver.emitEvent({ type: 'reopen-failed', port: this.port, attempt: this.attempt, reason: err.message, retryInMs: backoffDelay(this.attempt, this.driver.backoff, this.driver.random) });
         this.scheduleReopen();

@@ -42,7 +42,7 @@ export function mapping(p: Problems, v: unknown, path: string, allowed: string[]
   return v;
 }
 
-export function string(p: Problems, v: unknown, path: string, dflt: string, fix = 'write it as text'): string;
+export function string(p: Problems, v: unknown, path: string, dflt: string, fix?: string): string;
 export function string(p: Problems, v: unknown, path: string, dflt: undefined, fix?: string): string | undefined;
 export function string(p: Problems, v: unknown, path: string, dflt: string | undefined, fix = 'write it as text'): string | undefined {
   if (v === undefined || v === null) return dflt;

@@ -92,6 +92,7 @@ export class Outbox {
   private commits = 0;
   private lastAgeCheck = 0;
   private closed = false;
+  private readonly ageTimer: NodeJS.Timeout;
   private readonly stmt: Record<'insert' | 'del' | 'seq' | 'read' | 'oldest' | 'delUpTo' | 'setCounter' | 'oldestAt', Database.Statement>;
   private readonly commit: () => void;
 
@@ -141,6 +142,9 @@ export class Outbox {
       oldestAt: this.db.prepare('SELECT at FROM samples ORDER BY id LIMIT 1'),
     };
     this.commit = this.db.transaction(() => this.commitTx());
+    // The age bound must hold even when nothing is being published.
+    this.ageTimer = setInterval(() => this.flush(), 1000);
+    this.ageTimer.unref();
   }
 
   /**
@@ -237,6 +241,7 @@ export class Outbox {
   close(): void {
     if (this.closed) return;
     this.flush();
+    clearInterval(this.ageTimer);
     this.closed = true;
     this.listeners.clear();
     this.db.close();

@@ -56,7 +56,13 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
 
   const types = readTypes(findSection(sections, SectionId.type));
   const imports = readImports(findSection(sections, SectionId.import));
-  const definedFuncs = countOf(findSection(sections, SectionId.function));
+  const funcTypes = readFunctionTypes(findSection(sections, SectionId.function));
+  const definedFuncs = funcTypes.length;
+  const paramCounts = funcTypes.map((t) => {
+    const n = types.paramCounts[t];
+    if (n === undefined) throw invalid(`a function uses type ${t}, which does not exist`);
+    return n;
+  });
   const definedGlobals = countOf(findSection(sections, SectionId.global));
 
   // Memories.
@@ -114,7 +120,7 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
       const start = r.pos;
       r.skip(size);
       body.length = 0;
-      meterBody(codeSection.payload, start, start + size, imports.funcs + i, ctx, body);
+      meterBody(codeSection.payload, start, start + size, imports.funcs + i, paramCounts[i]!, ctx, body);
       instrumented++;
       code.u32(body.length).bytes(body.view());
     }
@@ -171,6 +177,18 @@ function growHelperBody(memidx: number, flagGlobal: number): Uint8Array {
   return new Writer(body.length + 5).sized(body).finish();
 }
 
+/** The type index of each defined function. */
+function readFunctionTypes(section: Section | undefined): number[] {
+  if (!section) return [];
+  const r = new Reader(section.payload);
+  const n = r.u32();
+  if (n > section.payload.length) throw invalid('function section count larger than the section');
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = r.u32();
+  if (!r.done) throw invalid('trailing bytes in the function section');
+  return out;
+}
+
 /** The vector count at the start of a section, or 0 when it is absent. */
 function countOf(section: Section | undefined): number {
   return section ? new Reader(section.payload).u32() : 0;
@@ -196,11 +214,12 @@ function valType(r: Reader): void {
 }
 
 /** Counts the types and finds an existing (i32) -> i32. GC type definitions are refused. */
-function readTypes(section: Section | undefined): { count: number; growTypeIndex: number } {
-  if (!section) return { count: 0, growTypeIndex: -1 };
+function readTypes(section: Section | undefined): { count: number; growTypeIndex: number; paramCounts: number[] } {
+  if (!section) return { count: 0, growTypeIndex: -1, paramCounts: [] };
   const r = new Reader(section.payload);
   const n = r.u32();
   let growTypeIndex = -1;
+  const paramCounts: number[] = [];
   for (let i = 0; i < n; i++) {
     const start = r.pos;
     const form = r.byte();
@@ -210,14 +229,16 @@ function readTypes(section: Section | undefined): { count: number; growTypeIndex
       }
       throw invalid(`type ${i} has unknown form 0x${form.toString(16)}`);
     }
-    for (let k = r.u32(); k > 0; k--) valType(r);
+    const params = r.u32();
+    paramCounts.push(params);
+    for (let k = params; k > 0; k--) valType(r);
     for (let k = r.u32(); k > 0; k--) valType(r);
     if (growTypeIndex < 0 && r.pos - start === GROW_TYPE.length && GROW_TYPE.every((b, j) => section.payload[start + j] === b)) {
       growTypeIndex = i;
     }
   }
   if (!r.done) throw invalid('trailing bytes in the type section');
-  return { count: n, growTypeIndex };
+  return { count: n, growTypeIndex, paramCounts };
 }
 
 /** Counts imported functions, globals and memories; refuses imported 64-bit memories. */

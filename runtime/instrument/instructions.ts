@@ -1,6 +1,7 @@
 /**
  * Instruction decoder: steps over one instruction and its immediates, and tells the rewriter what
- * it needs to know about it (opens a block, opens a loop, ends a block, is a memory.grow). It does
+ * it needs to know about it (opens a block or loop, ends one, calls, leaves the function, branches,
+ * catches, is a memory.grow). It does
  * not validate: V8 validates the rewritten module when it compiles it. What it must get right is the
  * length of every immediate, for every proposal the toolchains we meet emit (MVP, sign-ext,
  * saturating conversions, bulk memory, reference types, typed function references, multi-value,
@@ -20,11 +21,25 @@ export enum Op {
   Delegate = 4,
   /** memory.grow; the memory index is in `Decoded.memidx`. */
   Grow = 5,
+  /** call, call_indirect, call_ref: control leaves and comes back. */
+  Call = 6,
+  /** return, return_call*, throw, rethrow, throw_ref: control leaves for good. */
+  Exit = 7,
+  /** br, br_if, br_table, br_on_null, br_on_non_null; the deepest label is in `Decoded.maxLabel`. */
+  Branch = 8,
+  /** Legacy EH catch / catch_all: control arrives from a throw. */
+  Catch = 9,
+  /** try or try_table: opens a frame like Block; try_table's catch labels are in `Decoded.catchLabels`. */
+  Try = 10,
 }
 
 export interface Decoded {
   /** Memory index of the last memory.grow decoded. */
   memidx: number;
+  /** Largest label of the last branch decoded. */
+  maxLabel: number;
+  /** Labels of the last try_table's catch clauses (reused between calls). */
+  catchLabels: number[];
 }
 
 function unsupported(op: string, funcIndex: number, offset: number): GatewayError {
@@ -59,12 +74,14 @@ export function decodeInstruction(r: Reader, out: Decoded, funcIndex: number): O
   const at = r.pos;
   const op = r.byte();
   switch (op) {
+    case 0x0a: // throw_ref
+    case 0x0f: // return
+      return Op.Exit;
+    case 0x19: // catch_all
+      return Op.Catch;
     case 0x00: // unreachable
     case 0x01: // nop
     case 0x05: // else
-    case 0x0a: // throw_ref
-    case 0x0f: // return
-    case 0x19: // catch_all
     case 0x1a: // drop
     case 0x1b: // select
     case 0xd1: // ref.is_null
@@ -73,9 +90,12 @@ export function decodeInstruction(r: Reader, out: Decoded, funcIndex: number): O
       return Op.Plain;
     case 0x02: // block
     case 0x04: // if
-    case 0x06: // try
       blockType(r);
       return Op.Block;
+    case 0x06: // try (legacy EH)
+      blockType(r);
+      out.catchLabels.length = 0;
+      return Op.Try;
     case 0x03: // loop
       blockType(r);
       return Op.Loop;
@@ -88,23 +108,34 @@ export function decodeInstruction(r: Reader, out: Decoded, funcIndex: number): O
       // try_table bt vec(catch)
       blockType(r);
       const n = r.u32();
+      out.catchLabels.length = 0;
       for (let i = 0; i < n; i++) {
         const kind = r.byte();
         if (kind === 0x00 || kind === 0x01) r.u32(); // tag index
         else if (kind !== 0x02 && kind !== 0x03) throw unsupported(`try_table catch kind 0x${kind.toString(16)}`, funcIndex, at);
-        r.u32(); // label
+        out.catchLabels.push(r.u32());
       }
-      return Op.Block;
+      return Op.Try;
     }
     case 0x07: // catch tag
+      r.u32();
+      return Op.Catch;
     case 0x08: // throw tag
     case 0x09: // rethrow l
+    case 0x12: // return_call f
+    case 0x15: // return_call_ref t
+      r.u32();
+      return Op.Exit;
+    case 0x10: // call f
+    case 0x14: // call_ref t
+      r.u32();
+      return Op.Call;
     case 0x0c: // br l
     case 0x0d: // br_if l
-    case 0x10: // call f
-    case 0x12: // return_call f
-    case 0x14: // call_ref t
-    case 0x15: // return_call_ref t
+    case 0xd5: // br_on_null l
+    case 0xd6: // br_on_non_null l
+      out.maxLabel = r.u32();
+      return Op.Branch;
     case 0x20: // local.get
     case 0x21: // local.set
     case 0x22: // local.tee
@@ -114,8 +145,6 @@ export function decodeInstruction(r: Reader, out: Decoded, funcIndex: number): O
     case 0x26: // table.set
     case 0x3f: // memory.size mem
     case 0xd2: // ref.func f
-    case 0xd5: // br_on_null l
-    case 0xd6: // br_on_non_null l
       r.u32();
       return Op.Plain;
     case 0x40: // memory.grow mem
@@ -124,14 +153,19 @@ export function decodeInstruction(r: Reader, out: Decoded, funcIndex: number): O
     case 0x0e: {
       // br_table vec(l) l
       const n = r.u32();
-      for (let i = 0; i <= n; i++) r.u32();
-      return Op.Plain;
+      let max = 0;
+      for (let i = 0; i <= n; i++) max = Math.max(max, r.u32());
+      out.maxLabel = max;
+      return Op.Branch;
     }
     case 0x11: // call_indirect type table
+      r.u32();
+      r.u32();
+      return Op.Call;
     case 0x13: // return_call_indirect type table
       r.u32();
       r.u32();
-      return Op.Plain;
+      return Op.Exit;
     case 0x1c: {
       // select t*
       const n = r.u32();

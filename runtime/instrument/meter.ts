@@ -7,8 +7,19 @@
  * per iteration (loop header). Blocks and ifs inside a region are counted whole, whether or not they
  * run: an upper bound that keeps the check count at one per region, as Wasmtime does.
  *
- * Two passes: the first decodes and records where loops and grows are and what each region costs;
- * the second copies the body, splicing the inserted code in at those positions.
+ * Two ways to keep the count, chosen per function:
+ * - global mode (functions without loops, or with exception handling): every check does
+ *   `fuel -= cost` on the exported global directly.
+ * - local mode (functions with loops): like Wasmtime, the function keeps fuel in a local of its own,
+ *   loaded from the global at entry, written back before every call and every way out (return,
+ *   tail call, throw, branch to the function label, final end) and reloaded after every call. Loop
+ *   headers then cost a register subtract and a never-taken branch, not a load and a store. Functions
+ *   with try/try_table stay in global mode: a catch can land where the local is stale.
+ * Either way the global is exact whenever control is outside the function, and set below zero
+ * before the out-of-fuel `unreachable`.
+ *
+ * Two passes: the first decodes and records where loops, calls, exits and grows are and what each
+ * region costs; the second copies the body, splicing the inserted code in at those positions.
  */
 import { invalid, Reader, Writer } from './binary.js';
 import { decodeInstruction, Op, type Decoded } from './instructions.js';
@@ -20,46 +31,60 @@ export interface MeterContext {
   growHelper(memidx: number): number;
 }
 
-/**
- * The inserted check: fuel -= cost; if (fuel < 0) unreachable.
- *   global.get F; i64.const C; i64.sub; global.set F;
- *   global.get F; i64.const 0; i64.lt_s; if; unreachable; end
- * V8's optimizing tier forwards the stored value to the reload, so the hot path is one load,
- * one subtract, one store and a compare-and-branch that is never taken.
- */
-function emitCheck(w: Writer, fuelGlobal: number, cost: number): void {
-  w.byte(0x23).u32(fuelGlobal);
-  w.byte(0x42).signed(cost);
-  w.byte(0x7d);
-  w.byte(0x24).u32(fuelGlobal);
-  w.byte(0x23).u32(fuelGlobal);
-  w.byte(0x42).byte(0x00);
-  w.byte(0x53);
+/** Event kinds recorded by pass 1, applied by pass 2 (flat array, stride 3: kind, position, argument). */
+const EV_LOOP = 0; // charge a loop at position (right after the loop's block type); argument = loop index
+const EV_GROW = 1; // replace the memory.grow at position; argument = memory index
+const EV_SYNC = 2; // local -> global before the instruction at position
+const EV_RELOAD = 3; // global -> local at position (after a call)
+
+const I64_CONST = 0x42;
+const I64_SUB = 0x7d;
+const I64_LT_S = 0x53;
+const GLOBAL_GET = 0x23;
+const GLOBAL_SET = 0x24;
+const LOCAL_GET = 0x20;
+const LOCAL_SET = 0x21;
+const LOCAL_TEE = 0x22;
+
+/** global mode: global.get F; i64.const C; i64.sub; global.set F; global.get F; i64.const 0; i64.lt_s; if unreachable end */
+function emitGlobalCheck(w: Writer, g: number, cost: number): void {
+  w.byte(GLOBAL_GET).u32(g).byte(I64_CONST).signed(cost).byte(I64_SUB).byte(GLOBAL_SET).u32(g);
+  w.byte(GLOBAL_GET).u32(g).byte(I64_CONST).byte(0).byte(I64_LT_S);
   w.byte(0x04).byte(0x40).byte(0x00).byte(0x0b);
 }
 
-const EV_LOOP = 0;
-const EV_GROW = 1;
+/**
+ * local mode: (global.get F | local.get L); i64.const C; i64.sub; local.tee L; i64.const 0; i64.lt_s;
+ * if local.get L; global.set F; unreachable end
+ */
+function emitLocalCheck(w: Writer, g: number, l: number, cost: number, entry: boolean): void {
+  if (entry) w.byte(GLOBAL_GET).u32(g);
+  else w.byte(LOCAL_GET).u32(l);
+  w.byte(I64_CONST).signed(cost).byte(I64_SUB).byte(LOCAL_TEE).u32(l);
+  w.byte(I64_CONST).byte(0).byte(I64_LT_S);
+  w.byte(0x04).byte(0x40).byte(LOCAL_GET).u32(l).byte(GLOBAL_SET).u32(g).byte(0x00).byte(0x0b);
+}
 
 /**
  * Appends the rewritten body (without its size prefix) of the function whose body occupies
- * bytes[start, end) to `w`.
+ * bytes[start, end) and which has `paramCount` parameters to `w`.
  */
-export function meterBody(bytes: Uint8Array, start: number, end: number, funcIndex: number, ctx: MeterContext, w: Writer): void {
+export function meterBody(bytes: Uint8Array, start: number, end: number, funcIndex: number, paramCount: number, ctx: MeterContext, w: Writer): void {
   const r = new Reader(bytes, start, end);
-  // Locals: vec of (count, valtype). Copied verbatim.
+  // Locals: vec of (count, valtype).
   const groups = r.u32();
+  const groupsStart = r.pos;
+  let localCount = paramCount;
   for (let i = 0; i < groups; i++) {
-    r.u32();
+    localCount += r.u32();
     const t = r.byte();
     if (t === 0x63 || t === 0x64) r.signed(33);
   }
   const codeStart = r.pos;
 
   // Pass 1.
-  const decoded: Decoded = { memidx: 0 };
+  const decoded: Decoded = { memidx: 0, maxLabel: 0, catchLabels: [] };
   const loopCosts: number[] = [];
-  /** Flat events, stride 3: kind, position, loop index or memidx. For grows, position is the opcode; the instruction is 2+ bytes. */
   const events: number[] = [];
   const growEnds: number[] = [];
   /** Per open frame: -1 for block/if/try, else the loop's index. */
@@ -68,52 +93,99 @@ export function meterBody(bytes: Uint8Array, start: number, end: number, funcInd
   const regions: number[] = [];
   let current = -1;
   let fnCost = 0;
-  for (;;) {
+  let usesExceptions = false;
+  scan: for (;;) {
     if (r.pos >= end) throw invalid(`function ${funcIndex} has no final end`);
     const at = r.pos;
     const op = decodeInstruction(r, decoded, funcIndex);
     if (current < 0) fnCost++;
     else loopCosts[current]!++;
-    if (op === Op.Plain) continue;
-    if (op === Op.Block) {
-      frames.push(-1);
-    } else if (op === Op.Loop) {
-      const idx = loopCosts.length;
-      loopCosts.push(0);
-      events.push(EV_LOOP, r.pos, idx);
-      frames.push(idx);
-      regions.push(idx);
-      current = idx;
-    } else if (op === Op.End || op === Op.Delegate) {
-      if (frames.length === 0) {
-        if (op === Op.Delegate) throw invalid(`function ${funcIndex} has a delegate outside a try`);
+    switch (op) {
+      case Op.Plain:
+        break;
+      case Op.Block:
+        frames.push(-1);
+        break;
+      case Op.Try:
+        usesExceptions = true;
+        frames.push(-1);
+        break;
+      case Op.Loop: {
+        const idx = loopCosts.length;
+        loopCosts.push(0);
+        events.push(EV_LOOP, r.pos, idx);
+        frames.push(idx);
+        regions.push(idx);
+        current = idx;
         break;
       }
-      if (frames.pop()! >= 0) {
-        regions.pop();
-        current = regions.length > 0 ? regions[regions.length - 1]! : -1;
-      }
-    } else if (op === Op.Grow) {
-      events.push(EV_GROW, at, decoded.memidx);
-      growEnds.push(r.pos);
+      case Op.End:
+      case Op.Delegate:
+        if (frames.length === 0) {
+          if (op === Op.Delegate) throw invalid(`function ${funcIndex} has a delegate outside a try`);
+          events.push(EV_SYNC, at, 0);
+          break scan;
+        }
+        if (frames.pop()! >= 0) {
+          regions.pop();
+          current = regions.length > 0 ? regions[regions.length - 1]! : -1;
+        }
+        break;
+      case Op.Grow:
+        events.push(EV_GROW, at, decoded.memidx);
+        growEnds.push(r.pos);
+        break;
+      case Op.Call:
+        events.push(EV_SYNC, at, 0, EV_RELOAD, r.pos, 0);
+        break;
+      case Op.Exit:
+        events.push(EV_SYNC, at, 0);
+        break;
+      case Op.Branch:
+        // A branch to the function's own label is a return.
+        if (decoded.maxLabel >= frames.length) events.push(EV_SYNC, at, 0);
+        break;
+      case Op.Catch:
+        usesExceptions = true;
+        break;
     }
   }
   if (r.pos !== end) throw invalid(`function ${funcIndex} has bytes after its final end`);
 
   // Pass 2.
-  w.bytes(bytes.subarray(start, codeStart));
-  emitCheck(w, ctx.fuelGlobal, fnCost);
+  const g = ctx.fuelGlobal;
+  const local = loopCosts.length > 0 && !usesExceptions;
+  const l = localCount; // the new local's index: after every parameter and declared local
+  if (local) {
+    w.u32(groups + 1).bytes(bytes.subarray(groupsStart, codeStart)).byte(1).byte(0x7e);
+    emitLocalCheck(w, g, l, fnCost, true);
+  } else {
+    w.bytes(bytes.subarray(start, codeStart));
+    emitGlobalCheck(w, g, fnCost);
+  }
   let copied = codeStart;
   let grow = 0;
   for (let i = 0; i < events.length; i += 3) {
+    const kind = events[i]!;
     const pos = events[i + 1]!;
+    if (!local && (kind === EV_SYNC || kind === EV_RELOAD)) continue;
     w.bytes(bytes.subarray(copied, pos));
-    if (events[i] === EV_LOOP) {
-      emitCheck(w, ctx.fuelGlobal, loopCosts[events[i + 2]!]!);
-      copied = pos;
-    } else {
-      w.byte(0x10).u32(ctx.growHelper(events[i + 2]!));
-      copied = growEnds[grow++]!;
+    copied = pos;
+    switch (kind) {
+      case EV_LOOP:
+        if (local) emitLocalCheck(w, g, l, loopCosts[events[i + 2]!]!, false);
+        else emitGlobalCheck(w, g, loopCosts[events[i + 2]!]!);
+        break;
+      case EV_GROW:
+        w.byte(0x10).u32(ctx.growHelper(events[i + 2]!));
+        copied = growEnds[grow++]!;
+        break;
+      case EV_SYNC:
+        w.byte(LOCAL_GET).u32(l).byte(GLOBAL_SET).u32(g);
+        break;
+      case EV_RELOAD:
+        w.byte(GLOBAL_GET).u32(g).byte(LOCAL_SET).u32(l);
+        break;
     }
   }
   w.bytes(bytes.subarray(copied, end));

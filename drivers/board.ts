@@ -1,0 +1,83 @@
+import { GatewayError } from '../runtime/errors.js';
+import type { Manifest } from '../runtime/manifest.js';
+import type { GpioDriver } from './gpio/types.js';
+import { OutputClaims } from './ownership.js';
+import type { SerialDriver } from './serial/types.js';
+import type { SerialportSerialOptions } from './serial/serialport-serial.js';
+import { createSimBoard, type SimBoardOptions } from './sim-board.js';
+
+export type BoardKind = 'sim' | 'raspberry-pi';
+
+export interface Board {
+  readonly kind: BoardKind;
+  readonly gpio: GpioDriver;
+  readonly serial: SerialDriver;
+  /** Which component drives which output pin right now. */
+  readonly claims: OutputClaims;
+  close(): Promise<void>;
+}
+
+export interface RaspberryPiOptions {
+  /** Where to find the header chip; default /sys/class/gpio. */
+  sysfsRoot?: string;
+  /** Serial driver options (reopen backoff, send queue). */
+  serial?: Omit<SerialportSerialOptions, 'binding'>;
+}
+
+/** Gateway config `board:` (contract section 3). */
+export type BoardSpec = BoardKind | { kind: 'sim'; options?: SimBoardOptions } | { kind: 'raspberry-pi'; options?: RaspberryPiOptions };
+
+/**
+ * Builds the board named in the config. The Raspberry Pi drivers (onoff, serialport) are imported
+ * only here, so a sim gateway never loads native addons. Throws GatewayError for an unknown kind
+ * or a Pi without a findable header chip.
+ */
+export async function createBoard(spec: BoardSpec): Promise<Board> {
+  const kind = typeof spec === 'string' ? spec : (spec as { kind?: unknown })?.kind;
+  const options = typeof spec === 'string' ? undefined : (spec as { options?: unknown }).options;
+  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+    throw new GatewayError('INVALID_CONFIG', 'config board.options: expected a mapping; see docs/drivers.md');
+  }
+  if (kind === 'sim') return createSimBoard(options as SimBoardOptions | undefined);
+  if (kind === 'raspberry-pi') {
+    const o = (options ?? {}) as RaspberryPiOptions;
+    const { createOnoffGpio } = await import('./gpio/onoff-gpio.js');
+    const gpio = await createOnoffGpio(o.sysfsRoot !== undefined ? { sysfsRoot: o.sysfsRoot } : {});
+    const { createSerialportSerial } = await import('./serial/serialport-serial.js');
+    const serial = await createSerialportSerial(o.serial);
+    return {
+      kind: 'raspberry-pi',
+      gpio,
+      serial,
+      claims: new OutputClaims(),
+      async close() {
+        await serial.close();
+        gpio.close();
+      },
+    };
+  }
+  throw new GatewayError('INVALID_CONFIG', `config board: unknown board ${JSON.stringify(kind)}; use sim or raspberry-pi (or { kind, options })`);
+}
+
+/**
+ * One line per pin or port in a manifest that this board cannot provide (pins outside its range;
+ * on a sim board with a fixed port list, ports it does not have). Checked at config load.
+ */
+export function checkManifestAgainstBoard(manifest: Manifest, board: Board): string[] {
+  const { min, max } = board.gpio.pins;
+  const out: string[] = [];
+  const c = manifest.capabilities.gpio;
+  const seen = new Set<number>();
+  for (const pin of [...c.read, ...c.write, ...c.watch.map((w) => w.pin)]) {
+    if (seen.has(pin)) continue;
+    seen.add(pin);
+    if (pin < min || pin > max) out.push(`component ${manifest.name}: gpio pin ${pin} is outside the ${board.kind} board (${min}-${max})`);
+  }
+  const knows = (board.serial as { knows?: (p: string) => boolean }).knows;
+  if (knows) {
+    for (const s of manifest.capabilities.serial) {
+      if (!knows.call(board.serial, s.port)) out.push(`component ${manifest.name}: serial port ${s.port} does not exist on the ${board.kind} board`);
+    }
+  }
+  return out;
+}

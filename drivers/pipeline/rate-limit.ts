@@ -1,0 +1,99 @@
+import { GatewayError } from '../../runtime/errors.js';
+
+export type OpClass = 'gpio' | 'serial' | 'telemetry' | 'messaging' | 'log';
+export const OP_CLASSES: readonly OpClass[] = ['gpio', 'serial', 'telemetry', 'messaging', 'log'];
+
+/** `rate` calls per second sustained, up to `burst` at once. */
+export interface RateLimit {
+  rate: number;
+  burst: number;
+}
+/** `null` turns a class's limit off. */
+export type RateLimits = Partial<Record<OpClass, RateLimit | null>>;
+
+/** Per component. Generous for sensors polling in a loop, tight enough to stop a runaway guest. */
+export const DEFAULT_RATE_LIMITS: Readonly<Record<OpClass, RateLimit>> = {
+  gpio: { rate: 10_000, burst: 20_000 },
+  serial: { rate: 1_000, burst: 2_000 },
+  telemetry: { rate: 100, burst: 200 },
+  messaging: { rate: 50, burst: 100 },
+  log: { rate: 100, burst: 200 },
+};
+
+/**
+ * One token bucket. Refill is lazy: the clock is read only when the bucket runs dry, so an
+ * allowed call costs a decrement and a compare. Refilling by the time elapsed since the last
+ * refill gives the same long-run rate as a continuously refilled bucket.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+  constructor(
+    readonly rate: number,
+    readonly burst: number,
+    private readonly now: () => number = performance.now.bind(performance),
+  ) {
+    this.tokens = burst;
+    this.last = now();
+  }
+  take(): boolean {
+    if (this.tokens >= 1) {
+      this.tokens--;
+      return true;
+    }
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) * this.rate) / 1000);
+    this.last = t;
+    if (this.tokens >= 1) {
+      this.tokens--;
+      return true;
+    }
+    return false;
+  }
+}
+
+/** The buckets of one component, one per operation class; a missing bucket means unlimited. */
+export class RateLimiter {
+  readonly gpio: TokenBucket | undefined;
+  readonly serial: TokenBucket | undefined;
+  readonly telemetry: TokenBucket | undefined;
+  readonly messaging: TokenBucket | undefined;
+  readonly log: TokenBucket | undefined;
+  constructor(limits: RateLimits = {}, now?: () => number) {
+    const make = (cls: OpClass) => {
+      const l = limits[cls] === undefined ? DEFAULT_RATE_LIMITS[cls] : limits[cls];
+      return l ? new TokenBucket(l.rate, l.burst, now) : undefined;
+    };
+    this.gpio = make('gpio');
+    this.serial = make('serial');
+    this.telemetry = make('telemetry');
+    this.messaging = make('messaging');
+    this.log = make('log');
+  }
+  limitText(cls: OpClass): string {
+    const b = this[cls];
+    return b ? `${cls} calls are limited to ${b.rate}/s (burst ${b.burst})` : `${cls} calls are not limited`;
+  }
+}
+
+/** Parses gateway config `rate-limits: { gpio: { rate: 1000, burst: 2000 }, log: off }`. */
+export function parseRateLimits(raw: unknown): RateLimits {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new GatewayError('INVALID_CONFIG', 'config rate-limits: expected a mapping of operation class to { rate, burst }; see docs/drivers.md');
+  const out: RateLimits = {};
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (!(OP_CLASSES as readonly string[]).includes(k)) throw new GatewayError('INVALID_CONFIG', `config rate-limits.${k}: unknown operation class; use one of ${OP_CLASSES.join(', ')}`);
+    if (v === 'off' || v === null || v === false) {
+      out[k as OpClass] = null;
+      continue;
+    }
+    const o = v as Record<string, unknown>;
+    const rate = o?.rate;
+    const burst = o?.burst ?? rate;
+    if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate) || typeof burst !== 'number' || !(burst >= 1) || !Number.isFinite(burst)) {
+      throw new GatewayError('INVALID_CONFIG', `config rate-limits.${k}: expected { rate: <calls per second > 0>, burst: <calls >= 1> } or off, got ${JSON.stringify(v)}`);
+    }
+    out[k as OpClass] = { rate, burst };
+  }
+  return out;
+}

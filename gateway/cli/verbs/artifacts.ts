@@ -1,0 +1,47 @@
+import { GatewayError } from '../../../runtime/errors.js';
+import { flagInt, flagString, parseArgs, requireFlag } from '../args.js';
+import type { Verb } from '../io.js';
+import { artifactTopic } from '../../ota/chunks.js';
+import { connectBroker, endClient } from '../../ota/connect.js';
+import { publishAsync, subscribeAsync } from '../../ota/mqtt-port.js';
+
+const USAGE = 'airssys artifacts rm --broker URL SHA256 [--chunks N] [--prefix airssys] [--wait-ms 1000]';
+
+/**
+ * `artifacts rm`: clears a release's retained chunks once a rollout is done. The chunks present are
+ * discovered by subscribing (retained messages arrive at once); an empty retained publish deletes each.
+ * `--chunks N` clears 0..N-1 as well, for chunks a slow broker has not delivered yet.
+ */
+export const run: Verb = async (argv, io) => {
+  const args = parseArgs(argv, { usage: USAGE, values: ['broker', 'prefix', 'chunks', 'wait-ms', 'username', 'password', 'ca'], aliases: { b: 'broker' } });
+  const [sub, sha, ...extra] = args.positionals;
+  if (sub !== 'rm' || !sha || extra.length) throw new GatewayError('USAGE', `usage: ${USAGE}`);
+  if (!/^[0-9a-f]{64}$/.test(sha)) throw new GatewayError('USAGE', `${JSON.stringify(sha)} is not a sha256 (64 lowercase hex digits); copy it from \`airssys sign\` output`);
+  const url = requireFlag(args, 'broker', USAGE);
+  const prefix = flagString(args, 'prefix') ?? 'airssys';
+  const waitMs = flagInt(args, 'wait-ms', USAGE) ?? 1000;
+  const client = await connectBroker({ url, username: flagString(args, 'username'), password: flagString(args, 'password'), ca: flagString(args, 'ca') });
+  try {
+    const indexes = new Set<number>();
+    for (let i = 0; i < (flagInt(args, 'chunks', USAGE) ?? 0); i++) indexes.add(i);
+    const base = artifactTopic(prefix, sha, '+').slice(0, -1);
+    let last = Date.now();
+    client.on('message', (topic, payload, packet) => {
+      if (!topic.startsWith(base) || !packet.retain || payload.length === 0) return;
+      const i = Number(topic.slice(base.length));
+      if (Number.isInteger(i) && i >= 0) {
+        indexes.add(i);
+        last = Date.now();
+      }
+    });
+    await subscribeAsync(client, artifactTopic(prefix, sha, '+'), 1);
+    // Retained messages come right after the subscription; stop once they have been quiet for a while.
+    while (Date.now() - last < waitMs) await new Promise((r) => setTimeout(r, 50));
+    await new Promise<void>((r) => client.unsubscribe(artifactTopic(prefix, sha, '+'), () => r()));
+    for (const i of [...indexes].sort((a, b) => a - b)) await publishAsync(client, artifactTopic(prefix, sha, i), Buffer.alloc(0), { qos: 1, retain: true });
+    io.out(indexes.size ? `removed ${indexes.size} retained chunk(s) of ${sha}` : `no retained chunks of ${sha} on ${url}`);
+    return 0;
+  } finally {
+    await endClient(client);
+  }
+};

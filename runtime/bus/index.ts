@@ -1,0 +1,2 @@
+export * from './topic.js';
+export * from './bus.js';
