@@ -47,12 +47,12 @@ type Glue = { instantiate: (get: (n: string) => WebAssembly.Module, imports: unk
 
 async function glueFor(pkg: string, component: Uint8Array, dir: string): Promise<{ glue: Glue; modules: Map<string, WebAssembly.Module> }> {
   const jco = (await import(pkg)) as { transpile: (b: Uint8Array, o: object) => Promise<{ files: Record<string, Uint8Array> }> };
-  const { files } = await jco.transpile(component, { name: 'component', instantiation: 'sync', noTypescript: true, noNodejsCompat: true });
+  const { files } = await jco.transpile(component, { name: "component", instantiation: "sync", typescript: false, nodejsCompat: false });
   const out = join(dir, pkg.replace(/[^a-z0-9]/gi, '_'));
   await mkdir(out, { recursive: true });
   const modules = new Map<string, WebAssembly.Module>();
   for (const [name, content] of Object.entries(files)) {
-    if (name.endsWith('.wasm')) modules.set(name, new WebAssembly.Module(content));
+    if (name.endsWith(".wasm")) modules.set(name, new WebAssembly.Module(content as Uint8Array<ArrayBuffer>));
     if (name === 'component.js') await writeFile(join(out, 'component.mjs'), content);
   }
   const glue = (await import(pathToFileURL(join(out, 'component.mjs')).href)) as Glue;

@@ -1,4 +1,4 @@
-import { loadJco } from './jco.js';
+import { analyzeComponent } from './analyze.js';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ArtifactCache, sha256Hex, type CachedArtifacts } from './cache.js';
@@ -8,7 +8,6 @@ import { ComponentInstance, type InstanceOptions } from './instance.js';
 import { instrumentCoreModule } from './instrument/index.js';
 import { Linker } from './linker.js';
 import { requireComponent } from './wasm-header.js';
-import { checkWorld, summarizeWit } from './world-check.js';
 import { oneLine } from './build/component.js';
 import { GLUE_HARDENING_VERSION, hardenGlue } from './glue-hardening.js';
 
@@ -84,29 +83,9 @@ export class Engine {
   }
 
   private async transpile(bytes: Uint8Array) {
-    const jco = await loadJco();
-    let wit: string;
-    let files: Record<string, Uint8Array>;
-    try {
-      wit = await jco.componentWit(bytes);
-      ({ files } = (await jco.transpile(bytes, {
-        name: 'component',
-        instantiation: 'sync',
-        noNodejsCompat: true,
-        // Types are generated only to compare the imported interfaces against the world.
-        noTypescript: false,
-      })) as { files: Record<string, Uint8Array> });
-    } catch (err) {
-      throw new GatewayError('INVALID_COMPONENT', `component is not valid: ${oneLine(err)}; rebuild it (is the file truncated?)`);
-    }
-    const summary = summarizeWit(wit);
-    const decls = new Map<string, string>();
-    for (const [name, content] of Object.entries(files)) {
-      const m = /^interfaces\/(.+)\.d\.ts$/.exec(name);
-      if (m) decls.set(m[1]!, Buffer.from(content).toString('utf8'));
-    }
-    checkWorld(summary, decls);
-    return { summary, files };
+    const analysis = await analyzeComponent(bytes);
+    if (analysis.problem) throw analysis.problem;
+    return analysis;
   }
 
   private async build(bytes: Uint8Array, sha256: string, key: string, opts: PrepareOptions): Promise<CachedArtifacts> {
@@ -116,7 +95,7 @@ export class Engine {
     for (const [name, content] of Object.entries(files)) {
       if (!name.endsWith('.wasm')) continue;
       const core = this.instrument ? instrumentCoreModule(content, { memoryMaxPages: opts.memoryMb * 16 }).bytes : content;
-      if (!WebAssembly.validate(core)) {
+      if (!WebAssembly.validate(core as Uint8Array<ArrayBuffer>)) {
         throw new GatewayError('INVALID_COMPONENT', `core module ${name} does not validate after instrumentation; report this with the component attached`);
       }
       cores.push({ name, bytes: core });
@@ -128,7 +107,7 @@ export class Engine {
     const modules = new Map<string, WebAssembly.Module>();
     await Promise.all(
       [...artifacts.cores].map(async ([name, bytes]) => {
-        modules.set(name, await WebAssembly.compile(bytes));
+        modules.set(name, await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>));
       }),
     );
     const glue = (await import(pathToFileURL(join(artifacts.dir, artifacts.meta.glue.file)).href)) as GlueModule;

@@ -33,6 +33,8 @@ export type FrameCallback = (frame: Uint8Array) => void;
 export class Framer {
   readonly stats: FramerStats = { frames: 0, overflows: 0, discardedBytes: 0 };
   private readonly max: number;
+  /** Bytes a frame may reach before its delimiter: max, plus one for a `line` frame's \r. */
+  private readonly limit: number;
   private readonly mode: 'bytes' | 'delimited';
   private readonly stripCr: boolean;
   private readonly delim: Uint8Array;
@@ -54,7 +56,8 @@ export class Framer {
     if (this.delim.length === 0) throw new RangeError('delimiter framing needs at least one byte');
     this.fail = failureTable(this.delim);
     // Room for a full frame plus a delimiter still being matched at its end.
-    this.buf = new Uint8Array(this.mode === 'bytes' ? 0 : max + this.delim.length);
+    this.limit = max + (this.stripCr ? 1 : 0);
+    this.buf = new Uint8Array(this.mode === 'bytes' ? 0 : this.limit + this.delim.length);
   }
 
   push(chunk: Uint8Array): void {
@@ -90,7 +93,7 @@ export class Framer {
         continue;
       }
       // The frame part is everything but the bytes that may still turn out to be a delimiter.
-      if (this.len - m + 1 > this.max) {
+      if (this.len - m + 1 > this.limit) {
         this.stats.overflows++;
         if (this.overflow === 'emit') {
           this.finishFrame(Math.min(this.len, this.max));
@@ -124,6 +127,12 @@ export class Framer {
   private finishFrame(end: number): void {
     if (this.stripCr && end > 0 && this.buf[end - 1] === 0x0d) end--;
     if (end <= 0) return;
+    if (end > this.max) {
+      // Only possible for `line`: max+1 bytes whose last one was not \r.
+      this.stats.overflows++;
+      this.stats.discardedBytes += end;
+      return;
+    }
     this.deliver(this.buf.slice(0, end));
   }
 

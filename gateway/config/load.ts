@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import YAML from 'yaml';
+import YAML, { LineCounter } from 'yaml';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';
 import { bytes, integer, isObj, join, list, mapping, millis, oneOf, Problems, show, string, type Obj } from './check.js';
@@ -60,10 +60,11 @@ export function loadConfig(file: string, options: LoadOptions = {}): GatewayConf
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new ConfigError([`config ${file}: cannot read the file (${code}); check the path or pass --config FILE`]);
   }
-  const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   if (doc.errors.length > 0) {
     throw new ConfigError(doc.errors.map((e) => {
-      const pos = e.linePos?.[0];
+      const pos = lineCounter.linePos(e.pos[0]);
       const where = pos ? `${file}:${pos.line}:${pos.col}` : file;
       return `config ${where}: YAML syntax error (${e.message.split('\n')[0]}); fix the syntax at that line`;
     }));
@@ -273,19 +274,18 @@ function parseComponents(p: Problems, v: unknown, path: (s: string) => string, m
     const source = mustExist(string(p, c.source, `${at}.source`, undefined), `${at}.source`, 'component file');
     let raw: unknown = c.manifest;
     let manifestPath: string | undefined;
-    let label = `${at}.manifest`;
+    const label = `${at}.manifest`;
     if (c.manifest === undefined) {
       p.add(label, 'missing', 'set manifest to a YAML file or write the manifest inline');
       return;
     }
     if (typeof c.manifest === 'string') {
       manifestPath = path(c.manifest);
-      label = `${at}.manifest (${c.manifest})`;
       try {
         raw = YAML.parse(readFileSync(manifestPath, 'utf8'));
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        p.add(label, code ? `cannot read the manifest (${code}, looked at ${manifestPath})` : `not valid YAML (${(err as Error).message.split('\n')[0]})`, code ? 'check the path; relative paths start at the config file\'s folder' : 'fix the syntax');
+        p.add(label, code ? `cannot read ${show(c.manifest)} (${code}, looked at ${manifestPath})` : `${show(c.manifest)} is not valid YAML (${(err as Error).message.split('\n')[0]})`, code ? 'check the path; relative paths start at the config file\'s folder' : 'fix the syntax');
         return;
       }
     } else if (!isObj(c.manifest)) {
@@ -301,7 +301,7 @@ function parseComponents(p: Problems, v: unknown, path: (s: string) => string, m
       const sep = msg.indexOf(': ');
       const inner = sep > 0 ? msg.slice(0, sep) : '';
       const rest = sep > 0 ? msg.slice(sep + 2) : msg;
-      const full = inner && inner !== '(root)' ? (manifestPath ? `${label}: ${inner}` : `${label}.${inner}`) : label;
+      const full = (inner && inner !== '(root)' ? `${label}.${inner}` : label) + (manifestPath ? ` (in ${c.manifest as string})` : '');
       p.lines.push(`config ${full}: ${rest}`);
       return;
     }

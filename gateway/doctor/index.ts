@@ -96,6 +96,14 @@ function loadForDoctor(options: DoctorOptions): Loaded {
       result: { name: 'config', status: 'warn', detail: `no config found (looked at ${(options.defaultConfigs ?? DEFAULT_CONFIGS).join(', ')}); checking as a Raspberry Pi with data dir /var/lib/airssys`, fix: 'pass --config FILE, or run scripts/install-pi.sh' },
     };
   }
+  if (!existsSync(file)) {
+    return {
+      config: undefined,
+      board: 'raspberry-pi',
+      dataDir: '/var/lib/airssys',
+      result: { name: 'config', status: 'fail', detail: `${file} does not exist; checking as a Raspberry Pi with data dir /var/lib/airssys`, fix: 'pass --config with the gateway\'s config (the installer writes /etc/airssys/gateway.yaml)' },
+    };
+  }
   try {
     const config = loadConfig(file, { env: options.env });
     const n = config.components.length;

@@ -50,6 +50,11 @@ export class LifecycleHub {
   }
 
   emit(event: LifecycleEvent): void {
+    // Every start of a path after its first is a restart, whoever caused it (its supervisor, a
+    // restarted ancestor, an operator retry), so the count survives restarts of the parents.
+    if (event.state === 'starting' && this.last.has(key(event.path))) {
+      event = { ...event, restarts: this.bumpRestarts(event.path) };
+    }
     this.deliver(event);
     // A subtree that failed takes its whole subtree with it: children that were mid-restart when
     // their supervisor escalated would otherwise keep showing `restarting` forever.

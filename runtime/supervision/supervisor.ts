@@ -392,7 +392,6 @@ export class Supervisor implements ChildHandle {
     const from = this.strategy === 'one-for-one' ? idx : this.strategy === 'rest-for-one' ? idx : 0;
     const to = this.strategy === 'one-for-one' ? idx + 1 : this.children.length;
     const group = this.children.slice(from, to);
-    const alreadyPending = new Set(group.filter((c) => c.status === 'pending'));
     // Take the others down, newest first; temporary ones leave the list for good.
     for (let i = group.length - 1; i >= 0; i--) {
       const c = group[i]!;
@@ -409,8 +408,6 @@ export class Supervisor implements ChildHandle {
     const batch = ++this.batchSeq;
     for (const c of group) {
       if (!this.children.includes(c)) continue;
-      // A child already waiting in an earlier batch moves to this one; it is one restart, not two.
-      if (!alreadyPending.has(c)) this.hub.bumpRestarts(c.path);
       c.status = 'pending';
       c.batch = batch;
       this.emit(c, 'restarting', c === rec ? { reason: describeExit(reason), exit: reason, delayMs: delay } : { reason: `sibling ${why}`, delayMs: delay });

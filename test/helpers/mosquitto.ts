@@ -12,6 +12,8 @@ export interface MosquittoOptions {
   /** Require these credentials (password file via mosquitto_passwd). */
   users?: Record<string, string>;
   port?: number;
+  /** Keep sessions and queued QoS 1 messages across stop/restart (like a production broker). */
+  persistence?: boolean;
 }
 
 export class Mosquitto {
@@ -31,7 +33,8 @@ export class Mosquitto {
   async start(): Promise<this> {
     if (this.proc) return this;
     if (!this.port) this.port = this.opts.port ?? (await freePort());
-    const lines = [`listener ${this.port} 127.0.0.1`, 'persistence false', 'log_type error', 'log_type warning', 'log_dest stdout', 'max_inflight_messages 0', 'max_queued_messages 0'];
+    const persist = this.opts.persistence ? ['persistence true', `persistence_location ${this.dir}/`] : ['persistence false'];
+    const lines = [`listener ${this.port} 127.0.0.1`, ...persist, 'log_type error', 'log_type warning', 'log_dest stdout', 'max_inflight_messages 0', 'max_queued_messages 0'];
     if (this.opts.users) {
       const pw = join(this.dir, 'passwd');
       let first = true;

@@ -1,0 +1,48 @@
+import { oneLine } from './build/component.js';
+import { GatewayError } from './errors.js';
+import { loadJco } from './jco.js';
+import { requireComponent } from './wasm-header.js';
+import { checkWorld, summarizeWit, type WorldSummary } from './world-check.js';
+
+/**
+ * Runs jco over a component once: its world as WIT (imports, exports), and the transpiled glue,
+ * core modules and interface declarations. Both the engine (to build cache entries) and
+ * `airssys inspect` start here.
+ */
+export interface Analysis {
+  summary: WorldSummary;
+  files: Record<string, Uint8Array>;
+  /** Why it does not fit airssys:gateway/sensor@0.1.0; undefined when it does. */
+  problem: GatewayError | undefined;
+}
+
+export async function analyzeComponent(bytes: Uint8Array): Promise<Analysis> {
+  requireComponent(bytes);
+  const jco = await loadJco();
+  let wit: string;
+  let files: Record<string, Uint8Array>;
+  try {
+    wit = await jco.componentWit(bytes);
+    ({ files } = (await jco.transpile(bytes, {
+      name: 'component',
+      instantiation: 'sync',
+      nodejsCompat: false,
+      // Types are generated (the default) only to compare the imported interfaces against the world.
+    })) as { files: Record<string, Uint8Array> });
+  } catch (err) {
+    throw new GatewayError('INVALID_COMPONENT', `component is not valid: ${oneLine(err)}; rebuild it (is the file truncated?)`);
+  }
+  const summary = summarizeWit(wit);
+  const decls = new Map<string, string>();
+  for (const [name, content] of Object.entries(files)) {
+    const m = /^interfaces\/(.+)\.d\.ts$/.exec(name);
+    if (m) decls.set(m[1]!, Buffer.from(content).toString('utf8'));
+  }
+  let problem: GatewayError | undefined;
+  try {
+    checkWorld(summary, decls);
+  } catch (err) {
+    problem = err as GatewayError;
+  }
+  return { summary, files, problem };
+}
