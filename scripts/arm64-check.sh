@@ -135,6 +135,13 @@ mount_root() {
   # /dev/shm for node's worker threads, and name resolution for the npm registry
   mkdir -p "$ROOT/dev/shm"
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
+  # A host behind a TLS-inspecting proxy trusts an extra CA (/usr/local/share/ca-certificates): the
+  # root must trust it too or npm fails with SELF_SIGNED_CERT_IN_CHAIN.
+  if ls /usr/local/share/ca-certificates/*.crt > /dev/null 2>&1; then
+    mkdir -p "$ROOT/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+    chroot "$ROOT" update-ca-certificates > /dev/null 2>&1 || true
+  fi
 }
 # in_root CMD: a clean environment inside the arm64 root (a script, not a function, so that the
 # `timeout` in step() can run it)
@@ -143,6 +150,7 @@ cat > "$IN_ROOT" << EOF
 #!/bin/sh
 exec chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 CI=1 \\
   PATH=/opt/node/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \\
+  NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt npm_config_cafile=/etc/ssl/certs/ca-certificates.crt \\
   npm_config_nodedir=/opt/node npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false \\
   /bin/bash -c "\$1"
 EOF

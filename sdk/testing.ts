@@ -71,10 +71,22 @@ async function instantiateForTest(bytes: Uint8Array, api: HostApi, manifest: Man
   };
 }
 
+const builds = new Map<string, Promise<Uint8Array>>();
+
 /** Reads a component from `.wasm`, or builds it from `.ts` (AssemblyScript) or `.wat`. */
 export async function componentBytes(source: string | Uint8Array): Promise<Uint8Array> {
   if (typeof source !== 'string') return source;
-  if (source.endsWith('.ts')) return (await import('./build.js')).buildAssemblyScript(source);
+  if (source.endsWith('.ts')) {
+    // Tests load the same component many times: build once per source text in this process.
+    const key = `${path.resolve(source)}\0${await readFile(source, 'utf8')}`;
+    let built = builds.get(key);
+    if (!built) {
+      built = import('./build.js').then((b) => b.buildAssemblyScript(source));
+      builds.set(key, built);
+      built.catch(() => builds.delete(key));
+    }
+    return built;
+  }
   if (source.endsWith('.wat')) return (await import('../runtime/build/wat.js')).buildWat(await readFile(source, 'utf8'));
   return new Uint8Array(await readFile(source));
 }

@@ -4,7 +4,7 @@ import { GatewayError } from '../../runtime/errors.js';
 export function openError(port: string, baud: number, err: unknown): GatewayError {
   const msg = err instanceof Error ? err.message : String(err);
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOENT' || /no such file|ENOENT/i.test(msg)) {
+  if (code === 'ENOENT' || /no such file|ENOENT|does not exist/i.test(msg)) {
     return new GatewayError('SERIAL_PORT_NOT_FOUND', `serial port ${port} does not exist; plug the device in or correct the port in the manifest`, { cause: err });
   }
   if (/baud/i.test(msg) || code === 'EINVAL') {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { HostCallError } from '../../runtime/errors.js';
 import { Framer } from './framer.js';
 import { busyError, openError } from './errors.js';
@@ -46,6 +47,13 @@ export interface SerialportSerialOptions {
   maxQueuedBytes?: number;
   /** Keep retrying a port that is missing at open instead of failing (adapter plugged in later). */
   waitForPort?: boolean;
+  /**
+   * How often an open port's device node is checked for existence; 0 = never. The read poller
+   * does not always report a hang-up (a pty whose other end closes right after open stays "open"
+   * forever), but a pulled USB adapter always removes its node. Default 1000, or 0 with a custom
+   * binding (mock ports have no node).
+   */
+  healthCheckMs?: number;
   onEvent?: (e: SerialEvent) => void;
 }
 
@@ -56,6 +64,7 @@ class PortLink implements SerialLink {
   private stream: PortStream | undefined;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private health: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly driver: SerialportSerial,
@@ -107,13 +116,33 @@ class PortLink implements SerialLink {
       // Write/read errors are followed by 'close' when the device is gone; nothing else to do.
     });
     s.on('close', (err) => {
-      if (this.stream !== s) return;
-      this.stream = undefined;
-      if (this.state === 'closed') return;
-      this.state = 'reconnecting';
-      this.driver.emitEvent({ type: 'disconnected', port: this.port, reason: err?.message ?? 'closed' });
-      this.scheduleReopen();
+      if (this.stream === s) this.lost(err?.message ?? 'closed');
     });
+    const every = this.driver.healthCheckMs;
+    if (every > 0) {
+      this.health = setInterval(() => {
+        if (this.stream === s && !existsSync(this.port)) this.lost('device node disappeared');
+      }, every);
+      this.health.unref?.();
+    }
+  }
+
+  /** The device went away: drop the stream, make writes fail with io, start reopening. */
+  private lost(reason: string): void {
+    const s = this.stream;
+    this.stream = undefined;
+    if (this.health) clearInterval(this.health);
+    this.health = undefined;
+    if (s) {
+      s.removeAllListeners();
+      s.on('error', () => {});
+      if (s.isOpen) s.close(() => {});
+    }
+    if (this.state === 'closed') return;
+    this.state = 'reconnecting';
+    this.framer.reset();
+    this.driver.emitEvent({ type: 'disconnected', port: this.port, reason });
+    this.scheduleReopen();
   }
 
   scheduleReopen(): void {
@@ -157,6 +186,8 @@ class PortLink implements SerialLink {
     this.state = 'closed';
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.health) clearInterval(this.health);
+    this.health = undefined;
     const s = this.stream;
     this.stream = undefined;
     this.driver.forget(this);
@@ -170,6 +201,7 @@ export class SerialportSerial implements SerialDriver {
   readonly backoff: Backoff;
   readonly random: () => number;
   readonly maxQueued: number;
+  readonly healthCheckMs: number;
   private readonly links = new Map<string, PortLink>();
 
   constructor(
@@ -179,6 +211,7 @@ export class SerialportSerial implements SerialDriver {
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     this.random = opts.random ?? Math.random;
     this.maxQueued = opts.maxQueuedBytes ?? 64 * 1024;
+    this.healthCheckMs = opts.healthCheckMs ?? (opts.binding === undefined ? 1000 : 0);
   }
 
   emitEvent(e: SerialEvent): void {

@@ -153,7 +153,6 @@ export class Outbox {
    */
   append(component: string, channel: string, body: SampleBody, ts: number = Date.now()): number {
     if (this.closed) throw new GatewayError('OUTBOX_CLOSED', 'the telemetry outbox is closed; the gateway is shutting down');
-    const s = this.stream(component, channel);
     let kind: 0 | 1;
     let payload: string;
     if ('json' in body) {
@@ -165,6 +164,7 @@ export class Outbox {
       // JSON has no NaN or Infinity; publish null rather than an unparseable payload.
       payload = Number.isFinite(body.value) ? String(body.value) : 'null';
     }
+    const s = this.stream(component, channel);
     const seq = ++s.seq;
     s.dirty = true;
     this.queue.push({ id: this.nextId++, stream: s.info.id, seq, ts, kind, payload, bytes: payload.length + component.length + channel.length + ROW_OVERHEAD });

@@ -84,8 +84,14 @@ export class TelemetryPublisher {
   private readonly idleWaiters: Array<() => void> = [];
   private readonly s: PublisherStats = { inflight: 0, published: 0, acked: 0, refused: 0, resends: 0 };
 
-  private readonly onConnect = () => this.resync();
+  /** True between our `connect` handling and the next `disconnect`: the cursors belong to this session. */
+  private session = false;
+  private readonly onConnect = () => {
+    this.session = true;
+    this.resync();
+  };
   private readonly onDisconnect = () => {
+    this.session = false;
     // Every publish of the old session is rejected (NotConnectedError) by the connection; a new epoch
     // makes their late callbacks harmless.
     this.epoch++;
@@ -110,6 +116,9 @@ export class TelemetryPublisher {
       for (const id of touched) this.stream(id).exhausted = false;
       this.schedulePump();
     });
+    // Already connected: this session is ours to use. Otherwise wait for `connect` (a pump between
+    // CONNACK and our resync would publish from stale cursors, out of order).
+    this.session = this.conn.connected;
     this.resync();
   }
 
@@ -186,7 +195,7 @@ export class TelemetryPublisher {
   }
 
   private pump(): void {
-    if (!this.running || !this.conn.connected) return;
+    if (!this.running || !this.session || !this.conn.connected) return;
     while (this.inflight < this.window) {
       const s = this.pick();
       if (!s) break;
@@ -262,7 +271,7 @@ export class TelemetryPublisher {
         if (!this.retryTimer) {
           this.retryTimer = setTimeout(() => {
             this.retryTimer = undefined;
-            if (this.running && this.conn.connected) this.resync();
+            if (this.running && this.session) this.resync();
           }, this.retryDelayMs);
         }
       },

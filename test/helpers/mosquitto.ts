@@ -34,7 +34,7 @@ export class Mosquitto {
     if (this.proc) return this;
     if (!this.port) this.port = this.opts.port ?? (await freePort());
     const persist = this.opts.persistence ? ['persistence true', `persistence_location ${this.dir}/`] : ['persistence false'];
-    const lines = [`listener ${this.port} 127.0.0.1`, ...persist, 'log_type error', 'log_type warning', 'log_dest stdout', 'max_inflight_messages 0', 'max_queued_messages 0'];
+    const lines = [`listener ${this.port} 127.0.0.1`, ...persist, ...(process.env.MOSQ_DEBUG ? ['log_type all'] : ['log_type error', 'log_type warning']), 'log_dest stdout', 'max_inflight_messages 0', 'max_queued_messages 0'];
     if (this.opts.users) {
       const pw = join(this.dir, 'passwd');
       let first = true;
@@ -60,6 +60,10 @@ export class Mosquitto {
       await sleep(30);
     }
     return this;
+  }
+
+  get output(): string {
+    return this.log;
   }
 
   async stop(): Promise<void> {

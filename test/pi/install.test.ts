@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -207,12 +207,16 @@ describe('install-pi.sh refuses what it cannot fix', () => {
 
   it('missing build tools: names the apt-get command', () => {
     const bin = tmp('airssys-pi-bin-');
-    // a PATH with node and npm but no python3/make/g++
+    // a PATH with npm and the basic tools the script uses, but no python3/make/g++
     writeFileSync(join(bin, 'npm'), '#!/bin/sh\nexit 0\n');
     chmodSync(join(bin, 'npm'), 0o755);
+    for (const tool of ['dirname', 'readlink', 'uname', 'id', 'cat', 'sed', 'tr', 'head', 'mkdir', 'rm']) {
+      const found = spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+      if (found) symlinkSync(found, join(bin, tool));
+    }
     const r = spawnSync('/bin/bash', [SCRIPT, '--root', makeRoot('pi'), '--no-systemctl', '--node', process.execPath], {
       encoding: 'utf8',
-      env: { PATH: `${bin}:/usr/bin/nonexistent` },
+      env: { PATH: bin },
     });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/missing python3 make g\+\+ .*sudo apt-get install -y python3 make g\+\+/);

@@ -35,7 +35,7 @@ export const checkGpio: Check = async (ctx) => {
     return {
       name: 'gpio',
       status: 'fail',
-      detail: (err as Error).message.split('; ')[0]!,
+      detail: (err as Error).message.replace(/; run on a Raspberry Pi.*$/, ''),
       fix: 'run on a Raspberry Pi (Raspberry Pi OS Bookworm), or set board: sim in the config',
     };
   }

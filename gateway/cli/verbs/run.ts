@@ -1,0 +1,193 @@
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSimBoard } from '../../../drivers/sim-board.js';
+import { acquireDevices, createHostApi, releaseDevices, type TelemetrySample } from '../../../drivers/host-services.js';
+import { compileGrant } from '../../../drivers/pipeline/grant.js';
+import { Engine } from '../../../runtime/engine.js';
+import { GatewayError } from '../../../runtime/errors.js';
+import type { CallOutcome } from '../../../runtime/instance.js';
+import { ComponentHost } from '../../component/component-host.js';
+import type { ComponentEvent } from '../../component/events.js';
+import { loadManifestFile, readComponentFile } from '../../component/manifest-file.js';
+import { observeRefusals } from '../../component/observed-host.js';
+import { flagInt, flagString, parseArgs } from '../args.js';
+import type { Verb } from '../io.js';
+
+const USAGE = 'airssys run FILE.wasm --manifest M.yaml [--ticks N] [--board sim] [--gpio PIN=0|1[@TICK]]... [--serial PORT=TEXT[@TICK]]... [--data-dir DIR] [--realtime]';
+
+/**
+ * `airssys run`: one component on a simulated board, as an operator tries it before shipping.
+ * Time is virtual (each tick advances now-ms by tick-ms, no sleeping) unless --realtime. Scripted
+ * inputs: `--gpio 17=1@3` drives input 17 high before tick 3; `--serial /dev/ttyUSB0='T=21.5\n'`
+ * feeds bytes to a port before tick 0 (or @TICK). Crashes restart the component per its manifest's
+ * restart policy and intensity, counted in the summary.
+ */
+export const run: Verb = async (argv, io) => {
+  const args = parseArgs(argv, {
+    usage: USAGE,
+    values: ['manifest', 'ticks', 'board', 'gpio', 'serial', 'data-dir'],
+    repeatable: ['gpio', 'serial'],
+    booleans: ['realtime'],
+    aliases: { m: 'manifest', n: 'ticks' },
+  });
+  const [file] = args.positionals;
+  const manifestPath = flagString(args, 'manifest');
+  if (!file || !manifestPath || args.positionals.length > 1) throw new GatewayError('USAGE', `usage: ${USAGE}`);
+  const board = flagString(args, 'board') ?? 'sim';
+  if (board !== 'sim') throw new GatewayError('USAGE', `airssys run supports only --board sim, got ${JSON.stringify(board)}; run on a Pi with \`airssys start\``);
+  const script = parseScript(args.flags.gpio, args.flags.serial);
+
+  // Everything up to a running instance is "cannot be loaded": exit 2.
+  let manifest, host: ComponentHost, sim: ReturnType<typeof createSimBoard>, lease;
+  const printErr = (kind: string, event: string, message: string) => io.out(JSON.stringify({ error: { kind, event, message } }));
+  let errors = 0;
+  let virtualNow = Date.now();
+  // Device callbacks queue events here; the run loop delivers them in order between ticks.
+  const pending: ComponentEvent[] = [];
+  try {
+    manifest = await loadManifestFile(manifestPath);
+    const bytes = await readComponentFile(file);
+    const dataDir = flagString(args, 'data-dir') ?? defaultCacheRoot();
+    const engine = new Engine({ cacheDir: join(dataDir, 'cache') });
+    const prepared = await engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb });
+    sim = createSimBoard({ now: () => virtualNow });
+    sim.gpio.on('output', (pin: number, value: boolean) => io.out(JSON.stringify({ gpio: { pin, value, ts: virtualNow } })));
+    const grant = compileGrant(manifest);
+    lease = await acquireDevices({
+      component: { name: manifest.name, version: manifest.version },
+      grant,
+      board: sim,
+      callbacks: {
+        onSerial: (port, frame) => pending.push({ kind: 'serial', port, data: frame }),
+        onGpio: (pin, value, atMs) => pending.push({ kind: 'gpio', pin, value, atMs }),
+      },
+    });
+    const api = observeRefusals(
+      createHostApi({
+        component: { name: manifest.name, version: manifest.version },
+        grant,
+        board: sim,
+        devices: lease,
+        now: () => virtualNow,
+        sinks: {
+          telemetry: (channel: string, sample: TelemetrySample) => io.out(JSON.stringify({ telemetry: { channel, ...sample, ts: virtualNow } })),
+          message: (topic: string, payload: Uint8Array) => io.out(JSON.stringify({ message: { topic, payload: Buffer.from(payload).toString('utf8'), ts: virtualNow } })),
+          log: (level, message) => io.out(JSON.stringify({ log: { level, message } })),
+        },
+      }),
+      (tag, message, op) => {
+        errors++;
+        printErr(tag, host?.currentEvent ?? 'host', `${op}: ${message}`);
+      },
+    );
+    host = new ComponentHost({ manifest, prepared, api }, (event, outcome: CallOutcome) => {
+      if (!outcome.ok) {
+        errors++;
+        printErr(outcome.kind, event, outcome.message);
+      }
+    });
+  } catch (err) {
+    if (err instanceof GatewayError) throw new GatewayError('LOAD_FAILED', err.message);
+    throw err;
+  }
+
+  const tickMs = manifest.tickMs ?? 1000;
+  const ticks = flagInt(args, 'ticks', USAGE) ?? (manifest.tickMs ? 10 : 0);
+  const restartTimes: number[] = [];
+  let restarts = 0;
+  let ticksRun = 0;
+  let failed: string | undefined;
+
+  // Restart after a crash, as the supervisor would: temporary never, transient/permanent always,
+  // and give up when more than `intensity` restarts fall within `period-ms` (virtual time).
+  const recover = (outcome: CallOutcome): boolean => {
+    if (outcome.ok || outcome.kind === 'returned-err') return true;
+    if (manifest.restart.policy === 'temporary') {
+      failed = `component crashed (${outcome.kind}) and its restart policy is temporary`;
+      return false;
+    }
+    for (;;) {
+      restartTimes.push(virtualNow);
+      while (restartTimes.length && restartTimes[0]! <= virtualNow - manifest.restart.periodMs) restartTimes.shift();
+      if (restartTimes.length > manifest.restart.intensity) {
+        failed = `component crashed more than ${manifest.restart.intensity} times in ${manifest.restart.periodMs} ms (last: ${outcome.kind}); it would be marked failed`;
+        return false;
+      }
+      restarts++;
+      const init = host.start();
+      if (init.ok) return true;
+      if (init.kind === 'returned-err' && manifest.restart.policy === 'transient') {
+        failed = `init returned err after a restart: ${init.message}`;
+        return false;
+      }
+    }
+  };
+
+  const flush = async () => {
+    await new Promise((r) => setImmediate(r));
+    while (pending.length && !failed) recover(host.deliver(pending.shift()!));
+  };
+
+  try {
+    const init = host.start();
+    if (!init.ok) {
+      if (init.kind === 'returned-err') failed = `init returned err: ${init.message}`;
+      else recover(init);
+    }
+    for (let t = 0; t < ticks && !failed; t++) {
+      script.apply(t, sim, () => virtualNow);
+      await flush();
+      if (failed) break;
+      if (!recover(host.deliver({ kind: 'tick', nowMs: virtualNow }))) break;
+      ticksRun++;
+      if (args.flags.realtime) await new Promise((r) => setTimeout(r, tickMs));
+      virtualNow += tickMs;
+    }
+    if (!failed) {
+      script.apply(ticks, sim, () => virtualNow);
+      await flush();
+    }
+  } finally {
+    await releaseDevices(lease);
+    await sim.close();
+  }
+  io.out(JSON.stringify({ summary: { ticks: ticksRun, events: host.stats.events, errors, restarts, fuel: host.stats.totalFuel, version: manifest.version, sha256: host.sha256 } }));
+  if (failed) {
+    io.err(`error: ${failed}; fix the component (see the error lines above) and run it again`);
+    return 1;
+  }
+  return 0;
+};
+
+function defaultCacheRoot(): string {
+  const base = process.env.XDG_CACHE_HOME || (homedir() ? join(homedir(), '.cache') : tmpdir());
+  return join(base, 'airssys');
+}
+
+interface Script {
+  apply(tick: number, sim: ReturnType<typeof createSimBoard>, now: () => number): void;
+}
+
+function parseScript(gpio: unknown, serial: unknown): Script {
+  const steps: { tick: number; run: (sim: ReturnType<typeof createSimBoard>, now: number) => void }[] = [];
+  const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : []);
+  for (const spec of list(gpio)) {
+    const m = /^(\d+)=([01])(?:@(\d+))?$/.exec(spec);
+    if (!m) throw new GatewayError('USAGE', `--gpio ${JSON.stringify(spec)}: expected PIN=0|1 or PIN=0|1@TICK, e.g. --gpio 17=1@2`);
+    const pin = Number(m[1]);
+    const value = m[2] === '1';
+    steps.push({ tick: Number(m[3] ?? 0), run: (sim, now) => sim.gpio.setInput(pin, value, now) });
+  }
+  for (const spec of list(serial)) {
+    const m = /^([^=]+)=(.*?)(?:@(\d+))?$/s.exec(spec);
+    if (!m) throw new GatewayError('USAGE', `--serial ${JSON.stringify(spec)}: expected PORT=TEXT or PORT=TEXT@TICK, e.g. --serial /dev/ttyUSB0='T=21.5\\n'`);
+    const port = m[1]!;
+    const text = m[2]!.replace(/\\n/g, '\n').replace(/\\r/g, '\r');
+    steps.push({ tick: Number(m[3] ?? 0), run: (sim) => sim.serial.push(port, text) });
+  }
+  return {
+    apply(tick, sim, now) {
+      for (const s of steps) if (s.tick === tick) s.run(sim, now());
+    },
+  };
+}

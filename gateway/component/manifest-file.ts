@@ -1,0 +1,35 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { GatewayError } from '../../runtime/errors.js';
+import { parseManifest, type Manifest } from '../../runtime/manifest.js';
+
+/** Reads a manifest file (YAML, or JSON which YAML accepts) into a validated Manifest. */
+export async function loadManifestFile(path: string): Promise<Manifest> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new GatewayError('INVALID_MANIFEST', `cannot read manifest ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; check the path`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new GatewayError('INVALID_MANIFEST', `manifest ${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}; fix the line shown`);
+  }
+  try {
+    return parseManifest(raw);
+  } catch (err) {
+    if (err instanceof GatewayError) throw new GatewayError(err.code, `${path}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Reads a component file, with a one-line error naming the path. */
+export async function readComponentFile(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new GatewayError('LOAD_FAILED', `cannot read component ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; check the path`);
+  }
+}
