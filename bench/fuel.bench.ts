@@ -6,11 +6,12 @@
  *
  *   node --import tsx bench/fuel.bench.ts
  */
+import { setFlagsFromString } from 'node:v8';
 import { FUEL_EXPORT, instrumentCoreModule } from '../runtime/instrument/index.js';
 import { kernels, type Kernel } from './fuel-kernels.js';
 
-const ROUNDS = 25;
-const ROUND_MS = 20;
+const ROUNDS = 151;
+const ROUND_MS = 4;
 const BIG_FUEL = 1n << 62n;
 
 interface Row {
@@ -23,7 +24,7 @@ interface Row {
 }
 
 async function instantiate(bytes: Uint8Array): Promise<Record<string, any>> {
-  const { instance } = await WebAssembly.instantiate(bytes);
+  const { instance } = await WebAssembly.instantiate(bytes as BufferSource);
   return instance.exports as Record<string, any>;
 }
 
@@ -41,8 +42,17 @@ async function measure(k: Kernel): Promise<Row> {
   const jco = await import('@bytecodealliance/jco');
   const original = await jco.parse(k.wat);
   const { bytes: metered } = instrumentCoreModule(original, { memoryMaxPages: 16 });
-  const plain = await instantiate(original);
-  const inst = await instantiate(metered);
+  // Compile straight to V8's optimizing tier: with the default lazy tier-up, a busy machine can
+  // leave one side on the baseline compiler for the whole measurement. Steady state is TurboFan.
+  setFlagsFromString('--no-liftoff');
+  let plain: Record<string, any>;
+  let inst: Record<string, any>;
+  try {
+    plain = await instantiate(original);
+    inst = await instantiate(metered);
+  } finally {
+    setFlagsFromString('--liftoff');
+  }
   k.prepare(plain);
   k.prepare(inst);
   const fuel = inst[FUEL_EXPORT] as WebAssembly.Global;

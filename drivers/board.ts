@@ -33,12 +33,19 @@ export type BoardSpec = BoardKind | { kind: 'sim'; options?: SimBoardOptions } |
  * or a Pi without a findable header chip.
  */
 export async function createBoard(spec: BoardSpec): Promise<Board> {
-  const kind = typeof spec === 'string' ? spec : (spec as { kind?: unknown })?.kind;
-  const options = typeof spec === 'string' ? undefined : (spec as { options?: unknown }).options;
+  const obj = typeof spec === 'object' && spec !== null ? (spec as { kind?: unknown; options?: unknown }) : undefined;
+  const kind = typeof spec === 'string' ? spec : obj?.kind;
+  const options = obj?.options;
   if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
     throw new GatewayError('INVALID_CONFIG', 'config board.options: expected a mapping; see docs/drivers.md');
   }
-  if (kind === 'sim') return createSimBoard(options as SimBoardOptions | undefined);
+  if (kind === 'sim') {
+    try {
+      return createSimBoard(options as SimBoardOptions | undefined);
+    } catch (err) {
+      throw new GatewayError('INVALID_CONFIG', `config board.options: ${(err as Error).message}; see docs/drivers.md`, { cause: err });
+    }
+  }
   if (kind === 'raspberry-pi') {
     const o = (options ?? {}) as RaspberryPiOptions;
     const { createOnoffGpio } = await import('./gpio/onoff-gpio.js');

@@ -51,6 +51,10 @@ export class ComponentHost {
   get sha256(): string {
     return this.current.prepared.info.sha256;
   }
+  /** The prepared artifact of the version serving now (kept so OTA can roll back to it). */
+  get currentPrepared(): PreparedComponent {
+    return this.current.prepared;
+  }
   get running(): boolean {
     return this.instance !== undefined && !this.instance.isCrashed;
   }

@@ -157,7 +157,7 @@ export class Writer {
     return this.buf.subarray(0, this.length);
   }
 
-  finish(): Uint8Array {
+  finish(): Uint8Array<ArrayBuffer> {
     return this.buf.slice(0, this.length);
   }
 }
@@ -250,7 +250,7 @@ export function findSection(sections: Section[], id: number): Section | undefine
   return sections.find((s) => s.id === id);
 }
 
-export function writeModule(sections: Section[]): Uint8Array {
+export function writeModule(sections: Section[]): Uint8Array<ArrayBuffer> {
   const total = sections.reduce((n, s) => n + s.payload.length + 6, 8);
   const w = new Writer(total);
   w.bytes(MAGIC).bytes([1, 0, 0, 0]);

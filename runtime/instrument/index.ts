@@ -37,7 +37,7 @@ export const DEFAULT_INITIAL_FUEL = 1_000_000_000n;
 const KEPT_CUSTOM_SECTIONS = new Set(['name', 'producers', 'target_features']);
 const GROW_TYPE = [0x60, 0x01, 0x7f, 0x01, 0x7f]; // (func (param i32) (result i32))
 
-export function instrumentCoreModule(bytes: Uint8Array, opts: InstrumentOptions): { bytes: Uint8Array; report: InstrumentReport } {
+export function instrumentCoreModule(bytes: Uint8Array, opts: InstrumentOptions): { bytes: Uint8Array<ArrayBuffer>; report: InstrumentReport } {
   const cap = opts.memoryMaxPages;
   if (!Number.isInteger(cap) || cap < 0 || cap > 65536) {
     throw new GatewayError('INVALID_OPTIONS', `memoryMaxPages must be an integer from 0 to 65536, got ${cap}; pass the cap in 64 KiB pages`);
@@ -51,7 +51,7 @@ export function instrumentCoreModule(bytes: Uint8Array, opts: InstrumentOptions)
   }
 }
 
-function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { bytes: Uint8Array; report: InstrumentReport } {
+function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { bytes: Uint8Array<ArrayBuffer>; report: InstrumentReport } {
   const sections = readSections(bytes).filter((s) => s.id !== SectionId.custom || KEPT_CUSTOM_SECTIONS.has(s.customName!));
 
   const types = readTypes(findSection(sections, SectionId.type));

@@ -33,8 +33,11 @@ export class Mosquitto {
   async start(): Promise<this> {
     if (this.proc) return this;
     if (!this.port) this.port = this.opts.port ?? (await freePort());
+    const lines0: string[] = [];
+    // Run as root, mosquitto drops to user `mosquitto` and then cannot write its database here.
+    if (process.getuid?.() === 0) lines0.push('user root');
     const persist = this.opts.persistence ? ['persistence true', `persistence_location ${this.dir}/`] : ['persistence false'];
-    const lines = [`listener ${this.port} 127.0.0.1`, ...persist, ...(process.env.MOSQ_DEBUG ? ['log_type all'] : ['log_type error', 'log_type warning']), 'log_dest stdout', 'max_inflight_messages 0', 'max_queued_messages 0'];
+    const lines = [...lines0, `listener ${this.port} 127.0.0.1`, ...persist, ...(process.env.MOSQ_DEBUG ? ['log_type all'] : ['log_type error', 'log_type warning']), 'log_dest stdout', 'max_inflight_messages 0', 'max_queued_messages 0'];
     if (this.opts.users) {
       const pw = join(this.dir, 'passwd');
       let first = true;

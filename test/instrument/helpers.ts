@@ -1,8 +1,8 @@
 import { FUEL_EXPORT, GROW_FAILED_EXPORT, instrumentCoreModule, type InstrumentOptions } from '../../runtime/instrument/index.js';
 
-export async function wat(text: string): Promise<Uint8Array> {
+export async function wat(text: string): Promise<Uint8Array<ArrayBuffer>> {
   const jco = await import('@bytecodealliance/jco');
-  return jco.parse(text);
+  return (await jco.parse(text)) as Uint8Array<ArrayBuffer>;
 }
 
 export interface Pair {
@@ -15,7 +15,7 @@ export interface Pair {
 
 /** Instantiates a module as is and instrumented (imports built per instance by `imports`). */
 export async function pair(
-  original: Uint8Array,
+  original: Uint8Array<ArrayBuffer>,
   opts: InstrumentOptions = { memoryMaxPages: 64 },
   imports: () => WebAssembly.Imports = () => ({}),
 ): Promise<Pair> {

@@ -211,7 +211,7 @@ describe('instrumented modules compute what the originals compute', () => {
 
   it('keeps the name section', async () => {
     const p = await pair(await wat('(module (func $named (export "f") (result i32) (i32.const 1)))'));
-    const mod = new WebAssembly.Module(p.bytes);
+    const mod = new WebAssembly.Module(p.bytes as BufferSource);
     expect(WebAssembly.Module.customSections(mod, 'name').length).toBe(1);
   });
 

@@ -89,7 +89,7 @@ describe('AssemblyScript SDK canonical ABI (checked with jco glue directly)', ()
   it('round-trips UTF-8 strings, empty strings and empty lists', async () => {
     const c = await load();
     c.msg('echo', 'grüße ☃ 𝄞');
-    expect(c.out.pop()).toEqual({ text: 'grüße ☃ 𝄞', bytes: 15, chars: 10 });
+    expect(c.out.pop()).toEqual({ text: 'grüße ☃ 𝄞', bytes: 16, chars: 10 });
     c.msg('echo', '');
     expect(c.out.pop()).toEqual({ text: '', bytes: 0, chars: 0 });
     c.exports.onSerial!('', new Uint8Array());

@@ -23,7 +23,8 @@ describe('store and forward against Mosquitto', () => {
     const broker = await new Mosquitto({ persistence: true }).start();
     const rec = await new Recorder(broker.url, 'airssys/gw/gw-outage/telemetry/#', { clientId: 'rec-outage', persistent: true }).start();
     const outbox = new Outbox({ path: join(dir, 'outage.db') });
-    const conn = new MqttConnection({ url: broker.url, backoff: { initialMs: 50, maxMs: 300 } });
+    // Reconnect slower than the recorder (50 ms), so the recorder is subscribed again before the backlog flows.
+    const conn = new MqttConnection({ url: broker.url, backoff: { initialMs: 400, maxMs: 800, jitter: 0.25 } });
     conn.on('error', () => {});
     const pub = new TelemetryPublisher({ outbox, connection: conn, topicPrefix: 'airssys', gatewayId: 'gw-outage' });
     await conn.start();

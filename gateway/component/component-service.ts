@@ -1,0 +1,205 @@
+import { acquireDevices, createHostApi, releaseDevices, type DeviceLease, type HostServicesOptions, type HostSinks } from '../../drivers/host-services.js';
+import type { Board } from '../../drivers/board.js';
+import type { Audit } from '../../drivers/pipeline/audit.js';
+import { compileGrant, type Grant } from '../../drivers/pipeline/grant.js';
+import type { Metrics } from '../../drivers/pipeline/metrics.js';
+import type { RateLimits } from '../../drivers/pipeline/rate-limit.js';
+import type { PreparedComponent } from '../../runtime/engine.js';
+import type { CallOutcome } from '../../runtime/instance.js';
+import type { Manifest } from '../../runtime/manifest.js';
+import { ActorCrash, ActorError, ActorRef, type SendResult } from '../../runtime/supervision/index.js';
+import { supervisor } from '../../runtime/supervision/builder.js';
+import type { Supervisor } from '../../runtime/supervision/supervisor.js';
+import type { LifecycleEvent } from '../../runtime/supervision/types.js';
+import type { WorldExport } from '../../runtime/world.js';
+import { ComponentHost, type ComponentVersion } from './component-host.js';
+import type { ComponentEvent } from './events.js';
+
+/**
+ * One configured component, running: its actor (stable mailbox, one event at a time) under its
+ * own supervisor (the manifest's restart policy and intensity), the devices it holds (ports,
+ * watches, output pins), and its tick timer. Events flow driver → pipeline → mailbox → instance.
+ *
+ * Each component is the root of its own small tree, so one component exhausting its restart
+ * intensity goes `failed` (retried slowly, or on command) without touching its neighbours.
+ */
+export interface ComponentServiceOptions {
+  manifest: Manifest;
+  prepared: PreparedComponent;
+  board: Board;
+  sinks: HostSinks;
+  audit?: Audit;
+  metrics?: Metrics;
+  rateLimits?: RateLimits;
+  /** Lifecycle changes, for the retained state topic. */
+  onLifecycle?: (event: LifecycleEvent, service: ComponentService) => void;
+  /** Every delivered event's outcome (OTA probation watches these). */
+  onOutcome?: (event: WorldExport, outcome: CallOutcome) => void;
+  log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** Restart backoff (tests shorten it). */
+  backoff?: { baseMs: number; maxMs: number } | false;
+  failedRetryMs?: number;
+}
+
+export class ComponentService {
+  readonly name: string;
+  readonly ref: ActorRef<ComponentEvent>;
+  readonly host: ComponentHost;
+  private tree: Supervisor | undefined;
+  private lease: DeviceLease | undefined;
+  private grant: Grant;
+  private ticker: NodeJS.Timeout | undefined;
+  private readonly outcomeListeners = new Set<(event: WorldExport, outcome: CallOutcome) => void>();
+
+  constructor(private readonly opts: ComponentServiceOptions) {
+    this.name = opts.manifest.name;
+    this.grant = compileGrant(opts.manifest);
+    this.host = new ComponentHost(this.version(opts.manifest, opts.prepared, this.grant), (event, outcome) => {
+      opts.onOutcome?.(event, outcome);
+      for (const l of this.outcomeListeners) l(event, outcome);
+    });
+    this.ref = new ActorRef<ComponentEvent>({
+      id: this.name,
+      capacity: opts.manifest.limits.mailbox,
+      restart: opts.manifest.restart.policy,
+      version: opts.manifest.version,
+      sha256: opts.prepared.info.sha256,
+      // A new incarnation: a fresh instance and its init. A failed init is a crash: the
+      // supervisor restarts it with backoff, as it would a crash in any event.
+      factory: (ctx) => {
+        const init = this.host.start();
+        if (!init.ok) throw new ActorCrash(init.kind === 'returned-err' ? 'init-failed' : init.kind, `init: ${init.message}`);
+        return {
+          handle: (msg) => {
+            const outcome = this.host.deliver(msg.payload);
+            ctx.reportFuel(outcome.fuelUsed);
+            if (outcome.ok) return;
+            if (outcome.kind === 'returned-err') throw new ActorError(outcome.message);
+            throw new ActorCrash(outcome.kind, outcome.message);
+          },
+          close: () => this.host.stop(),
+        };
+      },
+      onError: (err) => opts.log?.('warn', `component ${this.name}: ${err.message}`),
+    });
+  }
+
+  private version(manifest: Manifest, prepared: PreparedComponent, grant: Grant): ComponentVersion {
+    const o: HostServicesOptions = {
+      component: { name: manifest.name, version: manifest.version },
+      grant,
+      board: this.opts.board,
+      sinks: this.opts.sinks,
+    };
+    if (this.opts.audit) o.audit = this.opts.audit;
+    if (this.opts.metrics) o.metrics = this.opts.metrics;
+    if (this.opts.rateLimits) o.rateLimits = this.opts.rateLimits;
+    // Serial writes use this component's open links; the lease changes when devices are re-acquired.
+    Object.defineProperty(o, 'devices', { get: () => this.lease, enumerable: true });
+    return { manifest, prepared, api: createHostApi(o) };
+  }
+
+  get manifest(): Manifest {
+    return this.host.manifest;
+  }
+
+  /** Claims devices, starts the supervised actor (init runs here) and the tick timer. */
+  async start(): Promise<void> {
+    await this.acquire(this.grant);
+    const m = this.opts.manifest;
+    const b = supervisor(`component:${this.name}`)
+      .strategy('one-for-one')
+      .intensity(m.restart.intensity, m.restart.periodMs)
+      .keepFailed(this.opts.failedRetryMs)
+      .child(this.ref.spec());
+    if (this.opts.backoff !== undefined) b.backoff(this.opts.backoff);
+    this.tree = await b.start();
+    this.tree.on((e) => {
+      if (e.id === this.name) this.opts.onLifecycle?.(e, this);
+    });
+    this.startTicker();
+  }
+
+  private startTicker(): void {
+    if (this.ticker) clearInterval(this.ticker);
+    const tickMs = this.host.manifest.tickMs;
+    if (!tickMs) return;
+    this.ticker = setInterval(() => {
+      this.ref.send('tick', 'timer', { kind: 'tick', nowMs: Date.now() });
+    }, tickMs);
+    this.ticker.unref?.();
+  }
+
+  private async acquire(grant: Grant): Promise<void> {
+    this.lease = await acquireDevices({
+      component: { name: this.name, version: this.host.manifest.version },
+      grant,
+      board: this.opts.board,
+      ...(this.opts.audit ? { audit: this.opts.audit } : {}),
+      callbacks: {
+        onSerial: (port, frame) => this.ref.send('event', `serial:${port}`, { kind: 'serial', port, data: frame }),
+        onGpio: (pin, value, atMs) => this.ref.send('event', `gpio:${pin}`, { kind: 'gpio', pin, value, atMs }),
+        onError: (err) => this.opts.log?.('warn', `component ${this.name}: device callback failed: ${(err as Error).message}`),
+      },
+    });
+  }
+
+  /** A message for on-message (from the bus or a broker command). Commands are never dropped silently. */
+  deliverMessage(from: string, topic: string, payload: Uint8Array): SendResult {
+    return this.ref.send('command', from, { kind: 'message', topic, payload });
+  }
+
+  /** Whether this component's grant receives `topic`. */
+  receives(topic: string): boolean {
+    return this.grant.receive.allows(topic);
+  }
+
+  receiveFilters(): string[] {
+    return this.host.manifest.capabilities.messaging.receive;
+  }
+
+  onOutcome(listener: (event: WorldExport, outcome: CallOutcome) => void): () => void {
+    this.outcomeListeners.add(listener);
+    return () => this.outcomeListeners.delete(listener);
+  }
+
+  /**
+   * Swaps in a new version between two events: its init runs while the old instance still serves,
+   * and the switch happens only if init succeeds. Events queued in the mailbox stay queued, so none
+   * is lost or delivered twice. Devices are re-acquired when the grant changed.
+   */
+  async swap(manifest: Manifest, prepared: PreparedComponent): Promise<CallOutcome> {
+    const before = this.host.manifest;
+    const grant = compileGrant(manifest);
+    const outcome = this.host.replace(this.version(manifest, prepared, grant));
+    if (!outcome.ok) return outcome;
+    this.grant = grant;
+    if (this.lease && !sameDeviceGrant(before, manifest)) {
+      await releaseDevices(this.lease);
+      await this.acquire(grant);
+    }
+    if (before.tickMs !== manifest.tickMs) this.startTicker();
+    return outcome;
+  }
+
+  /** Operator retry of a failed component. */
+  async retry(): Promise<void> {
+    await this.tree?.retry();
+  }
+
+  get state(): string {
+    return this.tree?.failed ? 'failed' : this.ref.running ? 'running' : 'restarting';
+  }
+
+  async stop(): Promise<void> {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+    await this.tree?.stop();
+    if (this.lease) await releaseDevices(this.lease);
+  }
+}
+
+function sameDeviceGrant(a: Manifest, b: Manifest): boolean {
+  const pick = (m: Manifest) => JSON.stringify({ gpio: m.capabilities.gpio, serial: m.capabilities.serial.map((s) => [s.port, s.baud, s.framingText]) });
+  return pick(a) === pick(b);
+}

@@ -1,0 +1,364 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { createBoard, checkManifestAgainstBoard, type Board, type BoardSpec } from '../drivers/board.js';
+import type { TelemetrySample } from '../drivers/host-services.js';
+import { checkDeviceConflicts } from '../drivers/ownership.js';
+import { createAudit, type Audit } from '../drivers/pipeline/audit.js';
+import { Metrics } from '../drivers/pipeline/metrics.js';
+import { checkManifestAgainstPolicy, parsePolicy, type Policy } from '../drivers/pipeline/policy.js';
+import { Engine, type PreparedComponent } from '../runtime/engine.js';
+import { GatewayError } from '../runtime/errors.js';
+import { parseManifest, type Manifest } from '../runtime/manifest.js';
+import { Bus } from '../runtime/bus/bus.js';
+import type { LifecycleEvent } from '../runtime/supervision/types.js';
+import type { GatewayConfig } from './config/types.js';
+import { ComponentService } from './component/component-service.js';
+import { brokerLink, type BrokerLink } from './mqtt/from-config.js';
+import { topics } from './mqtt/topics.js';
+import { Outbox } from './telemetry/outbox.js';
+import { TelemetryPublisher } from './telemetry/publisher.js';
+import { OtaStore } from './ota/store.js';
+import { OtaUpdater, type Activation, type OtaHost } from './ota/updater.js';
+import { runtimeManifestSource } from './ota/envelope.js';
+import { readPublicKeyFile } from './ota/keys.js';
+import { connectionPort } from './ota/connection-port.js';
+import { compareSemver } from './ota/semver.js';
+
+/**
+ * The gateway process (`airssys start`): config → board → components under supervision →
+ * broker, durable telemetry, commands, OTA. Startup refuses a config that asks for more than its
+ * policy allows or that two components cannot share, before any device is touched: the gateway
+ * never runs half-configured.
+ */
+export const GATEWAY_VERSION = '0.1.0';
+
+export interface GatewayOptions {
+  config: GatewayConfig;
+  logger?: Logger;
+  /** Restart backoff and failed-retry pacing (tests shorten them). */
+  supervision?: { backoff?: { baseMs: number; maxMs: number } | false; failedRetryMs?: number };
+}
+
+interface Loaded {
+  manifest: Manifest;
+  bytes: Uint8Array;
+  prepared: PreparedComponent;
+  source: 'config' | 'ota';
+}
+
+export class Gateway {
+  readonly config: GatewayConfig;
+  readonly log: Logger;
+  readonly metrics = new Metrics();
+  readonly bus = new Bus<Uint8Array>();
+  readonly services = new Map<string, ComponentService>();
+  readonly startedAt = Date.now();
+  engine!: Engine;
+  board!: Board;
+  audit!: Audit;
+  broker!: BrokerLink;
+  outbox!: Outbox;
+  publisher!: TelemetryPublisher;
+  ota: OtaUpdater | undefined;
+  private policy!: Policy;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private readonly prefix: string;
+  private readonly id: string;
+  private readonly unsubscribe: Array<() => void> = [];
+
+  constructor(private readonly opts: GatewayOptions) {
+    this.config = opts.config;
+    this.log = opts.logger ?? pino({ level: opts.config.log.level, base: { gw: opts.config.gateway.id } });
+    this.prefix = opts.config.mqtt.topicPrefix;
+    this.id = opts.config.gateway.id;
+  }
+
+  async start(): Promise<void> {
+    const { config } = this;
+    const dataDir = config.gateway.dataDir;
+    await mkdir(dataDir, { recursive: true });
+    this.policy = parsePolicy(config.policy);
+
+    // 1. Everything that can be refused is checked before a device or the broker is touched.
+    const manifests = config.components.map((c) => c.manifest);
+    const names = new Set<string>();
+    for (const m of manifests) {
+      if (names.has(m.name)) throw new GatewayError('INVALID_CONFIG', `config components: two components are named ${m.name}; give each a unique name`);
+      names.add(m.name);
+      const violations = checkManifestAgainstPolicy(m, this.policy);
+      if (violations.length) throw new GatewayError('CAPABILITY_DENIED', `${violations[0]}${violations.length > 1 ? ` (and ${violations.length - 1} more)` : ''}; grant it through policy.roles / policy.components or reduce the manifest`);
+    }
+    const conflicts = checkDeviceConflicts(manifests);
+    if (conflicts.length) throw new GatewayError('INVALID_CONFIG', `${conflicts[0]}; give each device to one component`);
+
+    this.engine = new Engine({ cacheDir: join(dataDir, 'cache') });
+    const store = await OtaStore.open(dataDir);
+    const loaded = new Map<string, Loaded>();
+    for (const c of config.components) loaded.set(c.manifest.name, await this.loadComponent(c.source, c.manifest, store));
+
+    this.board = await createBoard({ kind: config.board.kind, options: config.board.options } as BoardSpec);
+    for (const l of loaded.values()) {
+      const problems = checkManifestAgainstBoard(l.manifest, this.board);
+      if (problems.length) {
+        await this.board.close();
+        throw new GatewayError('INVALID_CONFIG', `${problems[0]}; correct the manifest or the board`);
+      }
+    }
+    this.audit = createAudit({ file: join(dataDir, 'audit.log') });
+
+    // 2. Durable telemetry first, so not one sample of init is lost even with no broker yet.
+    const t = config.telemetry;
+    this.outbox = new Outbox({ path: join(dataDir, 'telemetry.db'), maxBytes: t.outboxMaxBytes, maxAgeMs: t.outboxMaxAgeMs, commitIntervalMs: t.commitIntervalMs, synchronous: t.synchronous });
+    this.broker = brokerLink(config, { version: GATEWAY_VERSION });
+    await this.broker.start();
+    const conn = this.broker.connection;
+    this.publisher = new TelemetryPublisher({ outbox: this.outbox, connection: conn, topicPrefix: this.prefix, gatewayId: this.id, window: t.inflightWindow });
+    this.publisher.start();
+
+    // 3. Components, each under its own supervisor.
+    for (const l of loaded.values()) await this.startService(l.manifest, l.prepared);
+
+    // 4. Commands from the broker, operator retries, and OTA.
+    const onMessage = (topic: string, payload: Buffer) => this.onBrokerMessage(topic, payload);
+    conn.on('message', onMessage);
+    this.unsubscribe.push(() => conn.off('message', onMessage));
+    await conn.subscribe(`${this.prefix}/gw/${this.id}/cmd/#`, { qos: 1 });
+    await conn.subscribe(`${this.prefix}/gw/${this.id}/admin/+/retry`, { qos: 1 });
+    await this.startOta(store);
+
+    this.healthTimer = setInterval(() => this.publishHealth(), t.healthIntervalMs);
+    this.healthTimer.unref?.();
+    this.log.info({ components: [...this.services.keys()], broker: config.mqtt.embedded ? `embedded :${this.broker.embedded?.port ?? config.mqtt.embeddedPort}` : config.mqtt.url }, 'gateway started');
+  }
+
+  /** The newest version to run: the config's, or a committed OTA version above it. */
+  private async loadComponent(source: string, manifest: Manifest, store: OtaStore): Promise<Loaded> {
+    const installed = await store.current(manifest.name);
+    if (installed && compareSemver(installed.version, manifest.version) > 0) {
+      const m = parseManifest(runtimeManifestSource(installed.manifest));
+      const bytes = await store.readBytes(installed);
+      return { manifest: m, bytes, prepared: await this.engine.prepare(bytes, { memoryMb: m.limits.memoryMb }), source: 'ota' };
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(source);
+    } catch (err) {
+      throw new GatewayError('INVALID_CONFIG', `component ${manifest.name}: cannot read ${source} (${(err as NodeJS.ErrnoException).code}); build it with \`airssys build\` or fix components[].source`);
+    }
+    try {
+      return { manifest, bytes, prepared: await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb }), source: 'config' };
+    } catch (err) {
+      if (err instanceof GatewayError) throw new GatewayError(err.code, `component ${manifest.name} (${source}): ${err.message}`);
+      throw err;
+    }
+  }
+
+  private async startService(manifest: Manifest, prepared: PreparedComponent): Promise<ComponentService> {
+    const name = manifest.name;
+    const clog = this.log.child({ component: name });
+    const svc = new ComponentService({
+      manifest,
+      prepared,
+      board: this.board,
+      audit: this.audit,
+      metrics: this.metrics,
+      sinks: {
+        telemetry: (channel: string, sample: TelemetrySample) => {
+          this.outbox.append(name, channel, 'value' in sample ? { value: sample.value } : { json: JSON.stringify(sample.json) });
+        },
+        message: (topic: string, payload: Uint8Array) => this.route(name, topic, payload),
+        log: (level, message) => clog[level]({ source: 'component' }, message),
+      },
+      onLifecycle: (e, s) => this.publishState(e, s),
+      log: (level, message) => clog[level](message),
+      ...(this.opts.supervision?.backoff !== undefined ? { backoff: this.opts.supervision.backoff } : {}),
+      ...(this.opts.supervision?.failedRetryMs !== undefined ? { failedRetryMs: this.opts.supervision.failedRetryMs } : {}),
+    });
+    this.services.set(name, svc);
+    for (const filter of manifest.capabilities.messaging.receive) {
+      this.unsubscribe.push(this.bus.subscribe(name, filter, (from, topic, payload) => (from === name ? undefined : svc.deliverMessage(from, topic, payload))));
+    }
+    await svc.start();
+    return svc;
+  }
+
+  /** messaging.send: to every component whose grant receives it, and out to the broker. */
+  private route(from: string, topic: string, payload: Uint8Array): void {
+    this.bus.publish(from, topic, payload, (r) => this.log.warn({ component: from, topic, rejected: r }, 'message not delivered'));
+    const conn = this.broker.connection;
+    if (conn.connected) conn.publish(`${this.prefix}/gw/${this.id}/messages/${from}/${topic}`, Buffer.from(payload), { qos: 0 }).catch(() => {});
+  }
+
+  private onBrokerMessage(topic: string, payload: Buffer): void {
+    const cmd = `${this.prefix}/gw/${this.id}/cmd/`;
+    if (topic.startsWith(cmd)) {
+      const rest = topic.slice(cmd.length);
+      const slash = rest.indexOf('/');
+      const name = slash < 0 ? rest : rest.slice(0, slash);
+      const sub = slash < 0 ? '' : rest.slice(slash + 1);
+      const svc = this.services.get(name);
+      if (!svc || !sub) return void this.log.warn({ topic }, 'command for an unknown component or without a topic; ignored');
+      if (!svc.receives(sub)) {
+        this.audit.denied({ component: name, version: svc.host.version, op: 'messaging.receive', target: sub, reason: 'command topic not in messaging.receive' });
+        return;
+      }
+      const r = svc.deliverMessage('broker', sub, new Uint8Array(payload));
+      if (!r.ok) this.log.warn({ component: name, topic: sub, reason: r }, 'command rejected');
+      return;
+    }
+    const admin = new RegExp(`^${escapeRe(this.prefix)}/gw/${escapeRe(this.id)}/admin/([^/]+)/retry$`).exec(topic);
+    if (admin) {
+      const svc = this.services.get(admin[1]!);
+      if (svc) void svc.retry().then(() => this.log.info({ component: svc.name }, 'operator retry'));
+    }
+  }
+
+  private publishState(e: LifecycleEvent, svc: ComponentService): void {
+    const payload = JSON.stringify({
+      state: e.state,
+      version: svc.host.version,
+      sha256: svc.host.sha256,
+      restarts: e.restarts,
+      ts: e.ts,
+      ...(e.reason ? { reason: e.reason } : {}),
+      ...(e.nextRetryAt ? { nextRetryAt: e.nextRetryAt } : {}),
+    });
+    this.log.info({ component: svc.name, state: e.state, reason: e.reason }, 'component state');
+    const conn = this.broker?.connection;
+    // Retained: a late subscriber (airssys status) sees the last state. Published even while offline:
+    // the connection queues nothing, so the latest state is republished on every health tick too.
+    if (conn?.connected) conn.publish(topics.componentState(this.prefix, this.id, svc.name), payload, { qos: 1, retain: true }).catch(() => {});
+    this.lastStates.set(svc.name, payload);
+  }
+  private readonly lastStates = new Map<string, string>();
+
+  health(): Record<string, unknown> {
+    const metrics = this.metrics.snapshot();
+    const components: Record<string, unknown> = {};
+    for (const [name, s] of this.services) {
+      components[name] = {
+        version: s.host.version,
+        state: s.state,
+        events: s.host.stats.events,
+        errors: s.host.stats.errors,
+        crashes: s.host.stats.crashes,
+        fuel: { last: s.host.stats.lastFuel, total: s.host.stats.totalFuel },
+        memoryBytes: s.host.memoryBytes(),
+        deadlineOverruns: s.host.stats.deadlineOverruns,
+        mailbox: { depth: s.ref.mailbox.size, dropped: s.ref.stats.dropped, rejected: s.ref.stats.rejected },
+        host: metrics[name],
+      };
+    }
+    return { ts: Date.now(), uptimeMs: Date.now() - this.startedAt, version: GATEWAY_VERSION, components, outbox: this.outbox.stats(), publisher: this.publisher.stats() };
+  }
+
+  private publishHealth(): void {
+    const conn = this.broker.connection;
+    if (!conn.connected) return;
+    conn.publish(topics.health(this.prefix, this.id), JSON.stringify(this.health()), { qos: 0, retain: true }).catch(() => {});
+    for (const [name, payload] of this.lastStates) conn.publish(topics.componentState(this.prefix, this.id, name), payload, { qos: 1, retain: true }).catch(() => {});
+  }
+
+  private async startOta(store: OtaStore): Promise<void> {
+    const keys = [];
+    for (const file of this.config.ota.trustedKeys) keys.push(await readPublicKeyFile(file));
+    this.ota = new OtaUpdater({
+      mqtt: connectionPort(this.broker.connection),
+      store,
+      host: this.otaHost(),
+      gatewayId: this.id,
+      groups: this.config.gateway.groups,
+      prefix: this.prefix,
+      trustedKeys: keys,
+      threshold: this.config.ota.threshold,
+      maxArtifactBytes: this.config.ota.maxArtifactBytes,
+      probationMs: this.config.ota.probationMs,
+      chunkIdleTimeoutMs: this.config.ota.chunkTimeoutMs,
+      log: (level, message) => this.log[level]({ source: 'ota' }, message),
+    });
+    await this.ota.recover();
+    await this.ota.start();
+  }
+
+  /** The runtime side of OTA: validate into the warm cache, swap between events, roll back. */
+  private otaHost(): OtaHost {
+    return {
+      currentVersion: (name) => this.services.get(name)?.host.version,
+      checkCapabilities: (manifest) => {
+        const out = checkManifestAgainstPolicy(manifest, this.policy);
+        out.push(...checkManifestAgainstBoard(manifest, this.board));
+        const others = [...this.services.values()].filter((s) => s.name !== manifest.name).map((s) => s.manifest);
+        out.push(...checkDeviceConflicts([...others, manifest]));
+        return out;
+      },
+      validate: async (bytes, manifest) => {
+        try {
+          await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb });
+        } catch (err) {
+          const code = err instanceof GatewayError && err.code === 'INCOMPATIBLE_WORLD' ? 'incompatible-world' : 'invalid-component';
+          throw new GatewayError(code, err instanceof Error ? err.message : String(err));
+        }
+      },
+      activate: async (name, manifest, bytes) => this.activate(name, manifest, bytes),
+    };
+  }
+
+  private async activate(name: string, manifest: Manifest, bytes: Uint8Array): Promise<Activation> {
+    const prepared = await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb });
+    let svc = this.services.get(name);
+    const previous = svc ? { manifest: svc.manifest, prepared: svc.host.currentPrepared } : undefined;
+    if (!svc) {
+      // A component the config does not list yet: OTA installs it.
+      svc = await this.startService(manifest, prepared);
+      if (!svc.host.running) throw new GatewayError('init-failed', `init of ${name} ${manifest.version} failed: ${svc.host.stats.lastFailure?.message ?? 'unknown'}`);
+    } else {
+      const outcome = await svc.swap(manifest, prepared);
+      if (!outcome.ok) throw new GatewayError('init-failed', `init of ${name} ${manifest.version} failed (${outcome.kind}): ${outcome.message}`);
+    }
+    const service = svc;
+    let errors = 0;
+    const crashListeners: Array<(reason: string) => void> = [];
+    const off = service.onOutcome((event, outcome) => {
+      if (outcome.ok) return;
+      if (outcome.kind === 'returned-err') errors++;
+      else for (const cb of crashListeners) cb(`${outcome.kind} in ${event}: ${outcome.message}`);
+    });
+    return {
+      onCrash: (cb) => void crashListeners.push(cb),
+      errorCount: () => errors,
+      rollback: async () => {
+        off();
+        if (!previous) {
+          await service.stop();
+          this.services.delete(name);
+          return;
+        }
+        const outcome = await service.swap(previous.manifest, previous.prepared);
+        if (!outcome.ok) {
+          // The old version's init failed too: let the supervisor restart it from scratch.
+          this.log.error({ component: name }, `rollback init failed (${outcome.kind}): ${outcome.message}`);
+        }
+      },
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    for (const u of this.unsubscribe.splice(0)) u();
+    await this.ota?.stop();
+    for (const svc of [...this.services.values()].reverse()) await svc.stop();
+    for (const svc of this.services.values()) {
+      const conn = this.broker.connection;
+      if (conn.connected) await conn.publish(topics.componentState(this.prefix, this.id, svc.name), JSON.stringify({ state: 'stopped', version: svc.host.version, sha256: svc.host.sha256, restarts: 0, ts: Date.now() }), { qos: 1, retain: true }).catch(() => {});
+    }
+    await this.publisher.stop();
+    this.outbox.flush();
+    await this.broker.stop();
+    this.outbox.close();
+    await this.board.close();
+    await this.audit.close();
+  }
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
