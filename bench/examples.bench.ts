@@ -24,7 +24,7 @@ interface Case {
 
 const CASES: Case[] = [
   { example: 'thermostat', event: 'on-serial (1 line)', fire: (c, i) => c.serial('/dev/ttyUSB0', `T=${(20 + (i % 30) / 10).toFixed(1)},H=41.5\n`) },
-  { example: 'thermostat', event: 'on-tick (publish 3)', setup: (c) => void c.serial('/dev/ttyUSB0', 'T=21,H=40\n'), fire: (c) => { c.serial('/dev/ttyUSB0', 'T=21,H=40\n'); return c.tick(); } },
+  { example: 'thermostat', event: 'on-serial + on-tick (publish 3), per event', setup: (c) => void c.serial('/dev/ttyUSB0', 'T=21,H=40\n'), fire: (c) => { c.serial('/dev/ttyUSB0', 'T=21,H=40\n'); return c.tick(); } },
   { example: 'pulse-counter', event: 'on-gpio (rising edge)', fire: (c) => c.pulse(17, { highMs: 30, lowMs: 30 }) },
   { example: 'pulse-counter', event: 'on-tick (publish 2)', fire: (c) => c.tick() },
   { example: 'vibration', event: 'on-serial (256-sample block: RMS + FFT)', fire: (c) => c.serial('/dev/ttyACM0', samplesFrame(256)) },

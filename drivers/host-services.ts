@@ -1,5 +1,7 @@
 import { GatewayError, HostCallError } from '../runtime/errors.js';
+import { refusal } from './refusal.js';
 import type { HostApi, LogLevel } from '../runtime/host-api.js';
+export { refusal } from './refusal.js';
 import type { Board } from './board.js';
 import type { Audit } from './pipeline/audit.js';
 import type { Grant } from './pipeline/grant.js';
@@ -56,7 +58,7 @@ export interface HostServicesOptions {
 
 function hostError(err: unknown, what: string): HostCallError {
   if (err instanceof HostCallError) return err;
-  return new HostCallError('io', `${what}: ${err instanceof Error ? err.message : String(err)}`);
+  return refusal('io', `${what}: ${err instanceof Error ? err.message : String(err)}`);
 }
 
 export function createHostApi(opts: HostServicesOptions): HostApi {
@@ -78,16 +80,16 @@ export function createHostApi(opts: HostServicesOptions): HostApi {
 
   const invalid = (msg: string): never => {
     m.invalid++;
-    throw new HostCallError('invalid', msg);
+    throw refusal('invalid', msg);
   };
   const deny = (op: string, target: string, missing: string): never => {
     m.denied++;
     audit?.denied({ component: component.name, version: component.version, op, target, reason: `missing capability ${missing}` });
-    throw new HostCallError('denied', `missing capability ${missing}`);
+    throw refusal('denied', `missing capability ${missing}`);
   };
   const limited = (cls: 'gpio' | 'serial' | 'telemetry' | 'messaging'): never => {
     m.limited++;
-    throw new HostCallError('limited', limiter.limitText(cls));
+    throw refusal('limited', limiter.limitText(cls));
   };
   const failed = (err: unknown, what: string): never => {
     const e = hostError(err, what);

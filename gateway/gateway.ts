@@ -343,21 +343,24 @@ export class Gateway {
     };
   }
 
+  /** Stops in reverse order of start; safe after a start that failed half-way. */
   async stop(): Promise<void> {
     if (this.healthTimer) clearInterval(this.healthTimer);
     for (const u of this.unsubscribe.splice(0)) u();
     await this.ota?.stop();
     for (const svc of [...this.services.values()].reverse()) await svc.stop();
+    const conn = this.broker?.connection;
     for (const svc of this.services.values()) {
-      const conn = this.broker.connection;
-      if (conn.connected) await conn.publish(topics.componentState(this.prefix, this.id, svc.name), JSON.stringify({ state: 'stopped', version: svc.host.version, sha256: svc.host.sha256, restarts: 0, ts: Date.now() }), { qos: 1, retain: true }).catch(() => {});
+      if (!conn?.connected) break;
+      const payload = JSON.stringify({ state: 'stopped', version: svc.host.version, sha256: svc.host.sha256, restarts: 0, ts: Date.now() });
+      await conn.publish(topics.componentState(this.prefix, this.id, svc.name), payload, { qos: 1, retain: true }).catch(() => {});
     }
-    await this.publisher.stop();
-    this.outbox.flush();
-    await this.broker.stop();
-    this.outbox.close();
-    await this.board.close();
-    await this.audit.close();
+    await this.publisher?.stop();
+    this.outbox?.flush();
+    await this.broker?.stop();
+    this.outbox?.close();
+    await this.board?.close();
+    await this.audit?.close();
   }
 }
 

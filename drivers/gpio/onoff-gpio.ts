@@ -1,4 +1,4 @@
-import { HostCallError } from '../../runtime/errors.js';
+import { refusal } from '../refusal.js';
 import { EdgeWatcher } from './debounce.js';
 import { bcmToSysfs, findHeaderChip, type HeaderChip } from './sysfs-map.js';
 import type { Edge, EdgeCallback, GpioDriver } from './types.js';
@@ -54,7 +54,7 @@ export class OnoffGpio implements GpioDriver {
 
   private check(pin: number): void {
     if (!Number.isInteger(pin) || pin < this.pins.min || pin > this.pins.max) {
-      throw new HostCallError('invalid', `pin ${pin} is outside the Raspberry Pi header (BCM ${this.pins.min}-${this.pins.max})`);
+      throw refusal('invalid', `pin ${pin} is outside the Raspberry Pi header (BCM ${this.pins.min}-${this.pins.max})`);
     }
   }
 
@@ -64,18 +64,18 @@ export class OnoffGpio implements GpioDriver {
       try {
         line = { gpio: new this.Gpio(bcmToSysfs(this.chip, pin), direction, direction === 'in' ? 'both' : undefined), direction, watchers: new Set() };
       } catch (err) {
-        throw new HostCallError('io', `cannot export BCM ${pin} (sysfs ${this.chip.base + pin}): ${(err as Error).message}`);
+        throw refusal('io', `cannot export BCM ${pin} (sysfs ${this.chip.base + pin}): ${(err as Error).message}`);
       }
       this.lines.set(pin, line);
       if (direction === 'in') line.gpio.watch((err, value) => this.onInterrupt(pin, err, value));
     } else if (direction === 'out' && line.direction === 'in') {
-      if (line.watchers.size > 0) throw new HostCallError('invalid', `pin ${pin} is watched as an input; it cannot be driven`);
+      if (line.watchers.size > 0) throw refusal('invalid', `pin ${pin} is watched as an input; it cannot be driven`);
       try {
         line.gpio.unwatchAll();
         line.gpio.setEdge('none');
         line.gpio.setDirection('out');
       } catch (err) {
-        throw new HostCallError('io', `cannot make BCM ${pin} an output: ${(err as Error).message}`);
+        throw refusal('io', `cannot make BCM ${pin} an output: ${(err as Error).message}`);
       }
       line.direction = 'out';
     }
@@ -96,7 +96,7 @@ export class OnoffGpio implements GpioDriver {
     try {
       return line.gpio.readSync() === 1;
     } catch (err) {
-      throw new HostCallError('io', `reading BCM ${pin}: ${(err as Error).message}`);
+      throw refusal('io', `reading BCM ${pin}: ${(err as Error).message}`);
     }
   }
 
@@ -106,14 +106,14 @@ export class OnoffGpio implements GpioDriver {
     try {
       line.gpio.writeSync(value ? 1 : 0);
     } catch (err) {
-      throw new HostCallError('io', `writing BCM ${pin}: ${(err as Error).message}`);
+      throw refusal('io', `writing BCM ${pin}: ${(err as Error).message}`);
     }
   }
 
   watch(pin: number, edge: Edge, debounceMs: number, cb: EdgeCallback): () => void {
     this.check(pin);
     const line = this.line(pin, 'in');
-    if (line.direction !== 'in') throw new HostCallError('invalid', `pin ${pin} is an output; it cannot be watched`);
+    if (line.direction !== 'in') throw refusal('invalid', `pin ${pin} is an output; it cannot be watched`);
     const w = new EdgeWatcher(line.gpio.readSync() === 1, edge, debounceMs, cb);
     line.watchers.add(w);
     return () => {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { HostCallError } from '../../runtime/errors.js';
+import { refusal } from '../refusal.js';
 import { EdgeWatcher } from './debounce.js';
 import type { Edge, EdgeCallback, GpioDriver } from './types.js';
 
@@ -38,9 +38,9 @@ export class SimGpio extends EventEmitter implements GpioDriver {
 
   private check(pin: number): void {
     if (!Number.isInteger(pin) || pin < this.pins.min || pin > this.pins.max) {
-      throw new HostCallError('invalid', `pin ${pin} is outside the board (${this.pins.min}-${this.pins.max})`);
+      throw refusal('invalid', `pin ${pin} is outside the board (${this.pins.min}-${this.pins.max})`);
     }
-    if (this.closed) throw new HostCallError('io', 'gpio driver is closed');
+    if (this.closed) throw refusal('io', 'gpio driver is closed');
   }
 
   read(pin: number): boolean {

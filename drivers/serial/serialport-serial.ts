@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { HostCallError } from '../../runtime/errors.js';
+import { refusal } from '../refusal.js';
 import { Framer } from './framer.js';
 import { busyError, openError } from './errors.js';
 import type { SerialDriver, SerialEvent, SerialLink, SerialLinkStats, SerialOpenOptions, SerialState } from './types.js';
@@ -169,8 +169,8 @@ class PortLink implements SerialLink {
 
   write(data: Uint8Array): number {
     const s = this.stream;
-    if (this.state === 'closed') throw new HostCallError('invalid', `serial port ${this.port} is not open`);
-    if (this.state !== 'open' || !s || !s.isOpen) throw new HostCallError('io', `serial port ${this.port} is disconnected; the gateway is reopening it (attempt ${this.attempt + 1})`);
+    if (this.state === 'closed') throw refusal('invalid', `serial port ${this.port} is not open`);
+    if (this.state !== 'open' || !s || !s.isOpen) throw refusal('io', `serial port ${this.port} is disconnected; the gateway is reopening it (attempt ${this.attempt + 1})`);
     const room = this.driver.maxQueued - s.writableLength;
     const n = Math.max(0, Math.min(data.length, room));
     this.stats.refusedBytes += data.length - n;

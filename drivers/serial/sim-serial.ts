@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { GatewayError, HostCallError } from '../../runtime/errors.js';
+import { GatewayError } from '../../runtime/errors.js';
+import { refusal } from '../refusal.js';
 import { Framer } from './framer.js';
 import { busyError } from './errors.js';
 import type { SerialDriver, SerialEvent, SerialLink, SerialLinkStats, SerialOpenOptions, SerialState } from './types.js';
@@ -48,8 +49,8 @@ class SimLink implements SerialLink {
     return this.device.path;
   }
   write(data: Uint8Array): number {
-    if (this.state === 'closed') throw new HostCallError('invalid', `serial port ${this.port} is not open`);
-    if (this.state === 'reconnecting') throw new HostCallError('io', `serial port ${this.port} is disconnected; the gateway is reopening it`);
+    if (this.state === 'closed') throw refusal('invalid', `serial port ${this.port} is not open`);
+    if (this.state === 'reconnecting') throw refusal('io', `serial port ${this.port} is disconnected; the gateway is reopening it`);
     const n = Math.max(0, Math.min(data.length, this.maxQueued - this.queued));
     this.stats.refusedBytes += data.length - n;
     if (n === 0) return 0;

@@ -107,16 +107,20 @@ export class ComponentService {
   async start(): Promise<void> {
     await this.acquire(this.grant);
     const m = this.opts.manifest;
+    // Listen through the child spec, not the tree: the first `starting`/`running` happen inside start().
+    const spec = this.ref.spec();
+    const refLifecycle = spec.onLifecycle;
+    spec.onLifecycle = (e) => {
+      refLifecycle?.(e);
+      this.opts.onLifecycle?.(e, this);
+    };
     const b = supervisor(`component:${this.name}`)
       .strategy('one-for-one')
       .intensity(m.restart.intensity, m.restart.periodMs)
       .keepFailed(this.opts.failedRetryMs)
-      .child(this.ref.spec());
+      .child(spec);
     if (this.opts.backoff !== undefined) b.backoff(this.opts.backoff);
     this.tree = await b.start();
-    this.tree.on((e) => {
-      if (e.id === this.name) this.opts.onLifecycle?.(e, this);
-    });
     this.startTicker();
   }
 

@@ -156,6 +156,31 @@ export class MqttConnection extends EventEmitter {
     });
   }
 
+  /**
+   * `publish` without a Promise per message, for the telemetry hot path: `done(err)` is called
+   * exactly once (NotConnectedError if the session drops first).
+   */
+  send(topic: string, payload: string | Buffer, options: PublishOptions, done: (err?: Error) => void): void {
+    const client = this.client;
+    if (!this._connected || !client) return done(new NotConnectedError());
+    let settled = false;
+    const entry: Pending = {
+      reject: (err) => {
+        if (!settled) {
+          settled = true;
+          done(err);
+        }
+      },
+    };
+    this.pending.add(entry);
+    client.publish(topic, payload, { qos: options.qos ?? 0, retain: options.retain ?? false }, (err) => {
+      this.pending.delete(entry);
+      if (settled) return;
+      settled = true;
+      done(err ?? undefined);
+    });
+  }
+
   /** Subscribes now (resolves on SUBACK) and again after every reconnect. */
   async subscribe(filter: string, options: { qos?: 0 | 1 | 2 } = {}): Promise<void> {
     const qos = options.qos ?? 0;

@@ -20,6 +20,8 @@ import type { Outbox, OutboxRow } from './outbox.js';
 export interface PublisherConnection {
   readonly connected: boolean;
   publish(topic: string, payload: string | Buffer, options: { qos?: 0 | 1 | 2; retain?: boolean }): Promise<void>;
+  /** Optional callback form (MqttConnection has it): saves a Promise per sample. */
+  send?(topic: string, payload: string | Buffer, options: { qos?: 0 | 1 | 2; retain?: boolean }, done: (err?: Error) => void): void;
   on(event: 'connect' | 'disconnect', listener: (...args: unknown[]) => void): unknown;
   off(event: 'connect' | 'disconnect', listener: (...args: unknown[]) => void): unknown;
 }
@@ -251,8 +253,8 @@ export class TelemetryPublisher {
     const payload = row.kind === 0
       ? `{"value":${row.payload},"ts":${row.ts},"seq":${row.seq}}`
       : `{"json":${row.payload},"ts":${row.ts},"seq":${row.seq}}`;
-    this.conn.publish(s.topic, payload, { qos: 1 }).then(
-      () => {
+    const done = (err?: unknown): void => {
+      if (err === undefined) {
         // A PUBACK counts even from an old session: the broker has the sample.
         this.outbox.ack(row.id);
         this.s.acked++;
@@ -260,22 +262,23 @@ export class TelemetryPublisher {
         this.inflight--;
         if (this.inflight === 0) this.notifyIdle();
         this.schedulePump();
-      },
-      (err: unknown) => {
-        if (epoch !== this.epoch) return;
-        this.inflight--;
-        if (this.inflight === 0) this.notifyIdle();
-        if (err instanceof NotConnectedError) return; // resync on the next connect
-        // The broker refused it (PUBACK reason >= 0x80). Never drop: retry the stream later.
-        this.s.refused++;
-        if (!this.retryTimer) {
-          this.retryTimer = setTimeout(() => {
-            this.retryTimer = undefined;
-            if (this.running && this.session) this.resync();
-          }, this.retryDelayMs);
-        }
-      },
-    );
+        return;
+      }
+      if (epoch !== this.epoch) return;
+      this.inflight--;
+      if (this.inflight === 0) this.notifyIdle();
+      if (err instanceof NotConnectedError) return; // resync on the next connect
+      // The broker refused it (PUBACK reason >= 0x80). Never drop: retry the stream later.
+      this.s.refused++;
+      if (!this.retryTimer) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          if (this.running && this.session) this.resync();
+        }, this.retryDelayMs);
+      }
+    };
+    if (this.conn.send) this.conn.send(s.topic, payload, { qos: 1 }, done);
+    else this.conn.publish(s.topic, payload, { qos: 1 }).then(() => done(), (e: unknown) => done(e ?? new Error('publish failed')));
   }
 
   private notifyIdle(): void {

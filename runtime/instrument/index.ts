@@ -42,8 +42,12 @@ export function instrumentCoreModule(bytes: Uint8Array, opts: InstrumentOptions)
   if (!Number.isInteger(cap) || cap < 0 || cap > 65536) {
     throw new GatewayError('INVALID_OPTIONS', `memoryMaxPages must be an integer from 0 to 65536, got ${cap}; pass the cap in 64 KiB pages`);
   }
+  const initialFuel = opts.initialFuel ?? DEFAULT_INITIAL_FUEL;
+  if (typeof initialFuel !== 'bigint' || initialFuel < -(1n << 63n) || initialFuel >= 1n << 63n) {
+    throw new GatewayError('INVALID_OPTIONS', `initialFuel must be a bigint that fits in an i64, got ${String(initialFuel)}; pass e.g. 1_000_000_000n`);
+  }
   try {
-    return instrument(bytes, cap, opts.initialFuel ?? DEFAULT_INITIAL_FUEL);
+    return instrument(bytes, cap, initialFuel);
   } catch (err) {
     if (err instanceof GatewayError) throw err;
     // Belt and braces: a decoding slip must not crash the caller with a RangeError.

@@ -11,7 +11,7 @@ export interface Limits {
   max: number | undefined;
 }
 
-/** Reads memory or table limits; `what` names the memory or table in errors. */
+/** Reads memory or table limits (flags, min, optional max; 64-bit bounds when flag 0x04 is set). */
 export function readLimits(r: Reader): Limits {
   const flags = r.byte();
   if (flags & ~0x0f) throw invalid(`limits flags 0x${flags.toString(16)}`);

@@ -6,9 +6,18 @@ import { backoffDelay, createSerialportSerial, DEFAULT_BACKOFF } from '../../dri
 
 /** The serialport driver on @serialport/binding-mock (installed here; skipped where it is not). */
 const require = createRequire(import.meta.url);
-let mock: typeof import('@serialport/binding-mock') | undefined;
+// A local shape: the package's typings do not resolve through its "exports" under NodeNext.
+interface MockModule {
+  MockBinding: {
+    createPort(path: string, opts?: { echo?: boolean; record?: boolean }): void;
+    reset(): void;
+    open(o: unknown): Promise<unknown>;
+    list(): Promise<unknown[]>;
+  };
+}
+let mock: MockModule | undefined;
 try {
-  mock = require('@serialport/binding-mock') as typeof import('@serialport/binding-mock');
+  mock = require('@serialport/binding-mock') as MockModule;
 } catch {
   mock = undefined;
 }
@@ -50,7 +59,7 @@ describe.skipIf(!mock)('serialport driver on @serialport/binding-mock', () => {
       list: mock!.MockBinding.list.bind(mock!.MockBinding),
       async open(o: { baudRate: number }) {
         if (![9600, 115200].includes(o.baudRate)) throw new Error(`Error setting baud rate ${o.baudRate}: Invalid argument`);
-        return mock!.MockBinding.open(o as Parameters<typeof mock.MockBinding.open>[0]);
+        return mock!.MockBinding.open(o);
       },
     };
     const driver = await createSerialportSerial({ binding: picky });

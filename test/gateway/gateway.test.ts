@@ -1,0 +1,158 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildWat } from '../../runtime/build/wat.js';
+import { GatewayError } from '../../runtime/errors.js';
+import { parseConfig } from '../../gateway/config/index.js';
+import { Gateway } from '../../gateway/gateway.js';
+import { OK, sensorWat, strings } from '../helpers/sensor-wat.js';
+import { Mosquitto } from '../helpers/mosquitto.js';
+import { Recorder } from '../helpers/subscriber.js';
+
+/**
+ * The gateway end to end against a real Mosquitto: components under supervision, durable
+ * telemetry with per-channel seq, retained state, commands through the bus, crash containment.
+ */
+const S = { temp: 'temperature', len: 'len', out: 'echo/out' };
+const T = strings(S);
+const waitFor = async (cond: () => boolean, ms = 15_000, what = 'condition') => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+};
+
+let dir: string;
+let broker: Mosquitto;
+let rec: Recorder;
+let gateway: Gateway;
+
+function config(components: unknown[], policy: unknown, extra: Record<string, unknown> = {}) {
+  return parseConfig(
+    {
+      gateway: { id: 'gw-test', 'data-dir': join(dir, 'var') },
+      mqtt: { url: broker.url },
+      board: 'sim',
+      policy,
+      components,
+      telemetry: { 'health-interval-ms': 200 },
+      log: { level: 'error' },
+      ...extra,
+    },
+    { baseDir: dir },
+  );
+}
+
+const POLICY = {
+  roles: { sensing: { gpio: { read: [17] }, telemetry: ['*'], messaging: { send: ['echo/#'], receive: ['cmd/#'] } } },
+  components: { sensor: ['sensing'], echo: ['sensing'], crasher: ['sensing'] },
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'airssys-gw-'));
+  broker = await new Mosquitto().start();
+  rec = await new Recorder(broker.url, 'airssys/#').start();
+  const write = async (name: string, wat: string) => {
+    const path = join(dir, `${name}.wasm`);
+    await writeFile(path, await buildWat(wat));
+    return path;
+  };
+  const sensor = await write('sensor', sensorWat({ strings: S, onTick: `i32.const ${T.ptr('temp')} i32.const ${T.len('temp')} f64.const 21.5 i32.const 32 call $publish ${OK}` }));
+  const echo = await write(
+    'echo',
+    sensorWat({
+      strings: S,
+      onMessage: `i32.const ${T.ptr('len')} i32.const ${T.len('len')} local.get $dl f64.convert_i32_u i32.const 32 call $publish
+        i32.const ${T.ptr('out')} i32.const ${T.len('out')} local.get $dp local.get $dl i32.const 32 call $send ${OK}`,
+    }),
+  );
+  const crasher = await write('crasher', sensorWat({ onTick: 'unreachable' }));
+  const manifest = (name: string, extra: Record<string, unknown> = {}) => ({
+    name,
+    version: '1.0.0',
+    capabilities: { telemetry: ['temperature', 'len'], messaging: { send: ['echo/#'], receive: ['cmd/#'] } },
+    ...extra,
+  });
+  gateway = new Gateway({
+    config: config(
+      [
+        { source: sensor, manifest: manifest('sensor', { 'tick-ms': 50 }) },
+        { source: echo, manifest: manifest('echo') },
+        { source: crasher, manifest: manifest('crasher', { 'tick-ms': 50, restart: { policy: 'permanent', intensity: 1, 'period-ms': 60000 } }) },
+      ],
+      POLICY,
+    ),
+    supervision: { backoff: { baseMs: 10, maxMs: 50 }, failedRetryMs: 600_000 },
+  });
+  await gateway.start();
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+  await rec?.stop();
+  await broker?.stop();
+});
+
+describe('gateway over MQTT', () => {
+  it('announces itself online (retained) and publishes telemetry with rising seq', async () => {
+    await waitFor(() => rec.json('/telemetry/sensor/temperature').length >= 5, 15_000, 'telemetry');
+    const samples = rec.json('/telemetry/sensor/temperature').map((m) => m.body);
+    expect(samples[0]).toMatchObject({ value: 21.5, seq: 1 });
+    expect(samples.map((s) => s.seq)).toEqual(samples.map((_, i) => i + 1));
+    expect(rec.json('gw/gw-test/state').at(-1)?.body).toMatchObject({ state: 'online', version: '0.1.0' });
+  });
+
+  it('publishes retained component state with version and sha256', async () => {
+    await waitFor(() => rec.json('/components/sensor/state').some((m) => m.body.state === 'running'), 10_000, 'running state: ' + JSON.stringify(rec.json('/components/sensor/state')));
+    const state = rec.json('/components/sensor/state').find((m) => m.body.state === 'running')!.body;
+    expect(state).toMatchObject({ version: '1.0.0', restarts: 0 });
+    expect(state.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('delivers broker commands to on-message when the grant receives them, and routes sends', async () => {
+    const client = await mqtt.connectAsync(broker.url);
+    await client.publishAsync('airssys/gw/gw-test/cmd/echo/cmd/set', 'hello', { qos: 1 });
+    await client.publishAsync('airssys/gw/gw-test/cmd/echo/other/x', 'not granted', { qos: 1 });
+    await client.endAsync();
+    await waitFor(() => rec.json('/telemetry/echo/len').length >= 1, 10_000, 'echo telemetry');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rec.json('/telemetry/echo/len').map((m) => m.body.value)).toEqual([5]);
+    await waitFor(() => rec.messages.some((m) => m.topic === 'airssys/gw/gw-test/messages/echo/echo/out'), 5_000, 'routed message');
+  });
+
+  it('a component that crashes on every event goes failed (retained, with the reason); its neighbour keeps its rhythm', async () => {
+    await waitFor(() => rec.json('/components/crasher/state').some((m) => m.body.state === 'failed'), 15_000, 'failed state');
+    const failed = rec.json('/components/crasher/state').find((m) => m.body.state === 'failed')!.body;
+    expect(String(failed.reason)).toMatch(/trap|unreachable/);
+    const before = rec.json('/telemetry/sensor/temperature').length;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(rec.json('/telemetry/sensor/temperature').length - before).toBeGreaterThanOrEqual(4);
+    expect(gateway.health()).toMatchObject({ components: { crasher: { state: 'failed' } } });
+  });
+
+  it('publishes health with per-component counters and outbox depth', async () => {
+    await waitFor(() => rec.json('gw/gw-test/health').length > 0, 5_000, 'health');
+    const h = rec.json('gw/gw-test/health').at(-1)!.body as Record<string, any>;
+    expect(h.components.sensor.events).toBeGreaterThan(0);
+    expect(h.components.sensor.fuel.total).toBeGreaterThan(0);
+    expect(h.outbox).toBeDefined();
+  });
+});
+
+describe('gateway startup refusals', () => {
+  it('refuses a manifest asking more than its roles allow, in one line, before touching devices', async () => {
+    const sensor = join(dir, 'sensor.wasm');
+    const g = new Gateway({
+      config: config([{ source: sensor, manifest: { name: 'sensor', version: '1.0.0', capabilities: { gpio: { write: [22] } } } }], POLICY, { gateway: { id: 'gw-x', 'data-dir': join(dir, 'var-x') } }),
+    });
+    const err = await g.start().then(() => undefined, (e: unknown) => e);
+    await g.stop();
+    expect(err).toBeInstanceOf(GatewayError);
+    expect((err as GatewayError).code).toBe('CAPABILITY_DENIED');
+    expect((err as GatewayError).message).toMatch(/gpio.*22/);
+    expect((err as GatewayError).message).not.toContain('\n');
+  });
+});
