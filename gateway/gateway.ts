@@ -4,6 +4,8 @@ import pino, { type Logger } from 'pino';
 import { createBoard, checkManifestAgainstBoard, type Board, type BoardSpec } from '../drivers/board.js';
 import type { TelemetrySample } from '../drivers/host-services.js';
 import { checkDeviceConflicts } from '../drivers/ownership.js';
+import type { SimBoard } from '../drivers/sim-board.js';
+import { parseScenario, runScenario } from '../drivers/sim-scenario.js';
 import { createAudit, type Audit } from '../drivers/pipeline/audit.js';
 import { Metrics } from '../drivers/pipeline/metrics.js';
 import { checkManifestAgainstPolicy, parsePolicy, type Policy } from '../drivers/pipeline/policy.js';
@@ -97,7 +99,10 @@ export class Gateway {
     const loaded = new Map<string, Loaded>();
     for (const c of config.components) loaded.set(c.manifest.name, await this.loadComponent(c.source, c.manifest, store));
 
-    this.board = await createBoard({ kind: config.board.kind, options: config.board.options } as BoardSpec);
+    // `scenario` is the simulated board's signal generator, not a driver option.
+    const { scenario, ...boardOptions } = config.board.options as { scenario?: unknown };
+    const parsedScenario = config.board.kind === 'sim' ? parseScenario(scenario) : undefined;
+    this.board = await createBoard({ kind: config.board.kind, options: boardOptions } as BoardSpec);
     for (const l of loaded.values()) {
       const problems = checkManifestAgainstBoard(l.manifest, this.board);
       if (problems.length) {
@@ -116,8 +121,9 @@ export class Gateway {
     this.publisher = new TelemetryPublisher({ outbox: this.outbox, connection: conn, topicPrefix: this.prefix, gatewayId: this.id, window: t.inflightWindow });
     this.publisher.start();
 
-    // 3. Components, each under its own supervisor.
+    // 3. Components, each under its own supervisor; then the simulated signals, if any.
     for (const l of loaded.values()) await this.startService(l.manifest, l.prepared);
+    if (parsedScenario) this.unsubscribe.push(runScenario(this.board as SimBoard, parsedScenario));
 
     // 4. Commands from the broker, operator retries, and OTA.
     const onMessage = (topic: string, payload: Buffer) => this.onBrokerMessage(topic, payload);

@@ -37,7 +37,8 @@ beforeAll(async () => {
   bytes = await buildCached();
 }, 600_000);
 
-describe('JavaScript component via componentize-js (slow)', () => {
+// jco transpile and the runtime's instrumentation of a 12 MB core module take tens of seconds.
+describe('JavaScript component via componentize-js (slow)', { timeout: 300_000 }, () => {
   it('is a pure component: only the world imports, every export present', async () => {
     expect(bytes.length).toBeGreaterThan(1_000_000);
     expect(await componentProblems(bytes)).toEqual([]);
