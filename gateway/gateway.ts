@@ -128,7 +128,11 @@ export class Gateway {
     // 4. Commands from the broker, operator retries, and OTA.
     const onMessage = (topic: string, payload: Buffer) => this.onBrokerMessage(topic, payload);
     conn.on('message', onMessage);
-    this.unsubscribe.push(() => conn.off('message', onMessage));
+    // Retained component states made while offline (startup, an outage) go out on every connect.
+    const onConnect = () => this.republishStates();
+    conn.on('connect', onConnect);
+    this.unsubscribe.push(() => conn.off('message', onMessage), () => conn.off('connect', onConnect));
+    if (conn.connected) this.republishStates();
     await conn.subscribe(`${this.prefix}/gw/${this.id}/cmd/#`, { qos: 1 });
     await conn.subscribe(`${this.prefix}/gw/${this.id}/admin/+/retry`, { qos: 1 });
     await this.startOta(store);
@@ -221,7 +225,21 @@ export class Gateway {
   }
 
   private publishState(e: LifecycleEvent, svc: ComponentService): void {
-    const payload = JSON.stringify({
+    this.lastStates.set(svc.name, { event: e, svc });
+    this.log.info({ component: svc.name, state: e.state, reason: e.reason }, 'component state');
+    this.sendState(svc.name);
+  }
+
+  /**
+   * The retained state payload is built when it is sent, not when the lifecycle event happened:
+   * an OTA swap or rollback changes the version without a lifecycle event, and the retained state
+   * (and its republication on every health tick) must name the version serving now.
+   */
+  private statePayload(name: string): string | undefined {
+    const last = this.lastStates.get(name);
+    if (!last) return undefined;
+    const { event: e, svc } = last;
+    return JSON.stringify({
       state: e.state,
       version: svc.host.version,
       sha256: svc.host.sha256,
@@ -230,14 +248,29 @@ export class Gateway {
       ...(e.reason ? { reason: e.reason } : {}),
       ...(e.nextRetryAt ? { nextRetryAt: e.nextRetryAt } : {}),
     });
-    this.log.info({ component: svc.name, state: e.state, reason: e.reason }, 'component state');
+  }
+
+  private republishStates(): void {
+    for (const name of this.lastStates.keys()) this.sendState(name);
+  }
+
+  private sendState(name: string): void {
+    const payload = this.statePayload(name);
     const conn = this.broker?.connection;
     // Retained: a late subscriber (airssys status) sees the last state. Published even while offline:
     // the connection queues nothing, so the latest state is republished on every health tick too.
-    if (conn?.connected) conn.publish(topics.componentState(this.prefix, this.id, svc.name), payload, { qos: 1, retain: true }).catch(() => {});
-    this.lastStates.set(svc.name, payload);
+    if (payload && conn?.connected) conn.publish(topics.componentState(this.prefix, this.id, name), payload, { qos: 1, retain: true }).catch(() => {});
   }
-  private readonly lastStates = new Map<string, string>();
+
+  /** After a swap (OTA activation or rollback): the same lifecycle state, the new version, now. */
+  private versionChanged(svc: ComponentService): void {
+    const last = this.lastStates.get(svc.name);
+    if (!last) return;
+    last.event = { ...last.event, ts: Date.now() };
+    this.log.info({ component: svc.name, version: svc.host.version }, 'component version changed');
+    this.sendState(svc.name);
+  }
+  private readonly lastStates = new Map<string, { event: LifecycleEvent; svc: ComponentService }>();
 
   health(): Record<string, unknown> {
     const metrics = this.metrics.snapshot();
@@ -263,7 +296,7 @@ export class Gateway {
     const conn = this.broker.connection;
     if (!conn.connected) return;
     conn.publish(topics.health(this.prefix, this.id), JSON.stringify(this.health()), { qos: 0, retain: true }).catch(() => {});
-    for (const [name, payload] of this.lastStates) conn.publish(topics.componentState(this.prefix, this.id, name), payload, { qos: 1, retain: true }).catch(() => {});
+    for (const name of this.lastStates.keys()) this.sendState(name);
   }
 
   private async startOta(store: OtaStore): Promise<void> {
@@ -321,6 +354,7 @@ export class Gateway {
     } else {
       const outcome = await svc.swap(manifest, prepared);
       if (!outcome.ok) throw new GatewayError('init-failed', `init of ${name} ${manifest.version} failed (${outcome.kind}): ${outcome.message}`);
+      this.versionChanged(svc);
     }
     const service = svc;
     let errors = 0;
@@ -345,6 +379,7 @@ export class Gateway {
           // The old version's init failed too: let the supervisor restart it from scratch.
           this.log.error({ component: name }, `rollback init failed (${outcome.kind}): ${outcome.message}`);
         }
+        this.versionChanged(service);
       },
     };
   }

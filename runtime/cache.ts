@@ -26,6 +26,8 @@ export interface CachedArtifacts {
   meta: CacheEntryMeta;
   dir: string;
   cores: Map<string, Uint8Array>;
+  /** The glue's text as verified against meta.json (a worker imports exactly these bytes). */
+  glue: string;
 }
 
 export const sha256Hex = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
@@ -55,7 +57,7 @@ export class ArtifactCache {
         if (sha256Hex(bytes) !== core.sha256) return undefined;
         cores.set(core.name, bytes);
       }
-      return { meta, dir, cores };
+      return { meta, dir, cores, glue: glue.toString('utf8') };
     } catch {
       return undefined;
     }
@@ -90,7 +92,7 @@ export class ArtifactCache {
     await writeSynced('meta.json', JSON.stringify(meta, null, 2));
     await rm(dir, { recursive: true, force: true });
     await rename(tmp, dir);
-    return { meta, dir, cores: coreMap };
+    return { meta, dir, cores: coreMap, glue };
   }
 
   async remove(key: string): Promise<void> {

@@ -111,13 +111,19 @@ export class Engine {
       }),
     );
     const glue = (await import(pathToFileURL(join(artifacts.dir, artifacts.meta.glue.file)).href)) as GlueModule;
-    return new PreparedComponent(this.linker, glue, modules, {
-      sha256: artifacts.meta.componentSha256,
-      size,
-      imports: artifacts.meta.imports,
-      exports: artifacts.meta.exports,
-      fromCache,
-    });
+    return new PreparedComponent(
+      this.linker,
+      glue,
+      modules,
+      {
+        sha256: artifacts.meta.componentSha256,
+        size,
+        imports: artifacts.meta.imports,
+        exports: artifacts.meta.exports,
+        fromCache,
+      },
+      artifacts.glue,
+    );
   }
 }
 
@@ -129,6 +135,11 @@ export interface ComponentInfo {
   fromCache: boolean;
 }
 
+export interface WorkerSource {
+  glue: string;
+  modules: [string, WebAssembly.Module][];
+}
+
 /** A component ready to instantiate any number of times (Wasmtime's InstancePre). */
 export class PreparedComponent {
   loadMs = 0;
@@ -137,7 +148,17 @@ export class PreparedComponent {
     private readonly glue: GlueModule,
     private readonly modules: Map<string, WebAssembly.Module>,
     readonly info: ComponentInfo,
+    private readonly glueSource: string,
   ) {}
+
+  /**
+   * What a worker needs to instantiate this component itself (runtime/worker): the glue text
+   * exactly as the cache verified it, and the compiled core modules, which structured clone
+   * shares with a worker of this process without compiling them again.
+   */
+  workerSource(): WorkerSource {
+    return { glue: this.glueSource, modules: [...this.modules] };
+  }
 
   /** Instantiates synchronously; throws GatewayError INSTANTIATE_FAILED if a start function traps. */
   instantiate(api: HostApi, opts: InstanceOptions): ComponentInstance {

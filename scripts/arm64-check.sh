@@ -13,7 +13,9 @@
 #   5. copies this checkout in (no node_modules, no .git), runs `npm ci` (epoll and better-sqlite3
 #      compile from source under emulation), loads the three native addons
 #   6. runs the test suite (`npx vitest run [TESTS...]`) and reads vitest's JSON report
-#   7. footprint: `npm prune --omit=dev` of a copy, du of node_modules
+#   7. footprint: `npm prune --omit=dev` of a copy, du of node_modules, scripts/footprint.cjs
+#   8. scripts/install-pi.sh for real inside the root (no systemctl), the installed `airssys doctor`,
+#      then --uninstall --purge
 #
 # Only deb.debian.org and the npm registry are contacted. Needs root (debootstrap, chroot, mount).
 #
@@ -137,9 +139,11 @@ mount_root() {
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
   # A host behind a TLS-inspecting proxy trusts an extra CA (/usr/local/share/ca-certificates): the
   # root must trust it too or npm fails with SELF_SIGNED_CERT_IN_CHAIN.
-  if ls /usr/local/share/ca-certificates/*.crt > /dev/null 2>&1; then
+  if ls /usr/local/share/ca-certificates/*.crt > /dev/null 2>&1 \
+    && ! diff -rq /usr/local/share/ca-certificates "$ROOT/usr/local/share/ca-certificates" > /dev/null 2>&1; then
     mkdir -p "$ROOT/usr/local/share/ca-certificates"
     cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+    log "trusting the host's extra CA certificates inside the root (update-ca-certificates, ~1 min emulated)"
     chroot "$ROOT" update-ca-certificates > /dev/null 2>&1 || true
   fi
 }
@@ -227,36 +231,69 @@ step native-addons "load better-sqlite3 (query), epoll, @serialport/bindings-cpp
   "' || true
 
 # ---- 6. tests -----------------------------------------------------------------------------------
-# the vitest config caps workers at 2; emulated processes are ~10x slower, so timeouts are relaxed
+# One vitest run per test folder (or per --tests entry), each with its own JSON report and time, so
+# one slow or hanging area under emulation does not cost the results of the others. The vitest
+# config caps workers at 2; emulated processes are ~10x slower, so timeouts are relaxed.
 rc_tests=0
-step vitest "npx vitest run ${TESTS:-(whole suite)}" -- "$IN_ROOT" "cd /src/airssys && npx vitest run $TESTS --testTimeout=300000 --hookTimeout=300000 --reporter=default --reporter=json --outputFile=/tmp/vitest-arm64.json" || rc_tests=$?
-if [ -f "$ROOT/tmp/vitest-arm64.json" ]; then
-  cp "$ROOT/tmp/vitest-arm64.json" "$LOGDIR/vitest.json"
-  node -e '
-    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    const files = r.testResults.map(f => ({ file: f.name.replace(/^\/src\/airssys\//, ""), status: f.status,
-      passed: f.assertionResults.filter(a => a.status === "passed").length,
-      failed: f.assertionResults.filter(a => a.status === "failed").length,
-      skipped: f.assertionResults.filter(a => a.status !== "passed" && a.status !== "failed").length }));
-    console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + (r.numTodoTests||0)} skipped, ${r.numTotalTests} total in ${r.numTotalTestSuites} files`);
-    for (const f of files) console.log(`${f.file}\t${f.status}\t${f.passed}\t${f.failed}\t${f.skipped}`);
-  ' "$LOGDIR/vitest.json" > "$LOGDIR/vitest-summary.txt" || true
+rm -f "$ROOT"/tmp/vitest-arm64-*.json "$LOGDIR"/vitest-*.json
+if [ -n "$TESTS" ]; then
+  read -r -a groups <<< "$TESTS"
+else
+  groups=()
+  for d in "$REPO"/test/*/; do ls "$d"*.test.ts > /dev/null 2>&1 && groups+=("test/$(basename "$d")"); done
 fi
+for g in "${groups[@]}"; do
+  tag="$(echo "$g" | tr -c 'a-zA-Z0-9-\n' '_')"
+  step "vitest:$g" "npx vitest run $g" -- "$IN_ROOT" "cd /src/airssys && npx vitest run $g --testTimeout=300000 --hookTimeout=300000 --reporter=default --reporter=json --outputFile=/tmp/vitest-arm64-$tag.json" || rc_tests=1
+  [ -f "$ROOT/tmp/vitest-arm64-$tag.json" ] && cp "$ROOT/tmp/vitest-arm64-$tag.json" "$LOGDIR/vitest-$tag.json"
+done
+node -e '
+  const fs = require("fs");
+  let passed = 0, failed = 0, skipped = 0, total = 0, nfiles = 0; const rows = [];
+  for (const file of process.argv.slice(1)) {
+    const r = JSON.parse(fs.readFileSync(file, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + (r.numTodoTests || 0); total += r.numTotalTests;
+    for (const f of r.testResults) {
+      nfiles++;
+      const n = (s) => f.assertionResults.filter((a) => s(a.status)).length;
+      rows.push([f.name.replace(/^\/src\/airssys\//, ""), f.status, n((s) => s === "passed"), n((s) => s === "failed"), n((s) => s !== "passed" && s !== "failed")].join("\t"));
+    }
+  }
+  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped, ${total} total in ${nfiles} files`);
+  for (const r of rows.sort()) console.log(r);
+' $(ls "$LOGDIR"/vitest-*.json 2> /dev/null) > "$LOGDIR/vitest-summary.txt" || true
 
 # ---- 7. footprint -------------------------------------------------------------------------------
-step footprint "npm prune --omit=dev of a copy; du; RSS of node + deps loaded" -- "$IN_ROOT" '
+step footprint "npm prune --omit=dev of a copy; du; RSS (scripts/footprint.cjs)" -- "$IN_ROOT" '
   set -e
   rm -rf /tmp/prod && mkdir /tmp/prod && cd /src/airssys && cp -a package.json package-lock.json /tmp/prod/ && cp -a node_modules /tmp/prod/
   cd /tmp/prod && npm prune --omit=dev > /dev/null
-  echo "node_modules (--omit=dev): $(du -sh node_modules | cut -f1)"
-  echo "node binary: $(du -sh /opt/node/bin/node | cut -f1)"
-  node -e "
-    const base = process.memoryUsage().rss;
-    require(\"better-sqlite3\"); require(\"mqtt\"); require(\"yaml\"); require(\"pino\"); require(\"aedes\");
-    require(\"@serialport/bindings-cpp\"); require(\"onoff\");
-    const deps = process.memoryUsage().rss;
-    console.log(\"rss node alone: \" + (base/1048576).toFixed(1) + \" MiB; with deps loaded: \" + (deps/1048576).toFixed(1) + \" MiB\");
-  "' || true
+  for i in 1 2 3; do node /src/airssys/scripts/footprint.cjs /tmp/prod; done' || true
+
+# ---- 8. the installer on arm64 ------------------------------------------------------------------
+# The arm64 root is disposable, so install-pi.sh runs there for real (no --root: useradd, chown,
+# /opt, /etc), only without systemctl (no systemd inside a chroot). It reuses the pruned
+# node_modules from step 7 (same package-lock.json, so the installer keeps them instead of compiling
+# again). Then the installed `airssys doctor` (as root, so it checks for the airssys user) against a
+# mosquitto started inside, and --uninstall --purge.
+step install-pi "install-pi.sh --no-systemctl inside the root, airssys doctor, --uninstall --purge" -- "$IN_ROOT" '
+  set -e
+  bash /src/airssys/scripts/install-pi.sh --uninstall --purge --no-systemctl > /dev/null 2>&1 || true
+  if [ -d /tmp/prod/node_modules ]; then
+    mkdir -p /opt/airssys && mv /tmp/prod/node_modules /opt/airssys/node_modules
+    sha256sum /src/airssys/package-lock.json | cut -d" " -f1 > /opt/airssys/.airssys-lock.sha256
+  fi
+  echo pi-arm64 > /etc/hostname
+  bash /src/airssys/scripts/install-pi.sh --no-systemctl --broker mqtt://127.0.0.1:18839
+  grep -E "^(ExecStart|ProtectSystem|ReadWritePaths|SupplementaryGroups)=" /etc/systemd/system/airssys-gateway.service
+  grep -E "^(airssys|gpio|dialout):" /etc/passwd /etc/group
+  ls -ld /var/lib/airssys /etc/airssys /etc/airssys/gateway.yaml
+  mosquitto -p 18839 > /tmp/mosq.log 2>&1 & MOSQ=$!
+  sleep 3
+  airssys doctor --config /etc/airssys/gateway.yaml || echo "(doctor exit $?: no GPIO in an emulated root)"
+  kill $MOSQ
+  bash /src/airssys/scripts/install-pi.sh --uninstall --purge --no-systemctl
+  test ! -e /opt/airssys && test ! -e /etc/airssys && ! grep -q "^airssys:" /etc/passwd && echo "uninstall --purge: clean"' || true
 
 # ---- results ------------------------------------------------------------------------------------
 {
@@ -281,9 +318,13 @@ step footprint "npm prune --omit=dev of a copy; du; RSS of node + deps loaded" -
   echo '```'
   grep -v '^ ' "$LOGDIR/native-addons.log" 2>/dev/null | head -8 || true
   echo '```'
-  echo "Footprint (arm64):"
+  echo "Footprint (arm64, \`scripts/footprint.cjs\` on the pruned \`--omit=dev\` tree, three runs):"
   echo '```'
-  cat "$LOGDIR/footprint.log" 2>/dev/null || true
+  grep '^{' "$LOGDIR/footprint.log" 2>/dev/null || cat "$LOGDIR/footprint.log" 2>/dev/null || true
+  echo '```'
+  echo "Installer and doctor on arm64 (\`install-pi.sh --no-systemctl\` inside the root, the installed \`airssys doctor\`, uninstall):"
+  echo '```'
+  grep -vE '^npm (warn|notice)' "$LOGDIR/install-pi.log" 2>/dev/null | tail -n 40 || true
   echo '```'
 } > "$LOGDIR/results.md"
 cat "$LOGDIR/results.md"

@@ -158,6 +158,12 @@ if [ "$SKIP_NPM" = 0 ]; then
     fi
   fi
   command -v npm > /dev/null 2>&1 || die "npm is not on PATH; it comes with Node 20 (NodeSource's nodejs package or the official tarball)"
+  # node-gyp downloads Node's headers from nodejs.org unless nodedir names an installation that has
+  # them; NodeSource, the official tarball and node-linux-* all ship include/node next to bin/node.
+  NODE_PREFIX="$(dirname "$(dirname "$NODE_BIN")")"
+  if [ -z "${npm_config_nodedir:-}" ] && [ -f "$NODE_PREFIX/include/node/node.h" ]; then
+    export npm_config_nodedir="$NODE_PREFIX"
+  fi
 fi
 
 # ---- 3. the app in $PREFIX ----------------------------------------------------------------------

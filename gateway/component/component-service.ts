@@ -7,7 +7,7 @@ import type { RateLimits } from '../../drivers/pipeline/rate-limit.js';
 import type { PreparedComponent } from '../../runtime/engine.js';
 import type { CallOutcome } from '../../runtime/instance.js';
 import type { Manifest } from '../../runtime/manifest.js';
-import { ActorCrash, ActorError, ActorRef, type SendResult } from '../../runtime/supervision/index.js';
+import { ActorCrash, ActorError, ActorRef, type Behavior, type SendResult } from '../../runtime/supervision/index.js';
 import { supervisor } from '../../runtime/supervision/builder.js';
 import type { Supervisor } from '../../runtime/supervision/supervisor.js';
 import type { LifecycleEvent } from '../../runtime/supervision/types.js';
@@ -67,18 +67,22 @@ export class ComponentService {
       // A new incarnation: a fresh instance and its init. A failed init is a crash: the
       // supervisor restarts it with backoff, as it would a crash in any event.
       factory: (ctx) => {
-        const init = this.host.start();
-        if (!init.ok) throw new ActorCrash(init.kind === 'returned-err' ? 'init-failed' : init.kind, `init: ${init.message}`);
-        return {
-          handle: (msg) => {
-            const outcome = this.host.deliver(msg.payload);
+        const started = (init: CallOutcome): Behavior<ComponentEvent> => {
+          if (!init.ok) throw new ActorCrash(init.kind === 'returned-err' ? 'init-failed' : init.kind, `init: ${init.message}`);
+          const done = (outcome: CallOutcome): void => {
             ctx.reportFuel(outcome.fuelUsed);
             if (outcome.ok) return;
             if (outcome.kind === 'returned-err') throw new ActorError(outcome.message);
             throw new ActorCrash(outcome.kind, outcome.message);
-          },
-          close: () => this.host.stop(),
+          };
+          return {
+            // Only a worker-isolated component costs a promise per event; inline stays a plain call.
+            // Asked per event: a swap may change the isolation of the version serving.
+            handle: (msg) => (this.host.isolated ? this.host.deliverAsync(msg.payload).then(done) : done(this.host.deliver(msg.payload))),
+            close: () => this.host.stop(),
+          };
         };
+        return this.host.isolated ? this.host.startAsync().then(started) : started(this.host.start());
       },
       onError: (err) => opts.log?.('warn', `component ${this.name}: ${err.message}`),
     });
@@ -175,7 +179,7 @@ export class ComponentService {
   async swap(manifest: Manifest, prepared: PreparedComponent): Promise<CallOutcome> {
     const before = this.host.manifest;
     const grant = compileGrant(manifest);
-    const outcome = this.host.replace(this.version(manifest, prepared, grant));
+    const outcome = await this.host.replaceAsync(this.version(manifest, prepared, grant));
     if (!outcome.ok) return outcome;
     this.grant = grant;
     if (this.lease && !sameDeviceGrant(before, manifest)) {

@@ -106,13 +106,15 @@ export class Actor<T = unknown> implements ChildHandle {
   private busy = false;
   private microTurns = 0;
   private exitReason: ExitReason | null = null;
-  private readonly exitCbs: Array<(r: ExitReason) => void> = [];
-  private stopWaiters: Array<() => void> = [];
-  private readonly drainFn = (): void => this.drain();
-  private readonly drainMacroFn = (): void => {
-    this.microTurns = 0;
-    this.drain();
-  };
+  // Created on first use: most actors never get a second exit listener or a pending stop.
+  private exitCbs: Array<(r: ExitReason) => void> | null = null;
+  private stopWaiters: Array<() => void> | null = null;
+  /**
+   * One bound function serves both schedulers (setImmediate passes `true` to reset the micro-turn
+   * count). Made on the first schedule, not in the constructor: tsx/esbuild wrap every per-instance
+   * arrow in a keepNames helper (a defineProperty per spawn), which alone doubled spawn time.
+   */
+  private drainFn: ((macro?: boolean) => void) | null = null;
 
   constructor(opts: ActorOptions<T>) {
     this.id = opts.id;
@@ -127,7 +129,7 @@ export class Actor<T = unknown> implements ChildHandle {
     }
     this.batch = opts.batch ?? 256;
     this.onError = opts.onError;
-    this.mailbox.onPush = () => this.schedule();
+    this.mailbox.owner = this;
     if (this.mailbox.size > 0) this.schedule();
   }
 
@@ -155,7 +157,7 @@ export class Actor<T = unknown> implements ChildHandle {
       this.finish({ kind: 'shutdown' });
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.stopWaiters.push(resolve));
+    return new Promise((resolve) => (this.stopWaiters ??= []).push(resolve));
   }
 
   kill(): void {
@@ -165,7 +167,7 @@ export class Actor<T = unknown> implements ChildHandle {
 
   onExit(cb: (reason: ExitReason) => void): void {
     if (this.exitReason) queueMicrotask(() => cb(this.exitReason!));
-    else this.exitCbs.push(cb);
+    else (this.exitCbs ??= []).push(cb);
   }
 
   /** @internal used by ActorContext.exit */
@@ -175,11 +177,22 @@ export class Actor<T = unknown> implements ChildHandle {
     this.finish({ kind: 'normal' });
   }
 
+  /** @internal the mailbox calls this after a push. */
+  wake(): void {
+    this.schedule();
+  }
+
   private schedule(): void {
     if (this.scheduled || this.busy || this.state !== 'running') return;
     this.scheduled = true;
-    if (this.microTurns++ < MAX_MICRO_TURNS) queueMicrotask(this.drainFn);
-    else setImmediate(this.drainMacroFn);
+    const fn = (this.drainFn ??= this.drainEntry.bind(this));
+    if (this.microTurns++ < MAX_MICRO_TURNS) queueMicrotask(fn as () => void);
+    else setImmediate(fn, true);
+  }
+
+  private drainEntry(macro?: boolean): void {
+    if (macro === true) this.microTurns = 0;
+    this.drain();
   }
 
   private drain(): void {
@@ -190,7 +203,7 @@ export class Actor<T = unknown> implements ChildHandle {
       if (budget-- === 0) {
         if (box.size > 0) {
           this.scheduled = true;
-          setImmediate(this.drainMacroFn);
+          setImmediate(this.drainFn!, true);
         }
         return;
       }
@@ -247,7 +260,7 @@ export class Actor<T = unknown> implements ChildHandle {
     if (this.state === 'exited') return;
     this.state = 'exited';
     this.exitReason = reason;
-    if (this.mailbox.onPush !== null) this.mailbox.onPush = null;
+    if (this.mailbox.owner === this) this.mailbox.owner = null;
     if (this.close) {
       try {
         void Promise.resolve(this.close()).catch(() => undefined);
@@ -256,10 +269,11 @@ export class Actor<T = unknown> implements ChildHandle {
       }
     }
     const waiters = this.stopWaiters;
-    this.stopWaiters = [];
-    for (const w of waiters) w();
-    const cbs = this.exitCbs.splice(0);
-    for (const cb of cbs) cb(reason);
+    this.stopWaiters = null;
+    if (waiters) for (const w of waiters) w();
+    const cbs = this.exitCbs;
+    this.exitCbs = null;
+    if (cbs) for (const cb of cbs) cb(reason);
   }
 }
 

@@ -14,6 +14,7 @@ import { Recorder } from '../helpers/subscriber.js';
 let mosq: Mosquitto;
 let secured: Mosquitto;
 let dir: string;
+const extra: Mosquitto[] = [];
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'airssys-mqtt-'));
   mosq = await new Mosquitto().start();
@@ -22,6 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await mosq.dispose();
   await secured.dispose();
+  for (const b of extra) await b.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -101,7 +103,9 @@ describe('MQTT connection', () => {
   });
 
   it('reconnects by itself after the broker restarts and resubscribes', async () => {
-    const broker = await new Mosquitto().start();
+    const broker = new Mosquitto();
+    extra.push(broker);
+    await broker.start();
     const conn = new MqttConnection({ url: broker.url, backoff: { initialMs: 50, maxMs: 200 } });
     conn.on('error', () => {});
     const got: string[] = [];

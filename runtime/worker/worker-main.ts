@@ -1,0 +1,58 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { ComponentInstance, type CallOutcome } from '../instance.js';
+import { Linker } from '../linker.js';
+import type { WorldExport } from '../world.js';
+import { ProxyHostApi } from './host-proxy.js';
+
+/**
+ * The worker side of `isolation: worker`: one component instance, instantiated here from the glue
+ * text and compiled modules the main thread's cache verified (never anything else), linked to a
+ * HostApi that forwards every call to the main thread. Events arrive one at a time as messages;
+ * each outcome goes back with the instance's memory size. Classification is ComponentInstance's
+ * own, so both modes report crashes the same way.
+ */
+export interface WorkerInit {
+  glue: string;
+  modules: [string, WebAssembly.Module][];
+  channel: SharedArrayBuffer;
+  fuel: number;
+  timed: boolean;
+}
+
+export type ToWorker = { id: number; event: WorldExport; args: unknown[] };
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'failed'; message: string }
+  | { type: 'outcome'; id: number; outcome: CallOutcome; memoryBytes: number; crashed: boolean };
+
+type Glue = {
+  instantiate: (
+    get: (name: string) => WebAssembly.Module,
+    imports: Record<string, unknown>,
+    core: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance,
+  ) => Record<string, (...args: unknown[]) => unknown>;
+};
+
+async function main(): Promise<void> {
+  const port = parentPort!;
+  const init = workerData as WorkerInit;
+  const post = (m: FromWorker) => port.postMessage(m);
+  let instance: ComponentInstance;
+  try {
+    // A data: URL imports exactly the verified text: nothing on disk can change what runs here.
+    const glue = (await import(`data:text/javascript;base64,${Buffer.from(init.glue, 'utf8').toString('base64')}`)) as Glue;
+    const modules = new Map(init.modules);
+    const imports = new Linker().bind(new ProxyHostApi(init.channel));
+    instance = new ComponentInstance((core) => glue.instantiate((name) => modules.get(name)!, imports, core), { fuel: init.fuel, timed: init.timed });
+  } catch (err) {
+    post({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
+    return;
+  }
+  port.on('message', (msg: ToWorker) => {
+    const outcome = instance.call(msg.event, msg.args);
+    post({ type: 'outcome', id: msg.id, outcome, memoryBytes: instance.memoryBytes(), crashed: instance.isCrashed });
+  });
+  post({ type: 'ready' });
+}
+
+void main();
