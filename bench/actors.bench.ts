@@ -107,8 +107,35 @@ async function throughput(f: HandlerFactory, total: number, burst: number): Prom
   return total / (Number(t1 - t0) / 1e9);
 }
 
-export async function run(opts: { factories?: HandlerFactory[]; quick?: boolean } = {}): Promise<void> {
-  const factories = [...handlerFactories, ...(opts.factories ?? [])];
+/**
+ * The Wasm row: each actor owns a fresh instance of a small WAT component (fuel-metered, from the
+ * engine's cache) and handles every message with one export call (`on-gpio`, scalar arguments).
+ */
+async function wasmFactory(): Promise<HandlerFactory> {
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { Engine } = await import('../runtime/engine.js');
+  const { buildWat } = await import('../runtime/build/wat.js');
+  const { sensorWat } = await import('../test/helpers/sensor-wat.js');
+  const { RecordingHost } = await import('../test/helpers/recording-host.js');
+  const engine = new Engine({ cacheDir: join(await mkdtemp(join(tmpdir(), 'airssys-bench-actors-')), 'cache') });
+  const prepared = await engine.prepare(await buildWat(sensorWat()), { memoryMb: 16 });
+  const host = new RecordingHost();
+  return {
+    name: 'Wasm component handler (fuel-metered on-gpio)',
+    make: (onMessage) => {
+      const inst = prepared.instantiate(host, { fuel: 1_000_000, timed: false });
+      return () => {
+        inst.call('on-gpio', [1, true, 0n]);
+        onMessage();
+      };
+    },
+  };
+}
+
+export async function run(opts: { factories?: HandlerFactory[]; quick?: boolean; wasm?: boolean } = {}): Promise<void> {
+  const factories = [...handlerFactories, ...(opts.wasm === false ? [] : [await wasmFactory()]), ...(opts.factories ?? [])];
   const q = opts.quick ?? false;
   const rows: Array<Record<string, string>> = [
     {

@@ -129,7 +129,14 @@ async function instanceCalls(component: Uint8Array, dir: string) {
     const data = new Uint8Array(0);
     const withHost = nsPerCall(() => inst.call('on-tick', [1n]), 20, 5);
     const without = nsPerCall(() => inst.call('on-serial', ['p', data]), 20, 5);
-    rows.push({ path: `ComponentInstance.call (${instrument ? 'fuel-metered' : 'unmetered'}${timed ? ', timed' : ''})`, 'export call (ns)': callNs.toFixed(0), 'guest→host call (ns)': ((withHost - without) / HOST_CALLS_PER_TICK).toFixed(0) });
+    const prepared = await engine.prepare(component, { memoryMb: 16 });
+    const instantiateNs = nsPerCall(() => prepared.instantiate(host, { fuel: 1_000_000 }).call('init'), 2_000, 5);
+    rows.push({
+      path: `ComponentInstance.call (${instrument ? 'fuel-metered' : 'unmetered'}${timed ? ', timed' : ''})`,
+      'export call (ns)': callNs.toFixed(0),
+      'guest→host call (ns)': ((withHost - without) / HOST_CALLS_PER_TICK).toFixed(0),
+      'instantiate + init (µs)': (instantiateNs / 1000).toFixed(1),
+    });
   }
   return rows;
 }

@@ -65,16 +65,16 @@ log() { printf '[arm64-check %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 # step NAME NOTE -- command...: runs the command with a timeout, logs to $LOGDIR/NAME.log, records time.
 step() {
   local name="$1" note="$2"; shift 3
-  local start end rc=0
+  local start end rc=0 logfile="$LOGDIR/${1//[^a-zA-Z0-9:_-]/_}.log"
   log "step $name: $note"
   start=$(date +%s)
-  timeout --kill-after=30 "$((STEP_TIMEOUT_MIN * 60))" "$@" > "$LOGDIR/$name.log" 2>&1 || rc=$?
+  timeout --kill-after=30 "$((STEP_TIMEOUT_MIN * 60))" "$@" > "$logfile" 2>&1 || rc=$?
   end=$(date +%s)
   local status=ok
   [ "$rc" = 0 ] || status="fail(rc=$rc)"
   [ "$rc" = 124 ] && status="timeout"
   printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$((end - start))" "$note" >> "$RESULTS"
-  log "step $name: $status in $((end - start))s (log: $LOGDIR/$name.log)"
+  log "step $name: $status in $((end - start))s (log: $logfile)"
   return "$rc"
 }
 skip() { printf '%s\t%s\t%s\t%s\n' "$1" "skipped" 0 "$2" >> "$RESULTS"; log "step $1: skipped ($2)"; }
@@ -243,9 +243,9 @@ else
   for d in "$REPO"/test/*/; do ls "$d"*.test.ts > /dev/null 2>&1 && groups+=("test/$(basename "$d")"); done
 fi
 for g in "${groups[@]}"; do
-  tag="$(echo "$g" | tr -c 'a-zA-Z0-9-\n' '_')"
+  tag="$(printf '%s' "$g" | tr -c 'a-zA-Z0-9' '_')"
   step "vitest:$g" "npx vitest run $g" -- "$IN_ROOT" "cd /src/airssys && npx vitest run $g --testTimeout=300000 --hookTimeout=300000 --reporter=default --reporter=json --outputFile=/tmp/vitest-arm64-$tag.json" || rc_tests=1
-  [ -f "$ROOT/tmp/vitest-arm64-$tag.json" ] && cp "$ROOT/tmp/vitest-arm64-$tag.json" "$LOGDIR/vitest-$tag.json"
+  if [ -f "$ROOT/tmp/vitest-arm64-$tag.json" ]; then cp "$ROOT/tmp/vitest-arm64-$tag.json" "$LOGDIR/vitest-$tag.json"; fi
 done
 node -e '
   const fs = require("fs");
