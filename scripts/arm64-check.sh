@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
     --no-doc) WRITE_DOC=0; shift ;;
     --step-timeout) STEP_TIMEOUT_MIN="$2"; shift 2 ;;
     --keep-mounts) KEEP_MOUNTS=1; shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "arm64-check: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -64,7 +64,7 @@ while [ $# -gt 0 ]; do
     --no-start) NO_START=1; shift ;;
     --install-deps) INSTALL_DEPS=1; shift ;;
     --force-deps) FORCE_DEPS=1; shift ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) die "unknown option $1; run with --help for the list" ;;
   esac
 done

@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
     --config) CONFIG="$2"; shift 2 ;;
     --node-arch) NODE_ARCH="$2"; shift 2 ;;
     --no-hook) HOOK_MODE=none; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) [ -z "$BOOT" ] || die "one BOOT_DIR only"; BOOT="$1"; shift ;;
   esac

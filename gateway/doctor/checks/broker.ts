@@ -35,7 +35,10 @@ export async function probeBroker(m: Pick<MqttConfig, 'url' | 'username' | 'pass
   }
   const outcome = await new Promise<{ ok: true } | { ok: false; err?: Error & { code?: unknown }; why?: string }>((resolve) => {
     let client: ReturnType<typeof mqtt.connect> | undefined;
+    let finished = false;
     const done = (r: { ok: true } | { ok: false; err?: Error & { code?: unknown }; why?: string }) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       client?.removeAllListeners();
       client?.on('error', () => {});
