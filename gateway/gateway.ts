@@ -20,7 +20,7 @@ import { brokerLink, type BrokerLink } from './mqtt/from-config.js';
 import { topics } from './mqtt/topics.js';
 import { Outbox } from './telemetry/outbox.js';
 import { TelemetryPublisher } from './telemetry/publisher.js';
-import { OtaStore } from './ota/store.js';
+import { OtaStore, type Recovery } from './ota/store.js';
 import { OtaUpdater, type Activation, type OtaHost } from './ota/updater.js';
 import { runtimeManifestSource } from './ota/envelope.js';
 import { readPublicKeyFile } from './ota/keys.js';
@@ -96,8 +96,17 @@ export class Gateway {
 
     this.engine = new Engine({ cacheDir: join(dataDir, 'cache') });
     const store = await OtaStore.open(dataDir);
+    // Settle interrupted OTA activations before choosing what to run: a version still `pending`
+    // (the process died while activating it or in its probation) must not be the one started.
+    const recovered = await store.recover();
     const loaded = new Map<string, Loaded>();
     for (const c of config.components) loaded.set(c.manifest.name, await this.loadComponent(c.source, c.manifest, store));
+    // Components installed over OTA that the config does not list run from the store.
+    for (const name of store.components()) {
+      if (loaded.has(name)) continue;
+      const l = await this.loadInstalled(name, store, [...loaded.values()].map((x) => x.manifest));
+      if (l) loaded.set(name, l);
+    }
 
     // `scenario` is the simulated board's signal generator, not a driver option.
     const { scenario, ...boardOptions } = config.board.options as { scenario?: unknown };
@@ -135,7 +144,7 @@ export class Gateway {
     if (conn.connected) this.republishStates();
     await conn.subscribe(`${this.prefix}/gw/${this.id}/cmd/#`, { qos: 1 });
     await conn.subscribe(`${this.prefix}/gw/${this.id}/admin/+/retry`, { qos: 1 });
-    await this.startOta(store);
+    await this.startOta(store, recovered);
 
     this.healthTimer = setInterval(() => this.publishHealth(), t.healthIntervalMs);
     this.healthTimer.unref?.();
@@ -161,6 +170,26 @@ export class Gateway {
     } catch (err) {
       if (err instanceof GatewayError) throw new GatewayError(err.code, `component ${manifest.name} (${source}): ${err.message}`);
       throw err;
+    }
+  }
+
+  /**
+   * A component only the OTA store knows (installed over OTA, not in the config). One that no longer
+   * fits the policy or cannot be prepared is logged and left stopped rather than refusing to start:
+   * the operator's config is what must be right, and the rest of the gateway keeps running.
+   */
+  private async loadInstalled(name: string, store: OtaStore, others: Manifest[]): Promise<Loaded | undefined> {
+    const installed = await store.current(name);
+    if (!installed) return undefined;
+    try {
+      const manifest = parseManifest(runtimeManifestSource(installed.manifest));
+      const problems = [...checkManifestAgainstPolicy(manifest, this.policy), ...checkDeviceConflicts([...others, manifest])];
+      if (problems.length) throw new GatewayError('CAPABILITY_DENIED', problems[0]!);
+      const bytes = await store.readBytes(installed);
+      return { manifest, bytes, prepared: await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb }), source: 'ota' };
+    } catch (err) {
+      this.log.error({ component: name, version: installed.version }, `installed over OTA but not started: ${(err as Error).message}; list it in the config or push a version that fits`);
+      return undefined;
     }
   }
 
@@ -299,7 +328,7 @@ export class Gateway {
     for (const name of this.lastStates.keys()) this.sendState(name);
   }
 
-  private async startOta(store: OtaStore): Promise<void> {
+  private async startOta(store: OtaStore, recovered: Recovery[]): Promise<void> {
     const keys = [];
     for (const file of this.config.ota.trustedKeys) keys.push(await readPublicKeyFile(file));
     this.ota = new OtaUpdater({
@@ -314,6 +343,7 @@ export class Gateway {
       maxArtifactBytes: this.config.ota.maxArtifactBytes,
       probationMs: this.config.ota.probationMs,
       chunkIdleTimeoutMs: this.config.ota.chunkTimeoutMs,
+      recovered,
       log: (level, message) => this.log[level]({ source: 'ota' }, message),
     });
     await this.ota.recover();

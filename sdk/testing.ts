@@ -2,10 +2,18 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { Framer } from '../drivers/serial/framer.js';
-import { topicMatches } from '../drivers/pipeline/topics.js';
-import { GatewayError, HostCallError } from '../runtime/errors.js';
+import type { DebounceTimers } from '../drivers/gpio/debounce.js';
+import { acquireDevices, createHostApi, releaseDevices, type DeviceLease } from '../drivers/host-services.js';
+import { compileGrant, type Grant } from '../drivers/pipeline/grant.js';
+import { RateLimiter, type RateLimits } from '../drivers/pipeline/rate-limit.js';
+import { createSimBoard, type SimBoard } from '../drivers/sim-board.js';
+import { ComponentHost } from '../gateway/component/component-host.js';
+import { exportFor, type ComponentEvent } from '../gateway/component/events.js';
+import { observeRefusals } from '../gateway/component/observed-host.js';
+import { Engine, type PreparedComponent } from '../runtime/engine.js';
+import { GatewayError } from '../runtime/errors.js';
 import type { HostApi, LogLevel } from '../runtime/host-api.js';
+import type { CallOutcome } from '../runtime/instance.js';
 import { parseManifest, type Manifest } from '../runtime/manifest.js';
 import type { WorldExport } from '../runtime/world.js';
 
@@ -19,11 +27,12 @@ import type { WorldExport } from '../runtime/world.js';
  *   expect(c.pin(22)).toBe(true);
  *   expect(c.last('temperature')).toBeCloseTo(19);
  *
- * Time is virtual (`nowMs` only moves when the test says so), GPIO debounce follows the manifest's
- * watch entries in that virtual time, serial bytes go through the gateway's own Framer with the
- * manifest's framing, and host calls are checked against the manifest's capabilities the way the
- * gateway checks them (a call outside them is `denied`). Components run on the real runtime (the
- * Engine: fuel metering and the memory limit apply), so `fuelUsed` in outcomes is real.
+ * The component runs through the gateway's own parts, not a model of them: the simulated board
+ * (drivers/sim-board.ts), devices acquired from the manifest's grant (acquireDevices: serial ports
+ * framed by the drivers' Framer, GPIO watches debounced by their EdgeWatcher), the host-call
+ * pipeline (createHostApi: validation, grant checks, rate limits) and the ComponentHost on the
+ * fuel-metered Engine. Only time is the helper's own: `nowMs` moves when the test says so, and
+ * debounce windows and rate-limit buckets run on that virtual clock.
  */
 
 export type Outcome =
@@ -46,29 +55,8 @@ export interface LoadOptions {
   cacheDir?: string;
   /** Initial input levels, by BCM pin. */
   pins?: Record<number, boolean>;
-}
-
-interface Engineish {
-  call(event: WorldExport, args: unknown[]): Outcome;
-  memoryBytes(): number;
-}
-
-/**
- * THE SEAM to the runtime: everything the helper needs from it is "prepare these bytes, instantiate
- * with this HostApi, call one export". Swap this function to run components elsewhere.
- */
-async function instantiateForTest(bytes: Uint8Array, api: HostApi, manifest: Manifest, cacheDir: string): Promise<Engineish> {
-  const { Engine } = await import('../runtime/engine.js');
-  const engine = new Engine({ cacheDir });
-  const prepared = await engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb });
-  const instance = await prepared.instantiate(api, { fuel: manifest.limits.fuel });
-  return {
-    call: (event, args) => {
-      const o = instance.call(event, args);
-      return o.ok ? { ok: true, fuelUsed: o.fuelUsed } : { ok: false, kind: o.kind, message: o.message, fuelUsed: o.fuelUsed };
-    },
-    memoryBytes: () => instance.memoryBytes(),
-  };
+  /** Host-call rate limits (per virtual second); default the gateway's (DEFAULT_RATE_LIMITS), `null` turns a class off. */
+  rateLimits?: RateLimits;
 }
 
 const builds = new Map<string, Promise<Uint8Array>>();
@@ -104,16 +92,42 @@ async function manifestFrom(m: LoadOptions['manifest']): Promise<Manifest> {
 export async function loadComponent(source: string | Uint8Array, opts: LoadOptions): Promise<TestComponent> {
   const manifest = await manifestFrom(opts.manifest);
   const bytes = await componentBytes(source);
-  const c = new TestComponent(manifest, opts.startMs ?? 1_700_000_000_000, opts.pins ?? {});
-  c.attach(await instantiateForTest(bytes, c.hostApi, manifest, opts.cacheDir ?? path.join(tmpdir(), 'airssys-sdk-test-cache')));
+  const engine = new Engine({ cacheDir: opts.cacheDir ?? path.join(tmpdir(), 'airssys-sdk-test-cache') });
+  const prepared = await engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb });
+  const c = new TestComponent(manifest, opts.startMs ?? 1_700_000_000_000, opts.rateLimits ?? {});
+  await c.attach(prepared, opts.pins ?? {});
   c.size = bytes.length;
   return c;
 }
 
-interface PendingEdge {
-  pin: number;
-  value: boolean;
-  changedAt: number;
+/**
+ * Debounce timers on the virtual clock: EdgeWatcher schedules here, and the component's clock
+ * runs what fell due as it is stepped (earliest first, ties in the order they were set).
+ */
+class VirtualTimers implements DebounceTimers {
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+  constructor(private readonly now: () => number) {}
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.now() + Math.max(0, ms), fn });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+  /** Removes and returns the earliest timer due at or before `to`. */
+  takeDue(to: number): { at: number; fn: () => void } | undefined {
+    let next: [number, { at: number; fn: () => void }] | undefined;
+    for (const e of this.timers) if (e[1].at <= to && (!next || e[1].at < next[1].at)) next = e;
+    if (!next) return undefined;
+    this.timers.delete(next[0]);
+    return next[1];
+  }
+}
+
+function toOutcome(o: CallOutcome): Outcome {
+  return o.ok ? { ok: true, fuelUsed: o.fuelUsed } : { ok: false, kind: o.kind, message: o.message, fuelUsed: o.fuelUsed };
 }
 
 export class TestComponent {
@@ -123,32 +137,70 @@ export class TestComponent {
   readonly telemetry: TelemetrySample[] = [];
   readonly logs: { level: LogLevel; message: string }[] = [];
   readonly sent: { topic: string; payload: Uint8Array }[] = [];
-  readonly serialWritten: { port: string; data: Uint8Array }[] = [];
-  /** Every host call refused, as `kind: message` (what the gateway writes to its audit log). */
+  /** Every host call refused, as `kind: op: message` (kind is denied, invalid, io or limited). */
   readonly refused: string[] = [];
   /** Every event delivered and how it ended. */
   readonly events: { event: WorldExport; outcome: Outcome }[] = [];
-  readonly hostApi: HostApi;
-  private instance: Engineish | undefined;
-  private readonly levels = new Map<number, boolean>();
-  private readonly settled = new Map<number, boolean>();
-  private readonly pending = new Map<number, PendingEdge>();
-  private readonly framers = new Map<string, { framer: Framer; queue: Uint8Array[] }>();
+  /** The simulated board the component runs on (its `gpio` and `serial` can be driven directly; call `flush()` after). */
+  readonly board: SimBoard;
+  private readonly grant: Grant;
+  private readonly timers: VirtualTimers;
+  private readonly rateLimiter: RateLimiter;
+  // Device callbacks queue events here; they are delivered in order once the driver call returns.
+  private readonly pending: ComponentEvent[] = [];
+  private api: HostApi | undefined;
+  private host: ComponentHost | undefined;
+  private lease: DeviceLease | undefined;
   private lastTickAt: number;
 
-  constructor(readonly manifest: Manifest, startMs: number, pins: Record<number, boolean>) {
+  /** @internal Use loadComponent. */
+  constructor(
+    readonly manifest: Manifest,
+    startMs: number,
+    rateLimits: RateLimits,
+  ) {
     this.nowMs = startMs;
     this.lastTickAt = startMs;
-    for (const [pin, v] of Object.entries(pins)) {
-      this.levels.set(Number(pin), v);
-      this.settled.set(Number(pin), v);
-    }
-    this.hostApi = this.makeHostApi();
+    this.timers = new VirtualTimers(() => this.nowMs);
+    this.board = createSimBoard({ now: () => this.nowMs, timers: this.timers });
+    this.grant = compileGrant(manifest);
+    this.rateLimiter = new RateLimiter(rateLimits, () => this.nowMs);
   }
 
-  /** @internal */
-  attach(instance: Engineish): void {
-    this.instance = instance;
+  /** @internal Sets the initial levels, acquires the manifest's devices and links the host calls. */
+  async attach(prepared: PreparedComponent, pins: Record<number, boolean>): Promise<void> {
+    for (const [pin, v] of Object.entries(pins)) this.board.gpio.setInput(Number(pin), v, this.nowMs);
+    const component = { name: this.manifest.name, version: this.manifest.version };
+    this.lease = await acquireDevices({
+      component,
+      grant: this.grant,
+      board: this.board,
+      callbacks: {
+        onSerial: (port, data) => this.pending.push({ kind: 'serial', port, data }),
+        onGpio: (pin, value, atMs) => this.pending.push({ kind: 'gpio', pin, value, atMs }),
+      },
+    });
+    const api = createHostApi({
+      component,
+      grant: this.grant,
+      board: this.board,
+      devices: this.lease,
+      rateLimits: this.rateLimiter,
+      now: () => this.nowMs,
+      sinks: {
+        telemetry: (channel, sample) => this.telemetry.push({ channel, ...sample, ts: this.nowMs }),
+        message: (topic, payload) => this.sent.push({ topic, payload }),
+        log: (level, message) => this.logs.push({ level, message }),
+      },
+    });
+    this.api = observeRefusals(api, (tag, message, op) => this.refused.push(`${tag}: ${op}: ${message}`));
+    this.host = new ComponentHost({ manifest: this.manifest, prepared, api: this.api });
+  }
+
+  /** The HostApi the component is linked with (the gateway's pipeline, refusals recorded). */
+  get hostApi(): HostApi {
+    if (!this.api) throw new Error('component not loaded');
+    return this.api;
   }
 
   get tickMs(): number {
@@ -157,17 +209,27 @@ export class TestComponent {
 
   // ---- events ----------------------------------------------------------------------------------
 
+  /**
+   * Starts a fresh instance and calls init, as the gateway does at start and on a restart. A failed
+   * init (or a later crash) leaves no instance: events then fail with `component is not running`.
+   */
   init(): Outcome {
-    return this.deliver('init', []);
+    if (!this.host) throw new Error('component not loaded');
+    const outcome = toOutcome(this.host.start());
+    this.events.push({ event: 'init', outcome });
+    return outcome;
   }
 
-  /** Advances the clock by one tick period (or `stepMs`) per tick and calls on-tick each time. */
+  /**
+   * Advances the clock by one tick period (or `stepMs`) per tick and calls on-tick each time.
+   * Returns one outcome per tick; GPIO edges that fall due on the way are in `events`.
+   */
   tick(n = 1, stepMs = this.tickMs): Outcome[] {
     const out: Outcome[] = [];
     for (let i = 0; i < n; i++) {
       this.advanceClock(this.nowMs + stepMs);
       this.lastTickAt = this.nowMs;
-      out.push(this.deliver('on-tick', [BigInt(this.nowMs)]));
+      out.push(this.deliver({ kind: 'tick', nowMs: this.nowMs }));
     }
     return out;
   }
@@ -178,9 +240,9 @@ export class TestComponent {
     const out: Outcome[] = [];
     if (this.manifest.tickMs !== undefined) {
       while (this.lastTickAt + this.tickMs <= end) {
-        this.advanceClock(this.lastTickAt + this.tickMs);
+        out.push(...this.advanceClock(this.lastTickAt + this.tickMs));
         this.lastTickAt = this.nowMs;
-        out.push(this.deliver('on-tick', [BigInt(this.nowMs)]));
+        out.push(this.deliver({ kind: 'tick', nowMs: this.nowMs }));
       }
     }
     out.push(...this.advanceClock(end));
@@ -188,17 +250,13 @@ export class TestComponent {
   }
 
   /**
-   * Sets an input level as the outside world would. When the manifest watches the pin, the change
-   * reaches on-gpio once it has been stable for `debounce-ms` (at once when 0) and matches `edge`.
+   * Sets an input level as the outside world would (SimGpio.setInput). When the manifest watches
+   * the pin, the change reaches on-gpio once it has been stable for `debounce-ms` (at once when 0)
+   * and matches `edge`.
    */
   setPin(pin: number, value: boolean): Outcome[] {
-    const prev = this.levels.get(pin) ?? false;
-    this.levels.set(pin, value);
-    const watch = this.manifest.capabilities.gpio.watch.find((w) => w.pin === pin);
-    if (!watch || prev === value) return [];
-    if (watch.debounceMs <= 0) return this.settle(pin, value, this.nowMs);
-    this.pending.set(pin, { pin, value, changedAt: this.nowMs });
-    return [];
+    this.board.gpio.setInput(pin, value, this.nowMs);
+    return this.flush();
   }
 
   /** A clean pulse: high for `highMs`, then low for `lowMs` (advancing the clock), `count` times. */
@@ -215,33 +273,43 @@ export class TestComponent {
     return out;
   }
 
-  /** Feeds bytes into a serial port: framed per the manifest, one on-serial per frame. */
+  /** The device on `port` sends bytes (SimSerial.push): framed per the manifest, one on-serial per frame. */
   serial(port: string, data: string | Uint8Array): Outcome[] {
-    const grant = this.manifest.capabilities.serial.find((s) => s.port === port);
-    if (!grant) throw new GatewayError('USAGE', `the manifest does not open serial port ${port}; add it under capabilities.serial`);
-    let entry = this.framers.get(port);
-    if (!entry) {
-      const queue: Uint8Array[] = [];
-      entry = { framer: new Framer(grant.framing, (f) => queue.push(f.slice())), queue };
-      this.framers.set(port, entry);
-    }
-    // Framer calls back synchronously from push: collect the frames, then deliver them in order.
-    entry.framer.push(typeof data === 'string' ? new TextEncoder().encode(data) : data);
-    const frames = entry.queue.splice(0);
-    return frames.map((f) => this.deliver('on-serial', [port, f]));
+    if (!this.grant.serial.has(port)) throw new GatewayError('USAGE', `the manifest does not open serial port ${port}; add it under capabilities.serial`);
+    this.board.serial.push(port, data);
+    return this.flush();
   }
 
   /** Delivers a command message (topic relative to cmd/<name>/), if messaging.receive allows it. */
   message(topic: string, payload: string | Uint8Array): Outcome | undefined {
-    if (!this.manifest.capabilities.messaging.receive.some((f) => topicMatches(f, topic))) return undefined;
-    return this.deliver('on-message', [topic, typeof payload === 'string' ? new TextEncoder().encode(payload) : payload]);
+    if (!this.grant.receive.allows(topic)) return undefined;
+    return this.deliver({ kind: 'message', topic, payload: typeof payload === 'string' ? new TextEncoder().encode(payload) : payload });
+  }
+
+  /** Delivers the events that device callbacks queued (after driving `board` directly). */
+  flush(): Outcome[] {
+    const out: Outcome[] = [];
+    while (this.pending.length > 0) out.push(this.deliver(this.pending.shift()!));
+    return out;
+  }
+
+  /** Releases the devices and closes the board (optional: nothing runs on real timers). */
+  async close(): Promise<void> {
+    this.host?.stop();
+    if (this.lease) await releaseDevices(this.lease);
+    await this.board.close();
   }
 
   // ---- observations ----------------------------------------------------------------------------
 
   /** The level of a pin now (an output the component drove, or an input the test set). */
   pin(pin: number): boolean {
-    return this.levels.get(pin) ?? false;
+    return this.board.gpio.read(pin);
+  }
+
+  /** What the component wrote to its serial ports and the device accepted, port by port in manifest order. */
+  get serialWritten(): { port: string; data: Uint8Array }[] {
+    return [...this.grant.serial.keys()].flatMap((port) => this.board.serial.writes(port).map((data) => ({ port, data })));
   }
 
   values(channel: string): number[] {
@@ -261,94 +329,29 @@ export class TestComponent {
   }
 
   memoryBytes(): number {
-    return this.instance?.memoryBytes() ?? 0;
+    return this.host?.memoryBytes() ?? 0;
   }
 
   // ---- internals -------------------------------------------------------------------------------
 
-  private deliver(event: WorldExport, args: unknown[]): Outcome {
-    if (!this.instance) throw new Error('component not loaded');
-    const outcome = this.instance.call(event, args);
-    this.events.push({ event, outcome });
+  private deliver(ev: ComponentEvent): Outcome {
+    if (!this.host) throw new Error('component not loaded');
+    const outcome = toOutcome(this.host.deliver(ev));
+    this.events.push({ event: exportFor(ev).name, outcome });
     return outcome;
   }
 
+  /** Runs the debounce timers due up to `to` (each at its own virtual time), then sets the clock to `to`. */
   private advanceClock(to: number): Outcome[] {
     const out: Outcome[] = [];
-    // Deliver debounced edges whose stability window ends before `to`, in time order.
-    for (;;) {
-      let next: PendingEdge | undefined;
-      for (const p of this.pending.values()) {
-        const w = this.manifest.capabilities.gpio.watch.find((x) => x.pin === p.pin)!;
-        if (p.changedAt + w.debounceMs <= to && (!next || p.changedAt < next.changedAt)) next = p;
-      }
-      if (!next) break;
-      const w = this.manifest.capabilities.gpio.watch.find((x) => x.pin === next!.pin)!;
-      this.pending.delete(next.pin);
-      this.nowMs = Math.max(this.nowMs, next.changedAt + w.debounceMs);
-      out.push(...this.settle(next.pin, next.value, next.changedAt));
+    for (let t = this.timers.takeDue(to); t; t = this.timers.takeDue(to)) {
+      this.nowMs = Math.max(this.nowMs, t.at);
+      t.fn();
+      out.push(...this.flush());
     }
     this.nowMs = Math.max(this.nowMs, to);
+    // Time passing lets the simulated devices transmit what the component queued for them.
+    for (const port of this.grant.serial.keys()) this.board.serial.drain(port);
     return out;
-  }
-
-  private settle(pin: number, value: boolean, atMs: number): Outcome[] {
-    const prev = this.settled.get(pin) ?? false;
-    this.settled.set(pin, value);
-    if (prev === value) return [];
-    const watch = this.manifest.capabilities.gpio.watch.find((w) => w.pin === pin)!;
-    if (watch.edge === 'rising' && !value) return [];
-    if (watch.edge === 'falling' && value) return [];
-    return [this.deliver('on-gpio', [pin, value, BigInt(atMs)])];
-  }
-
-  private deny(what: string): never {
-    this.refused.push(`denied: ${what}`);
-    throw new HostCallError('denied', what);
-  }
-
-  private makeHostApi(): HostApi {
-    const caps = this.manifest.capabilities;
-    const telemetryAllowed = (ch: string) => caps.telemetry.some((f) => f === '*' || topicMatches(f, ch));
-    return {
-      gpioRead: (pin) => {
-        const ok = caps.gpio.read.includes(pin) || caps.gpio.write.includes(pin) || caps.gpio.watch.some((w) => w.pin === pin);
-        if (!ok) this.deny(`gpio.read pin ${pin} is not granted (capabilities.gpio.read)`);
-        return this.levels.get(pin) ?? false;
-      },
-      gpioWrite: (pin, value) => {
-        if (!caps.gpio.write.includes(pin)) this.deny(`gpio.write pin ${pin} is not granted (capabilities.gpio.write)`);
-        this.levels.set(pin, value);
-      },
-      serialWrite: (port, data) => {
-        if (!caps.serial.some((s) => s.port === port)) this.deny(`serial port ${port} is not granted`);
-        this.serialWritten.push({ port, data: data.slice() });
-        return data.length;
-      },
-      publish: (channel, value) => {
-        if (!telemetryAllowed(channel)) this.deny(`telemetry channel ${channel} is not granted`);
-        this.telemetry.push({ channel, value, ts: this.nowMs });
-      },
-      publishJson: (channel, json) => {
-        if (!telemetryAllowed(channel)) this.deny(`telemetry channel ${channel} is not granted`);
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(json);
-        } catch {
-          this.refused.push(`invalid: publish-json on ${channel} is not JSON`);
-          throw new HostCallError('invalid', `publish-json on ${channel}: not valid JSON`);
-        }
-        this.telemetry.push({ channel, json: parsed, ts: this.nowMs });
-      },
-      send: (topic, payload) => {
-        if (!caps.messaging.send.some((f) => topicMatches(f, topic))) this.deny(`messaging.send to ${topic} is not granted`);
-        this.sent.push({ topic, payload: payload.slice() });
-      },
-      log: (level, message) => {
-        this.logs.push({ level, message });
-      },
-      nowMs: () => BigInt(this.nowMs),
-      config: (key) => caps.config[key],
-    };
   }
 }

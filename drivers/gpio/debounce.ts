@@ -1,6 +1,21 @@
 import type { Edge, EdgeCallback } from './types.js';
 
 /**
+ * How a watcher waits out its debounce window. The default is the process timers; a simulation
+ * in virtual time passes its own (sdk/testing.ts runs the due callbacks as its clock is stepped),
+ * so debounced edges arrive at virtual times without real waiting or fake timers.
+ */
+export interface DebounceTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const processTimers: DebounceTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/**
  * Debounce + edge filter for one watcher, shared by the simulated and the onoff driver so both
  * boards behave the same. A level change is reported only once the line has kept that level for
  * `debounceMs`; bounces shorter than that are swallowed. The settled level is tracked even when the
@@ -9,13 +24,14 @@ import type { Edge, EdgeCallback } from './types.js';
 export class EdgeWatcher {
   private settled: boolean;
   private pending: { value: boolean; atMs: number } | undefined;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: unknown;
 
   constructor(
     initial: boolean,
     private readonly edge: Edge,
     private readonly debounceMs: number,
     private readonly cb: EdgeCallback,
+    private readonly timers: DebounceTimers = processTimers,
   ) {
     this.settled = initial;
   }
@@ -27,9 +43,9 @@ export class EdgeWatcher {
       return;
     }
     // Every change restarts the stability window; the time reported is when the last change happened.
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.pending = { value, atMs };
-    this.timer = setTimeout(() => {
+    this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
       const p = this.pending;
       this.pending = undefined;
@@ -44,7 +60,7 @@ export class EdgeWatcher {
   }
 
   stop(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
     this.pending = undefined;
   }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { refusal } from '../refusal.js';
-import { EdgeWatcher } from './debounce.js';
+import { EdgeWatcher, processTimers, type DebounceTimers } from './debounce.js';
 import type { Edge, EdgeCallback, GpioDriver } from './types.js';
 
 export interface SimGpioOptions {
@@ -8,6 +8,8 @@ export interface SimGpioOptions {
   pins?: { min: number; max: number };
   /** Clock for `atMs` when a test does not pass one; default Date.now. */
   now?: () => number;
+  /** Timers for the watchers' debounce windows; default the process timers (see DebounceTimers). */
+  timers?: DebounceTimers;
 }
 
 /**
@@ -23,6 +25,7 @@ export class SimGpio extends EventEmitter implements GpioDriver {
   private readonly levels: Uint8Array;
   private readonly watchers = new Map<number, Set<EdgeWatcher>>();
   private readonly now: () => number;
+  private readonly timers: DebounceTimers;
   private closed = false;
 
   constructor(opts: SimGpioOptions = {}) {
@@ -34,6 +37,7 @@ export class SimGpio extends EventEmitter implements GpioDriver {
     this.pins = { min: pins.min, max: pins.max };
     this.levels = new Uint8Array(pins.max + 1);
     this.now = opts.now ?? Date.now;
+    this.timers = opts.timers ?? processTimers;
   }
 
   private check(pin: number): void {
@@ -72,7 +76,7 @@ export class SimGpio extends EventEmitter implements GpioDriver {
 
   watch(pin: number, edge: Edge, debounceMs: number, cb: EdgeCallback): () => void {
     this.check(pin);
-    const w = new EdgeWatcher(this.levels[pin] === 1, edge, debounceMs, cb);
+    const w = new EdgeWatcher(this.levels[pin] === 1, edge, debounceMs, cb, this.timers);
     let set = this.watchers.get(pin);
     if (!set) this.watchers.set(pin, (set = new Set()));
     set.add(w);

@@ -72,6 +72,11 @@ export interface UpdaterOptions {
   now?: () => number;
   /** Test hook: stop (forever) right after reporting this phase, so a test can SIGKILL there. Env AIRSSYS_OTA_PAUSE_AT. */
   pauseAt?: Phase;
+  /**
+   * Recoveries the caller already settled with `store.recover()` (the gateway does so before it
+   * chooses which versions to start); they are reported by `start` as if `recover` had found them.
+   */
+  recovered?: Recovery[];
   /** Called after each status is published (awaited). */
   onStatus?: (component: string, status: OtaStatus) => void | Promise<void>;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -113,6 +118,7 @@ export class OtaUpdater {
     this.trusted = opts.trustedKeys instanceof Map ? opts.trustedKeys : trustStore(opts.trustedKeys as KeyObject[]);
     const envPause = process.env.AIRSSYS_OTA_PAUSE_AT;
     this.pauseAt = opts.pauseAt ?? (isPhase(envPause) ? envPause : undefined);
+    this.recovered = opts.recovered;
   }
 
   get topics(): string[] {

@@ -78,6 +78,26 @@ describe('SimGpio', () => {
     expect(seen).toEqual([[true, 1010]]);
   });
 
+  it('debounce windows run on injected timers when given (virtual time, no process timers)', () => {
+    const due: Array<{ id: number; fn: () => void; ms: number }> = [];
+    let id = 0;
+    const timers = {
+      setTimeout: (fn: () => void, ms: number) => (due.push({ id: ++id, fn, ms }), id),
+      clearTimeout: (h: unknown) => void due.splice(due.findIndex((t) => t.id === h), 1),
+    };
+    const g = new SimGpio({ timers });
+    const seen: Array<[boolean, number]> = [];
+    g.watch(17, 'both', 20, (v, at) => seen.push([v, at]));
+    g.setInput(17, true, 1000);
+    g.setInput(17, false, 1005); // restarts the window: the first timer is cleared
+    g.setInput(17, true, 1010);
+    expect(due.map((t) => t.ms)).toEqual([20]);
+    vi.advanceTimersByTime(1000); // process (fake) timers are not used
+    expect(seen).toEqual([]);
+    due.shift()!.fn();
+    expect(seen).toEqual([[true, 1010]]);
+  });
+
   it('rising filter still tracks hidden falling edges', () => {
     const g = new SimGpio();
     const seen: boolean[] = [];

@@ -48,7 +48,7 @@ function config(components: unknown[], policy: unknown, extra: Record<string, un
 
 const POLICY = {
   roles: { sensing: { gpio: { read: [17] }, telemetry: ['*'], messaging: { send: ['echo/#'], receive: ['cmd/#'] } } },
-  components: { sensor: ['sensing'], echo: ['sensing'], crasher: ['sensing'] },
+  components: { sensor: ['sensing'], echo: ['sensing'], crasher: ['sensing'], spinner: ['sensing'] },
 };
 
 beforeAll(async () => {
@@ -70,6 +70,7 @@ beforeAll(async () => {
     }),
   );
   const crasher = await write('crasher', sensorWat({ onTick: 'unreachable' }));
+  const spinner = await write('spinner', sensorWat({ onTick: `(loop $spin br $spin) ${OK}` }));
   const manifest = (name: string, extra: Record<string, unknown> = {}) => ({
     name,
     version: '1.0.0',
@@ -82,6 +83,7 @@ beforeAll(async () => {
         { source: sensor, manifest: manifest('sensor', { 'tick-ms': 50 }) },
         { source: echo, manifest: manifest('echo') },
         { source: crasher, manifest: manifest('crasher', { 'tick-ms': 50, restart: { policy: 'permanent', intensity: 1, 'period-ms': 60000 } }) },
+        { source: spinner, manifest: manifest('spinner', { 'tick-ms': 50, limits: { fuel: 2_000_000 }, restart: { policy: 'permanent', intensity: 1000, 'period-ms': 60000 } }) },
       ],
       POLICY,
     ),
@@ -131,6 +133,16 @@ describe('gateway over MQTT', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(rec.json('/telemetry/sensor/temperature').length - before).toBeGreaterThanOrEqual(4);
     expect(gateway.health()).toMatchObject({ components: { crasher: { state: 'failed' } } });
+  });
+
+  it('an infinite loop is stopped by fuel on every tick, restarted, and the neighbour keeps publishing', async () => {
+    await waitFor(() => rec.json('/components/spinner/state').filter((m) => m.body.state === 'restarting').length >= 3, 15_000, 'spinner restarts');
+    const restarting = rec.json('/components/spinner/state').filter((m) => m.body.state === 'restarting');
+    expect(String(restarting[0]!.body.reason)).toMatch(/out-of-fuel/);
+    const before = rec.json('/telemetry/sensor/temperature').length;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(rec.json('/telemetry/sensor/temperature').length - before).toBeGreaterThanOrEqual(4);
+    expect((gateway.health() as any).components.spinner.crashes).toBeGreaterThanOrEqual(3);
   });
 
   it('publishes health with per-component counters and outbox depth', async () => {

@@ -73,10 +73,10 @@ export async function writeKeys(dir: string, name: string): Promise<{ key: strin
 }
 
 /** The raw config (as the YAML would hold it) of a gateway running on `url`. */
-export function gatewayConfig(o: { url: string; dataDir: string; pub: string; probationMs?: number; components?: unknown[]; maxArtifactBytes?: number }): Record<string, unknown> {
+export function gatewayConfig(o: { url: string; dataDir: string; pub: string; probationMs?: number; components?: unknown[]; maxArtifactBytes?: number; prefix?: string }): Record<string, unknown> {
   return {
     gateway: { id: GATEWAY_ID, 'data-dir': o.dataDir, groups: ['lab'] },
-    mqtt: { url: o.url },
+    mqtt: { url: o.url, 'topic-prefix': o.prefix ?? 'airssys' },
     board: 'sim',
     ota: { 'trusted-keys': [o.pub], threshold: 1, 'probation-ms': o.probationMs ?? 2000, 'chunk-timeout-ms': 2000, 'max-artifact-bytes': o.maxArtifactBytes ?? 1_000_000 },
     policy: POLICY,
