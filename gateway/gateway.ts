@@ -215,11 +215,34 @@ export class Gateway {
       ...(this.opts.supervision?.failedRetryMs !== undefined ? { failedRetryMs: this.opts.supervision.failedRetryMs } : {}),
     });
     this.services.set(name, svc);
-    for (const filter of manifest.capabilities.messaging.receive) {
-      this.unsubscribe.push(this.bus.subscribe(name, filter, (from, topic, payload) => (from === name ? undefined : svc.deliverMessage(from, topic, payload))));
-    }
+    const subs = manifest.capabilities.messaging.receive.map((filter) =>
+      this.bus.subscribe(name, filter, (from, topic, payload) => (from === name ? undefined : svc.deliverMessage(from, topic, payload))),
+    );
+    this.busSubs.set(name, subs);
+    this.unsubscribe.push(() => subs.forEach((u) => u()));
     await svc.start();
     return svc;
+  }
+
+  private readonly busSubs = new Map<string, Array<() => void>>();
+
+  /**
+   * Takes a component out entirely (an OTA install whose init failed, or the rollback of one):
+   * stopped, off the bus, its retained state `stopped` — not left to its supervisor to retry.
+   */
+  private async removeService(name: string): Promise<void> {
+    const svc = this.services.get(name);
+    if (!svc) return;
+    this.services.delete(name);
+    for (const u of this.busSubs.get(name) ?? []) u();
+    this.busSubs.delete(name);
+    await svc.stop();
+    const last = this.lastStates.get(name);
+    if (last) {
+      last.event = { ...last.event, state: 'stopped', ts: Date.now() };
+      this.sendState(name);
+      this.lastStates.delete(name);
+    }
   }
 
   /** messaging.send: to every component whose grant receives it, and out to the broker. */
@@ -380,7 +403,11 @@ export class Gateway {
     if (!svc) {
       // A component the config does not list yet: OTA installs it.
       svc = await this.startService(manifest, prepared);
-      if (!svc.host.running) throw new GatewayError('init-failed', `init of ${name} ${manifest.version} failed: ${svc.host.stats.lastFailure?.message ?? 'unknown'}`);
+      if (!svc.host.running) {
+        const why = svc.host.stats.lastFailure?.message ?? 'unknown';
+        await this.removeService(name);
+        throw new GatewayError('init-failed', `init of ${name} ${manifest.version} failed: ${why}`);
+      }
     } else {
       const outcome = await svc.swap(manifest, prepared);
       if (!outcome.ok) throw new GatewayError('init-failed', `init of ${name} ${manifest.version} failed (${outcome.kind}): ${outcome.message}`);
@@ -400,8 +427,7 @@ export class Gateway {
       rollback: async () => {
         off();
         if (!previous) {
-          await service.stop();
-          this.services.delete(name);
+          await this.removeService(name);
           return;
         }
         const outcome = await service.swap(previous.manifest, previous.prepared);

@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { DebounceTimers } from '../drivers/gpio/debounce.js';
 import { acquireDevices, createHostApi, releaseDevices, type DeviceLease } from '../drivers/host-services.js';
 import { compileGrant, type Grant } from '../drivers/pipeline/grant.js';
 import { RateLimiter, type RateLimits } from '../drivers/pipeline/rate-limit.js';
@@ -12,6 +11,7 @@ import { exportFor, type ComponentEvent } from '../gateway/component/events.js';
 import { observeRefusals } from '../gateway/component/observed-host.js';
 import { Engine, type PreparedComponent } from '../runtime/engine.js';
 import { GatewayError } from '../runtime/errors.js';
+import { VirtualTimers } from '../drivers/gpio/virtual-timers.js';
 import type { HostApi, LogLevel } from '../runtime/host-api.js';
 import type { CallOutcome } from '../runtime/instance.js';
 import { parseManifest, type Manifest } from '../runtime/manifest.js';
@@ -98,32 +98,6 @@ export async function loadComponent(source: string | Uint8Array, opts: LoadOptio
   await c.attach(prepared, opts.pins ?? {});
   c.size = bytes.length;
   return c;
-}
-
-/**
- * Debounce timers on the virtual clock: EdgeWatcher schedules here, and the component's clock
- * runs what fell due as it is stepped (earliest first, ties in the order they were set).
- */
-class VirtualTimers implements DebounceTimers {
-  private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-  constructor(private readonly now: () => number) {}
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.now() + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  /** Removes and returns the earliest timer due at or before `to`. */
-  takeDue(to: number): { at: number; fn: () => void } | undefined {
-    let next: [number, { at: number; fn: () => void }] | undefined;
-    for (const e of this.timers) if (e[1].at <= to && (!next || e[1].at < next[1].at)) next = e;
-    if (!next) return undefined;
-    this.timers.delete(next[0]);
-    return next[1];
-  }
 }
 
 function toOutcome(o: CallOutcome): Outcome {

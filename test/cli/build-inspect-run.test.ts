@@ -40,6 +40,9 @@ beforeAll(async () => {
       onTick: `i32.const 17 i32.const 16 call $gpio_read ${publishTemp('i32.const 20 i32.load8_u f64.convert_i32_u f64.const 20 f64.add')} ${OK}`,
     }),
   );
+  // Publishes `temperature` = the new level on every watched edge.
+  await file('edge.wat', sensorWat({ strings: S, onGpio: `${publishTemp('local.get $value f64.convert_i32_u')} ${OK}` }));
+  await file('watch.yaml', MANIFEST.replace('gpio: { read: [17] }', 'gpio: { read: [17], watch: [{ pin: 17, edge: both, debounce-ms: 20 }] }'));
   await file('err.wat', sensorWat({ strings: S, onTick: errWith(T.ptr('bad'), T.len('bad')) }));
   await file('loop.wat', sensorWat({ onTick: `(loop $l br $l) ${OK}` }));
   // Publishes on a channel its manifest does not grant, then reads a pin it was not given.
@@ -74,7 +77,7 @@ describe('airssys build and inspect', () => {
 
 describe('airssys run', () => {
   beforeAll(async () => {
-    for (const n of ['sensor', 'err', 'loop', 'greedy']) expect((await cli(['build', join(dir, `${n}.wat`), '-o', join(dir, `${n}.wasm`)])).code).toBe(0);
+    for (const n of ['sensor', 'err', 'loop', 'greedy', 'edge']) expect((await cli(['build', join(dir, `${n}.wat`), '-o', join(dir, `${n}.wasm`)])).code).toBe(0);
   });
   const runArgs = (name: string, ...extra: string[]) => ['run', join(dir, `${name}.wasm`), '--manifest', join(dir, 'thermo.yaml'), '--data-dir', join(dir, 'var'), ...extra];
 
@@ -87,6 +90,13 @@ describe('airssys run', () => {
     expect(values).toEqual([20, 20, 21, 21]);
     expect(out.filter((l) => l.telemetry).every((l) => l.telemetry.channel === 'temperature' && typeof l.telemetry.ts === 'number')).toBe(true);
     expect(out.at(-1)).toMatchObject({ summary: { ticks: 4, events: 5, errors: 0, restarts: 0 } });
+  });
+
+  it('delivers debounced GPIO edges on the virtual clock, between ticks', async () => {
+    const r = await cli(['run', join(dir, 'edge.wasm'), '--manifest', join(dir, 'watch.yaml'), '--data-dir', join(dir, 'var'), '--ticks', '4', '--gpio', '17=1@1', '--gpio', '17=0@3']);
+    expect(r.code).toBe(0);
+    const values = lines(r.out).filter((l) => l.telemetry).map((l) => l.telemetry.value);
+    expect(values).toEqual([1, 0]);
   });
 
   it('reports returned errors with the event, and keeps going', async () => {

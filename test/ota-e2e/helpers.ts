@@ -52,7 +52,8 @@ export function meterManifest(version: string, extra: Record<string, unknown> = 
   return { name: COMPONENT, version, 'tick-ms': TICK_MS, capabilities: { telemetry: [CHANNEL] }, limits: { 'memory-mb': 16 }, ...extra };
 }
 
-export const POLICY = { roles: { metering: { telemetry: [CHANNEL] } }, components: { [COMPONENT]: ['metering'] } };
+/** `meter` and `gauge` (a component no config lists, installed by OTA only) may publish `level`. */
+export const POLICY = { roles: { metering: { telemetry: [CHANNEL] } }, components: { [COMPONENT]: ['metering'], gauge: ['metering'] } };
 
 /** Writes NAME.wasm and NAME.yaml into dir; returns their paths. */
 export async function writeRelease(dir: string, name: string, bytes: Uint8Array, manifest: Record<string, unknown>): Promise<{ wasm: string; yaml: string }> {

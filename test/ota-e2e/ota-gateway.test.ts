@@ -293,4 +293,26 @@ describe('OTA on the real gateway', () => {
     expect(await retainedState()).toMatchObject({ state: 'running', version: '1.1.0' });
     expect(await storeState()).toMatchObject({ current: { version: '1.1.0' }, floor: '1.1.0' });
   });
+  it('installing a new component whose init fails: rolled-back init-failed, and nothing of it is left running', async () => {
+    const bytes = await buildMeter({ marker: 7, initErr: true });
+    const r = handMade({ version: '0.1.0', bytes, manifest: { ...meterManifest('0.1.0'), name: 'gauge' } });
+    const statusTopic = `airssys/gw/${GATEWAY_ID}/ota/gauge/status`;
+    const seen: Array<Record<string, unknown>> = [];
+    const states: Array<Record<string, unknown>> = [];
+    operator.on('message', (t, p) => {
+      if (t === statusTopic) seen.push(JSON.parse(p.toString()));
+      if (t === `airssys/gw/${GATEWAY_ID}/components/gauge/state` && p.length) states.push(JSON.parse(p.toString()));
+    });
+    await operator.subscribeAsync([statusTopic, `airssys/gw/${GATEWAY_ID}/components/gauge/state`], { qos: 1 });
+    await publishRaw(operator, { ...r, bytes, chunkSize: 1024, topic: `airssys/gw/${GATEWAY_ID}/ota/gauge` });
+    await until(() => seen.some((s) => s.phase === 'rolled-back'), 10_000, `gauge rolled back; saw ${JSON.stringify(seen)}`);
+    expect(seen.find((s) => s.phase === 'rolled-back')).toMatchObject({ reason: 'init-failed', version: '0.1.0' });
+    expect(gateway.services.has('gauge')).toBe(false);
+    // Not left to its supervisor either: no restarts of it afterwards.
+    const n = states.length;
+    await new Promise((res) => setTimeout(res, 500));
+    expect(states.slice(n).filter((s) => s.state !== 'stopped')).toEqual([]);
+    expect(gateway.services.has('gauge')).toBe(false);
+    expect(running()).toBe('1.1.0');
+  });
 });

@@ -1,6 +1,7 @@
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSimBoard } from '../../../drivers/sim-board.js';
+import { VirtualTimers } from '../../../drivers/gpio/virtual-timers.js';
 import { acquireDevices, createHostApi, releaseDevices, type TelemetrySample } from '../../../drivers/host-services.js';
 import { compileGrant } from '../../../drivers/pipeline/grant.js';
 import { Engine } from '../../../runtime/engine.js';
@@ -44,13 +45,15 @@ export const run: Verb = async (argv, io) => {
   let virtualNow = Date.now();
   // Device callbacks queue events here; the run loop delivers them in order between ticks.
   const pending: ComponentEvent[] = [];
+  const timers = new VirtualTimers(() => virtualNow);
   try {
     manifest = await loadManifestFile(manifestPath);
     const bytes = await readComponentFile(file);
     const dataDir = flagString(args, 'data-dir') ?? defaultCacheRoot();
     const engine = new Engine({ cacheDir: join(dataDir, 'cache') });
     const prepared = await engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb });
-    sim = createSimBoard({ now: () => virtualNow });
+    // Debounce windows run on the virtual clock too, so `--gpio` edges settle between ticks.
+    sim = createSimBoard({ now: () => virtualNow, timers });
     sim.gpio.on('output', (pin: number, value: boolean) => io.out(JSON.stringify({ gpio: { pin, value, ts: virtualNow } })));
     const grant = compileGrant(manifest);
     lease = await acquireDevices({
@@ -124,6 +127,7 @@ export const run: Verb = async (argv, io) => {
   };
 
   const flush = async () => {
+    for (let due = timers.takeDue(virtualNow); due; due = timers.takeDue(virtualNow)) due.fn();
     await new Promise((r) => setImmediate(r));
     while (pending.length && !failed) recover(host.deliver(pending.shift()!));
   };

@@ -1,0 +1,13 @@
+const t0 = performance.now();
+const { loadJco } = await import('/work/main/runtime/jco.ts');
+const { Engine } = await import('/work/main/runtime/engine.ts');
+const { readFileSync, mkdtempSync } = await import('node:fs');
+const bytes = readFileSync('/tmp/kt/v100.wasm');
+const t1 = performance.now();
+await loadJco();
+const t2 = performance.now();
+const e = new Engine({ cacheDir: mkdtempSync('/tmp/kt/c-') });
+await e.prepare(bytes, { memoryMb: 16 });
+const t3 = performance.now();
+const b2 = new Uint8Array(bytes); b2[b2.length-1] ^= 0; 
+console.log(JSON.stringify({ importTs: t1-t0, loadJco: t2-t1, prepareCold: t3-t2 }));
