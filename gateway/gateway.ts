@@ -10,6 +10,7 @@ import { createAudit, type Audit } from '../drivers/pipeline/audit.js';
 import { Metrics } from '../drivers/pipeline/metrics.js';
 import { checkManifestAgainstPolicy, parsePolicy, type Policy } from '../drivers/pipeline/policy.js';
 import { Engine, type PreparedComponent } from '../runtime/engine.js';
+import { BuildWorker } from '../runtime/build/build-worker.js';
 import { GatewayError } from '../runtime/errors.js';
 import { parseManifest, type Manifest } from '../runtime/manifest.js';
 import { Bus } from '../runtime/bus/bus.js';
@@ -56,6 +57,7 @@ export class Gateway {
   readonly bus = new Bus<Uint8Array>();
   readonly services = new Map<string, ComponentService>();
   readonly startedAt = Date.now();
+  readonly buildWorker = new BuildWorker({ idleMs: 60_000 });
   engine!: Engine;
   board!: Board;
   audit!: Audit;
@@ -94,7 +96,9 @@ export class Gateway {
     const conflicts = checkDeviceConflicts(manifests);
     if (conflicts.length) throw new GatewayError('INVALID_CONFIG', `${conflicts[0]}; give each device to one component`);
 
-    this.engine = new Engine({ cacheDir: join(dataDir, 'cache') });
+    // Cold builds (jco) run on a worker thread: ticks keep their rhythm while an OTA release is
+    // prepared, and jco's memory goes away with the worker once it idles.
+    this.engine = new Engine({ cacheDir: join(dataDir, 'cache'), builder: this.buildWorker });
     const store = await OtaStore.open(dataDir);
     // Settle interrupted OTA activations before choosing what to run: a version still `pending`
     // (the process died while activating it or in its probation) must not be the one started.
@@ -371,6 +375,9 @@ export class Gateway {
     });
     await this.ota.recover();
     await this.ota.start();
+    // With trusted keys an OTA may come at any time: have jco loaded in the build worker before it
+    // does (in the background; the worker ends again after a minute without builds).
+    if (keys.length > 0) this.buildWorker.warm().catch((err: Error) => this.log.warn({ err: err.message }, 'build worker did not warm up'));
   }
 
   /** The runtime side of OTA: validate into the warm cache, swap between events, roll back. */
@@ -458,6 +465,7 @@ export class Gateway {
     this.outbox?.close();
     await this.board?.close();
     await this.audit?.close();
+    await this.buildWorker.close();
   }
 }
 

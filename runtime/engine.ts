@@ -5,11 +5,11 @@ import { ArtifactCache, sha256Hex, type CachedArtifacts } from './cache.js';
 import { GatewayError } from './errors.js';
 import type { HostApi } from './host-api.js';
 import { ComponentInstance, type InstanceOptions } from './instance.js';
-import { instrumentCoreModule } from './instrument/index.js';
+import { inlineBuilder, type Builder } from './build/artifacts.js';
 import { Linker } from './linker.js';
 import { requireComponent } from './wasm-header.js';
 import { oneLine } from './build/component.js';
-import { GLUE_HARDENING_VERSION, hardenGlue } from './glue-hardening.js';
+import { GLUE_HARDENING_VERSION } from './glue-hardening.js';
 
 /**
  * The engine turns component bytes into a PreparedComponent: checked against the world, transpiled
@@ -30,6 +30,8 @@ export interface EngineOptions {
   /** Skip fuel and memory instrumentation. For benchmarks that measure what metering costs. */
   instrument?: boolean;
   linker?: Linker;
+  /** Where cold builds run: inline (default) or a BuildWorker, which keeps the event loop free. */
+  builder?: Builder;
 }
 
 export interface PrepareOptions {
@@ -49,11 +51,13 @@ export class Engine {
   readonly cache: ArtifactCache;
   readonly linker: Linker;
   private readonly instrument: boolean;
+  private readonly builder: Builder;
 
   constructor(opts: EngineOptions) {
     this.cache = new ArtifactCache(opts.cacheDir);
     this.instrument = opts.instrument ?? true;
     this.linker = opts.linker ?? new Linker();
+    this.builder = opts.builder ?? inlineBuilder;
   }
 
   cacheKey(sha256: string, opts: PrepareOptions): string {
@@ -78,29 +82,14 @@ export class Engine {
   /** Check only: world, imports, exports. Used by OTA before anything is staged. */
   async validate(bytes: Uint8Array): Promise<{ imports: string[]; exports: string[] }> {
     requireComponent(bytes);
-    const { summary } = await this.transpile(bytes);
+    const { summary, problem } = await analyzeComponent(bytes);
+    if (problem) throw problem;
     return summary;
   }
 
-  private async transpile(bytes: Uint8Array) {
-    const analysis = await analyzeComponent(bytes);
-    if (analysis.problem) throw analysis.problem;
-    return analysis;
-  }
-
   private async build(bytes: Uint8Array, sha256: string, key: string, opts: PrepareOptions): Promise<CachedArtifacts> {
-    const { summary, files } = await this.transpile(bytes);
-    const { glue } = hardenGlue(Buffer.from(files['component.js']!).toString('utf8'));
-    const cores: { name: string; bytes: Uint8Array }[] = [];
-    for (const [name, content] of Object.entries(files)) {
-      if (!name.endsWith('.wasm')) continue;
-      const core = this.instrument ? instrumentCoreModule(content, { memoryMaxPages: opts.memoryMb * 16 }).bytes : content;
-      if (!WebAssembly.validate(core as Uint8Array<ArrayBuffer>)) {
-        throw new GatewayError('INVALID_COMPONENT', `core module ${name} does not validate after instrumentation; report this with the component attached`);
-      }
-      cores.push({ name, bytes: core });
-    }
-    return this.cache.write(key, glue, cores, { componentSha256: sha256, jcoVersion: JCO_VERSION, imports: summary.imports, exports: summary.exports });
+    const built = await this.builder.build(bytes, { memoryMb: opts.memoryMb, instrument: this.instrument });
+    return this.cache.write(key, built.glue, built.cores, { componentSha256: sha256, jcoVersion: JCO_VERSION, imports: built.imports, exports: built.exports });
   }
 
   private async load(artifacts: CachedArtifacts, size: number, fromCache: boolean): Promise<PreparedComponent> {

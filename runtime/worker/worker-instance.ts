@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnOwnWorker } from '../worker-spawn.js';
 import type { WorkerSource } from '../engine.js';
 import { GatewayError, type FailureKind } from '../errors.js';
 import type { HostApi } from '../host-api.js';
@@ -192,18 +191,7 @@ export class WorkerInstance {
   }
 }
 
-/**
- * Starts the worker entry. Compiled (dist/), it is plain JS. From source (tsx, or vitest), the
- * worker registers tsx's loader itself before importing the TypeScript entry: loader flags in a
- * worker's execArgv are not honoured by Node 20.
- */
+/** Starts the worker entry (compiled JS, or TypeScript through tsx): see runtime/worker-spawn.ts. */
 function spawn(init: WorkerInit): Worker {
-  const here = import.meta.url;
-  if (here.endsWith('.js')) return new Worker(new URL('./worker-main.js', here), { workerData: init });
-  const entry = new URL('./worker-main.ts', here).href;
-  const tsxApi = pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/index\.cjs$/, 'index.mjs')).href;
-  const boot = `import(${JSON.stringify(tsxApi)})
-    .then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })
-    .catch((err) => import('node:worker_threads').then((wt) => wt.parentPort.postMessage({ type: 'failed', message: String((err && err.stack) || err) })));`;
-  return new Worker(boot, { eval: true, workerData: init });
+  return spawnOwnWorker(import.meta.url, 'worker-main', init);
 }
