@@ -14,19 +14,9 @@ import { createAudit } from '../drivers/pipeline/audit.js';
 import { compileGrant } from '../drivers/pipeline/grant.js';
 import { Metrics } from '../drivers/pipeline/metrics.js';
 import { createSimBoard } from '../drivers/sim-board.js';
+import { batchTiming } from './measure.js';
 
-/** Median over `rounds` of the mean ns/call of a batch of `iterations` (timer cost amortised). */
-function batchMedianNs(fn: () => void, iterations: number, rounds = 15): { median: number; min: number; max: number } {
-  for (let i = 0; i < iterations; i++) fn(); // warm up: let V8 optimise the path
-  const samples: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / iterations);
-  }
-  samples.sort((a, b) => a - b);
-  return { median: samples[Math.floor(samples.length / 2)]!, min: samples[0]!, max: samples[samples.length - 1]! };
-}
+const batchMedianNs = (fn: () => void, iterations: number, rounds = 15) => batchTiming(fn, iterations, rounds);
 
 /** Median of single calls timed one by one (includes ~hrtime overhead, reported separately). */
 function perCallMedianNs(fn: () => void, calls: number): number {

@@ -14,6 +14,7 @@ import { Engine } from '../runtime/engine.js';
 import { Linker } from '../runtime/linker.js';
 import { OK, sensorWat } from '../test/helpers/sensor-wat.js';
 import { RecordingHost } from '../test/helpers/recording-host.js';
+import { nsPerCall } from './measure.js';
 
 const HOST_CALLS_PER_TICK = 10_000;
 
@@ -30,18 +31,6 @@ export function benchComponentWat(): string {
   });
 }
 
-/** Median of `rounds` timings of `iterations` calls, in ns per call. */
-export function nsPerCall(fn: () => void, iterations: number, rounds = 7): number {
-  for (let i = 0; i < iterations; i++) fn(); // warm up: let V8 tier up
-  const samples: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / iterations);
-  }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)]!;
-}
 
 type Glue = { instantiate: (get: (n: string) => WebAssembly.Module, imports: unknown, core?: unknown) => Record<string, (...a: unknown[]) => unknown> };
 

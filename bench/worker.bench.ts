@@ -14,7 +14,8 @@ import { Engine, type PreparedComponent } from '../runtime/engine.js';
 import { WorkerInstance } from '../runtime/worker/index.js';
 import { OK, sensorWat } from '../test/helpers/sensor-wat.js';
 import { RecordingHost } from '../test/helpers/recording-host.js';
-import { benchComponentWat, nsPerCall } from './runtime.bench.js';
+import { benchComponentWat } from './runtime.bench.js';
+import { nsPerCall } from './measure.js';
 
 const HOST_CALLS_PER_TICK = 10_000;
 

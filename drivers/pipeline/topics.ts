@@ -22,40 +22,5 @@ export function filterProblem(filter: string): string | undefined {
   return undefined;
 }
 
-/** Does `filter` match the concrete `topic`? */
-export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  if (t[0]!.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
-  for (let i = 0; i < f.length; i++) {
-    const fl = f[i]!;
-    if (fl === '#') return true; // also matches the parent level (a/# matches a)
-    if (i >= t.length) return false;
-    if (fl !== '+' && fl !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
-
-/**
- * Is every topic `inner` matches also matched by `outer`? This is what "a role covers a manifest
- * filter" means: `cmd/#` covers `cmd/+/set`, `cmd/+` does not cover `cmd/#`.
- */
-export function filterCovers(outer: string, inner: string): boolean {
-  const o = outer.split('/');
-  const n = inner.split('/');
-  // Wildcards at the first level never match $-topics, so they cannot cover a $ filter.
-  if (n[0]!.startsWith('$') && (o[0] === '+' || o[0] === '#')) return false;
-  for (let i = 0; ; i++) {
-    if (i < o.length && o[i] === '#') return true;
-    if (i >= n.length) return i >= o.length;
-    if (i >= o.length) return false;
-    const nl = n[i]!;
-    const ol = o[i]!;
-    if (nl === '#') return false; // outer has no # here, and inner's # reaches arbitrary depth
-    if (nl === '+') {
-      if (ol !== '+') return false;
-      continue;
-    }
-    if (ol !== '+' && ol !== nl) return false;
-  }
-}
+// One MQTT matcher for the whole gateway (the bus, grants, policy, OTA, CLI): runtime/bus/topic.ts.
+export { filterCovers, topicMatches } from '../../runtime/bus/topic.js';

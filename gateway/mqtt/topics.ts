@@ -33,14 +33,4 @@ export function presence(prefix: string, gatewayId: string, version: string): {
   };
 }
 
-/** MQTT wildcard match (`+` one level, `#` the rest). */
-export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
+export { topicMatches } from '../../runtime/bus/topic.js';
