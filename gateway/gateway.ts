@@ -437,10 +437,11 @@ export class Gateway {
           await this.removeService(name);
           return;
         }
-        const outcome = await service.swap(previous.manifest, previous.prepared);
+        const outcome = await service.swap(previous.manifest, previous.prepared, { force: true });
         if (!outcome.ok) {
-          // The old version's init failed too: let the supervisor restart it from scratch.
-          this.log.error({ component: name }, `rollback init failed (${outcome.kind}): ${outcome.message}`);
+          // The old version's init failed too: it stays the current version and the supervisor
+          // restarts it with backoff (never the version being rolled back).
+          this.log.error({ component: name }, `rollback init failed (${outcome.kind}): ${outcome.message}; the supervisor restarts ${previous.manifest.version}`);
         }
         this.versionChanged(service);
       },

@@ -12,10 +12,10 @@
 #      (package npm@11)
 #   5. copies this checkout in (no node_modules, no .git), runs `npm ci` (epoll and better-sqlite3
 #      compile from source under emulation), loads the three native addons
-#   6. runs the test suite (`npx vitest run [TESTS...]`) and reads vitest's JSON report
-#   7. footprint: `npm prune --omit=dev` of a copy, du of node_modules, scripts/footprint.cjs
-#   8. scripts/install-pi.sh for real inside the root (no systemctl), the installed `airssys doctor`,
+#   6. footprint: `npm prune --omit=dev` of a copy, du of node_modules, scripts/footprint.cjs
+#   7. scripts/install-pi.sh for real inside the root (no systemctl), the installed `airssys doctor`,
 #      then --uninstall --purge
+#   8. the test suite, one `npx vitest run test/<area>` per folder, each with vitest's JSON report
 #
 # Only deb.debian.org and the npm registry are contacted. Needs root (debootstrap, chroot, mount).
 #
@@ -230,50 +230,66 @@ step native-addons "load better-sqlite3 (query), epoll, @serialport/bindings-cpp
     }
   "' || true
 
-# ---- 6. tests -----------------------------------------------------------------------------------
-# One vitest run per test folder (or per --tests entry), each with its own JSON report and time, so
-# one slow or hanging area under emulation does not cost the results of the others. The vitest
-# config caps workers at 2; emulated processes are ~10x slower, so timeouts are relaxed.
-rc_tests=0
-rm -f "$ROOT"/tmp/vitest-arm64-*.json "$LOGDIR"/vitest-*.json
-if [ -n "$TESTS" ]; then
-  read -r -a groups <<< "$TESTS"
-else
-  groups=()
-  for d in "$REPO"/test/*/; do ls "$d"*.test.ts > /dev/null 2>&1 && groups+=("test/$(basename "$d")"); done
-fi
-for g in "${groups[@]}"; do
-  tag="$(printf '%s' "$g" | tr -c 'a-zA-Z0-9' '_')"
-  step "vitest:$g" "npx vitest run $g" -- "$IN_ROOT" "cd /src/airssys && npx vitest run $g --testTimeout=300000 --hookTimeout=300000 --reporter=default --reporter=json --outputFile=/tmp/vitest-arm64-$tag.json" || rc_tests=1
-  if [ -f "$ROOT/tmp/vitest-arm64-$tag.json" ]; then cp "$ROOT/tmp/vitest-arm64-$tag.json" "$LOGDIR/vitest-$tag.json"; fi
-done
-node -e '
-  const fs = require("fs");
-  let passed = 0, failed = 0, skipped = 0, total = 0, nfiles = 0; const rows = [];
-  for (const file of process.argv.slice(1)) {
-    const r = JSON.parse(fs.readFileSync(file, "utf8"));
-    passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + (r.numTodoTests || 0); total += r.numTotalTests;
-    for (const f of r.testResults) {
-      nfiles++;
-      const n = (s) => f.assertionResults.filter((a) => s(a.status)).length;
-      rows.push([f.name.replace(/^\/src\/airssys\//, ""), f.status, n((s) => s === "passed"), n((s) => s === "failed"), n((s) => s !== "passed" && s !== "failed")].join("\t"));
-    }
-  }
-  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped, ${total} total in ${nfiles} files`);
-  for (const r of rows.sort()) console.log(r);
-' $(ls "$LOGDIR"/vitest-*.json 2> /dev/null) > "$LOGDIR/vitest-summary.txt" || true
+# ---- results ------------------------------------------------------------------------------------
+# Written after every step from here on, so an interrupted run still leaves its numbers in the doc.
+write_results() {
+  {
+    echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -m) host ($(nproc) CPUs), $(qemu-aarch64-static --version | head -1);"
+    echo "arm64 root: Debian $SUITE ($ROOT); inside: \`uname -m\` = $UNAME_M, node $NODE_V, npm $NPM_V."
+    echo
+    echo "| step | result | time | what |"
+    echo "|---|---|---|---|"
+    while IFS=$'\t' read -r name status secs note; do
+      printf '| %s | %s | %s | %s |\n' "$name" "$status" "$(printf '%dm%02ds' $((secs / 60)) $((secs % 60)))" "$note"
+    done < "$RESULTS"
+    echo
+    if [ -f "$LOGDIR/vitest-summary.txt" ]; then
+      echo "Tests: $(head -1 "$LOGDIR/vitest-summary.txt")"
+      echo
+      echo "| test file | status | passed | failed | skipped |"
+      echo "|---|---|---|---|---|"
+      tail -n +2 "$LOGDIR/vitest-summary.txt" | while IFS=$'\t' read -r f s p x k; do echo "| $f | $s | $p | $x | $k |"; done
+      echo
+    fi
+    echo "Native addons:"
+    echo '```'
+    grep -v '^ ' "$LOGDIR/native-addons.log" 2>/dev/null | head -8 || true
+    echo '```'
+    echo "Footprint (arm64, \`scripts/footprint.cjs\` on the pruned \`--omit=dev\` tree, three runs):"
+    echo '```'
+    grep '^{' "$LOGDIR/footprint.log" 2>/dev/null || cat "$LOGDIR/footprint.log" 2>/dev/null || true
+    echo '```'
+    echo "Installer and doctor on arm64 (\`install-pi.sh --no-systemctl\` inside the root, the installed \`airssys doctor\`, uninstall):"
+    echo '```'
+    grep -vE '^npm (warn|notice)' "$LOGDIR/install-pi.log" 2>/dev/null | tail -n 40 || true
+    echo '```'
+  } > "$LOGDIR/results.md"
 
-# ---- 7. footprint -------------------------------------------------------------------------------
+  DOC="$REPO/docs/raspberry-pi.md"
+  if [ "$WRITE_DOC" = 1 ] && [ -f "$DOC" ] && grep -q '<!-- arm64-check:begin -->' "$DOC"; then
+    node -e '
+      const fs = require("fs"); const [doc, res] = process.argv.slice(1);
+      const text = fs.readFileSync(doc, "utf8"); const body = fs.readFileSync(res, "utf8");
+      fs.writeFileSync(doc, text.replace(/<!-- arm64-check:begin -->[\s\S]*<!-- arm64-check:end -->/,
+        "<!-- arm64-check:begin -->\n" + body + "<!-- arm64-check:end -->"));
+    ' "$DOC" "$LOGDIR/results.md"
+    log "results written into docs/raspberry-pi.md"
+  fi
+}
+
+# ---- 6. footprint -------------------------------------------------------------------------------
 step footprint "npm prune --omit=dev of a copy; du; RSS (scripts/footprint.cjs)" -- "$IN_ROOT" '
   set -e
   rm -rf /tmp/prod && mkdir /tmp/prod && cd /src/airssys && cp -a package.json package-lock.json /tmp/prod/ && cp -a node_modules /tmp/prod/
   cd /tmp/prod && npm prune --omit=dev > /dev/null
   for i in 1 2 3; do node /src/airssys/scripts/footprint.cjs /tmp/prod; done' || true
 
-# ---- 8. the installer on arm64 ------------------------------------------------------------------
+write_results
+
+# ---- 7. the installer on arm64 ------------------------------------------------------------------
 # The arm64 root is disposable, so install-pi.sh runs there for real (no --root: useradd, chown,
 # /opt, /etc), only without systemctl (no systemd inside a chroot). It reuses the pruned
-# node_modules from step 7 (same package-lock.json, so the installer keeps them instead of compiling
+# node_modules from step 6 (same package-lock.json, so the installer keeps them instead of compiling
 # again). Then the installed `airssys doctor` (as root, so it checks for the airssys user) against a
 # mosquitto started inside, and --uninstall --purge.
 step install-pi "install-pi.sh --no-systemctl inside the root, airssys doctor, --uninstall --purge" -- "$IN_ROOT" '
@@ -295,48 +311,46 @@ step install-pi "install-pi.sh --no-systemctl inside the root, airssys doctor, -
   bash /src/airssys/scripts/install-pi.sh --uninstall --purge --no-systemctl
   test ! -e /opt/airssys && test ! -e /etc/airssys && ! grep -q "^airssys:" /etc/passwd && echo "uninstall --purge: clean"' || true
 
-# ---- results ------------------------------------------------------------------------------------
-{
-  echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -m) host ($(nproc) CPUs), $(qemu-aarch64-static --version | head -1);"
-  echo "arm64 root: Debian $SUITE ($ROOT); inside: \`uname -m\` = $UNAME_M, node $NODE_V, npm $NPM_V."
-  echo
-  echo "| step | result | time | what |"
-  echo "|---|---|---|---|"
-  while IFS=$'\t' read -r name status secs note; do
-    printf '| %s | %s | %s | %s |\n' "$name" "$status" "$(printf '%dm%02ds' $((secs / 60)) $((secs % 60)))" "$note"
-  done < "$RESULTS"
-  echo
-  if [ -f "$LOGDIR/vitest-summary.txt" ]; then
-    echo "Tests: $(head -1 "$LOGDIR/vitest-summary.txt")"
-    echo
-    echo "| test file | status | passed | failed | skipped |"
-    echo "|---|---|---|---|---|"
-    tail -n +2 "$LOGDIR/vitest-summary.txt" | while IFS=$'\t' read -r f s p x k; do echo "| $f | $s | $p | $x | $k |"; done
-    echo
-  fi
-  echo "Native addons:"
-  echo '```'
-  grep -v '^ ' "$LOGDIR/native-addons.log" 2>/dev/null | head -8 || true
-  echo '```'
-  echo "Footprint (arm64, \`scripts/footprint.cjs\` on the pruned \`--omit=dev\` tree, three runs):"
-  echo '```'
-  grep '^{' "$LOGDIR/footprint.log" 2>/dev/null || cat "$LOGDIR/footprint.log" 2>/dev/null || true
-  echo '```'
-  echo "Installer and doctor on arm64 (\`install-pi.sh --no-systemctl\` inside the root, the installed \`airssys doctor\`, uninstall):"
-  echo '```'
-  grep -vE '^npm (warn|notice)' "$LOGDIR/install-pi.log" 2>/dev/null | tail -n 40 || true
-  echo '```'
-} > "$LOGDIR/results.md"
-cat "$LOGDIR/results.md"
+write_results
 
-DOC="$REPO/docs/raspberry-pi.md"
-if [ "$WRITE_DOC" = 1 ] && [ -f "$DOC" ] && grep -q '<!-- arm64-check:begin -->' "$DOC"; then
-  node -e '
-    const fs = require("fs"); const [doc, res] = process.argv.slice(1);
-    const text = fs.readFileSync(doc, "utf8"); const body = fs.readFileSync(res, "utf8");
-    fs.writeFileSync(doc, text.replace(/<!-- arm64-check:begin -->[\s\S]*<!-- arm64-check:end -->/,
-      "<!-- arm64-check:begin -->\n" + body + "<!-- arm64-check:end -->"));
-  ' "$DOC" "$LOGDIR/results.md"
-  log "results written into docs/raspberry-pi.md"
+# ---- 8. tests -----------------------------------------------------------------------------------
+# One vitest run per test folder (or per --tests entry), each with its own JSON report and time, so
+# one slow or hanging area under emulation does not cost the results of the others. The vitest
+# config caps workers at 2; emulated processes are ~10x slower, so timeouts are relaxed.
+rc_tests=0
+summarize_tests() {
+node -e '
+  const fs = require("fs");
+  let passed = 0, failed = 0, skipped = 0, total = 0, nfiles = 0; const rows = [];
+  for (const file of process.argv.slice(1)) {
+    const r = JSON.parse(fs.readFileSync(file, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + (r.numTodoTests || 0); total += r.numTotalTests;
+    for (const f of r.testResults) {
+      nfiles++;
+      const n = (s) => f.assertionResults.filter((a) => s(a.status)).length;
+      rows.push([f.name.replace(/^\/src\/airssys\//, ""), f.status, n((s) => s === "passed"), n((s) => s === "failed"), n((s) => s !== "passed" && s !== "failed")].join("\t"));
+    }
+  }
+  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped, ${total} total in ${nfiles} files`);
+  for (const r of rows.sort()) console.log(r);
+' $(ls "$LOGDIR"/vitest-*.json 2> /dev/null) > "$LOGDIR/vitest-summary.txt" || true
+}
+rm -f "$ROOT"/tmp/vitest-arm64-*.json "$LOGDIR"/vitest-*.json "$LOGDIR/vitest-summary.txt"
+if [ -n "$TESTS" ]; then
+  read -r -a groups <<< "$TESTS"
+else
+  groups=(test/pi)   # this platform's own tests first
+  for d in "$REPO"/test/*/; do
+    if [ "$d" != "$REPO/test/pi/" ] && ls "$d"*.test.ts > /dev/null 2>&1; then groups+=("test/$(basename "$d")"); fi
+  done
 fi
+for g in "${groups[@]}"; do
+  tag="$(printf '%s' "$g" | tr -c 'a-zA-Z0-9' '_')"
+  step "vitest:$g" "npx vitest run $g" -- "$IN_ROOT" "cd /src/airssys && npx vitest run $g --testTimeout=300000 --hookTimeout=300000 --reporter=default --reporter=json --outputFile=/tmp/vitest-arm64-$tag.json" || rc_tests=1
+  if [ -f "$ROOT/tmp/vitest-arm64-$tag.json" ]; then cp "$ROOT/tmp/vitest-arm64-$tag.json" "$LOGDIR/vitest-$tag.json"; fi
+  summarize_tests
+  write_results
+done
+
+cat "$LOGDIR/results.md"
 exit "$rc_tests"

@@ -136,6 +136,17 @@ export class ComponentHost {
     return outcome;
   }
 
+  /**
+   * Makes `next` the current version without a live instance (its init failed or was not run):
+   * the next event finds the component not running, the actor crashes, and the supervisor starts
+   * `next` afresh with backoff. Used when a rollback's own init fails: the previous version, not the
+   * one being rolled back, is what supervision must keep trying.
+   */
+  adopt(next: ComponentVersion): void {
+    void this.stop();
+    this.current = next;
+  }
+
   /** Drops the instance; a worker is terminated (the promise says when its thread is gone). */
   stop(): Promise<void> | undefined {
     this.instance = undefined;

@@ -176,11 +176,17 @@ export class ComponentService {
    * and the switch happens only if init succeeds. Events queued in the mailbox stay queued, so none
    * is lost or delivered twice. Devices are re-acquired when the grant changed.
    */
-  async swap(manifest: Manifest, prepared: PreparedComponent): Promise<CallOutcome> {
+  async swap(manifest: Manifest, prepared: PreparedComponent, opts: { force?: boolean } = {}): Promise<CallOutcome> {
     const before = this.host.manifest;
     const grant = compileGrant(manifest);
-    const outcome = await this.host.replaceAsync(this.version(manifest, prepared, grant));
-    if (!outcome.ok) return outcome;
+    const next = this.version(manifest, prepared, grant);
+    const outcome = await this.host.replaceAsync(next);
+    if (!outcome.ok) {
+      if (!opts.force) return outcome;
+      // Rollback whose init failed too: keep `next` as the version supervision restarts.
+      this.host.adopt(next);
+      this.ref.send('tick', 'rollback', { kind: 'tick', nowMs: Date.now() });
+    }
     this.grant = grant;
     if (this.lease && !sameDeviceGrant(before, manifest)) {
       await releaseDevices(this.lease);
