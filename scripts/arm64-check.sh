@@ -65,7 +65,7 @@ log() { printf '[arm64-check %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 # step NAME NOTE -- command...: runs the command with a timeout, logs to $LOGDIR/NAME.log, records time.
 step() {
   local name="$1" note="$2"; shift 3
-  local start end rc=0 logfile="$LOGDIR/${1//[^a-zA-Z0-9:_-]/_}.log"
+  local start end rc=0 logfile="$LOGDIR/${name//[^a-zA-Z0-9:_-]/_}.log"
   log "step $name: $note"
   start=$(date +%s)
   timeout --kill-after=30 "$((STEP_TIMEOUT_MIN * 60))" "$@" > "$logfile" 2>&1 || rc=$?

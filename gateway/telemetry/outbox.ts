@@ -120,7 +120,7 @@ export class Outbox {
     `);
     for (const r of this.db.prepare('SELECT id, component, channel, seq FROM streams').all() as Array<StreamInfo & { seq: number }>) {
       const info = { id: r.id, component: r.component, channel: r.channel };
-      this.streamsByKey.set(key(r.component, r.channel), { info, seq: 0, dirty: false });
+      this.streamsByKey.set(key(r.component, r.channel), { info, seq: r.seq, dirty: false });
       this.streamsById.set(r.id, info);
     }
     const counter = (name: string) => (this.db.prepare('SELECT value FROM counters WHERE name = ?').get(name) as { value: number } | undefined)?.value ?? 0;

@@ -122,7 +122,6 @@ function expectNothingLost(run: Run): { max: number; duplicates: number } {
   } finally {
     outbox.close();
   }
-  if (process.env.OUTAGE_DEBUG) console.log(JSON.stringify({ ...r, stored: run.dataDir }));
   return r;
 }
 
@@ -189,7 +188,6 @@ describe('the real gateway through a broker outage (Mosquitto, 100 Hz component)
       expect(fromSecond.length).toBeGreaterThan(0);
       const lastOfFirst = Math.max(...fromFirst.map((g) => g.seq));
       const firstOfSecond = Math.min(...fromSecond.map((g) => g.seq));
-      if (process.env.OUTAGE_DEBUG) console.log({ lastOfFirst, firstOfSecond, n: got.length });
       expect(firstOfSecond).toBe(lastOfFirst + 1);
       expect(lastOfFirst).toBeGreaterThan(50 + 50); // well into the outage
       expect(r.max).toBeGreaterThan(firstOfSecond + 100); // the second process's own outage samples and live ones
