@@ -12,7 +12,16 @@ const { pathToFileURL } = require('node:url');
 const app = resolve(process.argv[2] || join(__dirname, '..'));
 const req = createRequire(join(app, 'package.json'));
 const mib = (n) => Math.round((n / 1048576) * 10) / 10;
-const rss = () => mib(process.memoryUsage().rss);
+// Under qemu-user, /proc/self/stat (what memoryUsage().rss reads) comes back with rss 0; VmRSS from
+// /proc/self/status is then the emulator process's, translation cache included: an upper bound.
+let rssSource = 'memoryUsage';
+const rss = () => {
+  const r = process.memoryUsage().rss;
+  if (r > 0) return mib(r);
+  rssSource = 'VmRSS of the qemu process (upper bound)';
+  const m = /VmRSS:\s+(\d+) kB/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'));
+  return m ? mib(Number(m[1]) * 1024) : 0;
+};
 
 (async () => {
   const out = { arch: process.arch, node: process.version, rssNodeMiB: rss() };
@@ -25,6 +34,7 @@ const rss = () => mib(process.memoryUsage().rss);
   out.rssDepsJcoMiB = rss();
   await import(pathToFileURL(req.resolve('tsx/esm/api')).href);
   out.rssDepsJcoTsxMiB = rss();
+  out.rssSource = rssSource;
   try {
     out.nodeModules = execFileSync('du', ['-sh', join(app, 'node_modules')], { encoding: 'utf8' }).split('\t')[0];
     out.nodeBinary = execFileSync('du', ['-shL', process.execPath], { encoding: 'utf8' }).split('\t')[0];

@@ -77,10 +77,8 @@ export function importsOutsideWorld(): Promise<Uint8Array> {
     const jco = await loadJco();
     const wat = sensorWat().replace('(module', '(module\n  (import "airssys:gateway/secrets@0.1.0" "steal" (func $steal))');
     const core = await jco.parse(wat);
-    const wit = worldWit()
-      .replace('world sensor {', 'interface secrets { steal: func(); }\n\nworld sensor {\n  import secrets;')
-      // keep the export list intact; only the extra import differs from the real world
-      ;
+    // The real world plus one extra import; the export list stays intact.
+    const wit = worldWit().replace('world sensor {', 'interface secrets { steal: func(); }\n\nworld sensor {\n  import secrets;');
     const embedded = await jco.componentEmbed({ binary: core, witSource: wit, world: 'sensor' });
     return jco.componentNew(embedded, undefined);
   });
