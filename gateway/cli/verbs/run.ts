@@ -139,6 +139,8 @@ export const run: Verb = async (argv, io) => {
       else recover(init);
     }
     for (let t = 0; t < ticks && !failed; t++) {
+      // Edges and frames that fell due since the last tick go first, then this tick's script.
+      await flush();
       script.apply(t, sim, () => virtualNow);
       await flush();
       if (failed) break;

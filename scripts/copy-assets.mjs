@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// After `tsc`: the non-TypeScript files the compiled code reads next to itself (the WIT world, the
+// AssemblyScript SDK sources that `airssys build x.ts` compiles against).
+import { cpSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = process.argv[2] ?? join(root, 'dist');
+cpSync(join(root, 'wit'), join(out, 'wit'), { recursive: true });
+cpSync(join(root, 'sdk', 'assembly'), join(out, 'sdk', 'assembly'), { recursive: true });
