@@ -216,7 +216,7 @@ fi
 rm -rf "$ROOT/src/airssys/node_modules"
 cp -a "$ROOT/var/cache/airssys-node_modules" "$ROOT/src/airssys/node_modules"
 
-step native-addons "load better-sqlite3 (query), epoll, @serialport/bindings-cpp; file(1) of the .node files" -- "$IN_ROOT" '
+step native-addons "load better-sqlite3 (query), epoll, @serialport/bindings-cpp; ELF machine of the .node files" -- "$IN_ROOT" '
   cd /src/airssys && node -e "
     const Db = require(\"better-sqlite3\"); const db = new Db(\":memory:\");
     console.log(\"better-sqlite3\", db.prepare(\"select sqlite_version() v\").get().v);
