@@ -182,6 +182,9 @@ else
   die "--source $SOURCE does not exist"
 fi
 [ -f "$STAGE/bin/airssys.mjs" ] || die "$SOURCE does not look like AirsSys Gateway (no bin/airssys.mjs)"
+if [ ! -f "$STAGE/dist/gateway/cli/main.js" ]; then
+  say "note: $SOURCE has no compiled dist/: the service will run the TypeScript sources through tsx (about 35 MB more memory); run \`npm run build\` in the checkout first, or install from an \`npm pack\` tarball"
+fi
 
 lock_sum() { [ -f "$1/package-lock.json" ] && sha256sum "$1/package-lock.json" | cut -d' ' -f1 || echo none; }
 NEW_SUM="$(lock_sum "$STAGE")"

@@ -8,6 +8,14 @@ export interface CliIo {
 
 export type Verb = (argv: string[], io: CliIo) => Promise<number>;
 
+// `airssys telemetry | head` closes the pipe early: that ends the command quietly, not with a crash.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
 export const processIo: CliIo = {
   out: (line) => process.stdout.write(line + '\n'),
   err: (line) => process.stderr.write(line + '\n'),

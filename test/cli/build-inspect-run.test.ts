@@ -141,3 +141,14 @@ describe('airssys run', () => {
     expect(r.stderr).toMatch(/manifest name: "Thermo!" is not a valid component name/);
   });
 });
+
+describe('output into a closed pipe', () => {
+  it('ends quietly when the reader goes away (airssys ... | head)', async () => {
+    const { execFile } = await import('node:child_process');
+    const { BIN } = await import('../helpers/cli.js');
+    const result = await new Promise<{ stderr: string; code: number | null }>((resolve) => {
+      execFile('bash', ['-c', `set -o pipefail; "${process.execPath}" "${BIN}" help | head -1 >/dev/null; echo "rc=$?" >&2`], { env: { ...process.env, AIRSSYS_FROM_SOURCE: '1' } }, (err, _out, stderr) => resolve({ stderr, code: err ? 1 : 0 }));
+    });
+    expect(result.stderr).not.toMatch(/EPIPE|Error/);
+  });
+});
