@@ -10,6 +10,7 @@ import { Engine } from '../../runtime/engine.js';
 import { parseManifest } from '../../runtime/manifest.js';
 import type { LifecycleEvent } from '../../runtime/supervision/types.js';
 import { OK, errWith, sensorWat, strings } from '../helpers/sensor-wat.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Version swaps on a running component service (what OTA activation and rollback use): a swap
@@ -19,13 +20,6 @@ import { OK, errWith, sensorWat, strings } from '../helpers/sensor-wat.js';
 const S = { temp: 'temperature', no: 'init refused' };
 const T = strings(S);
 const publish = (v: number) => `i32.const ${T.ptr('temp')} i32.const ${T.len('temp')} f64.const ${v} i32.const 32 call $publish ${OK}`;
-const waitFor = async (cond: () => boolean, what: string, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 let engine: Engine;
 let service: ComponentService | undefined;

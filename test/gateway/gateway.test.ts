@@ -10,6 +10,7 @@ import { Gateway } from '../../gateway/gateway.js';
 import { OK, sensorWat, strings } from '../helpers/sensor-wat.js';
 import { Mosquitto } from '../helpers/mosquitto.js';
 import { Recorder } from '../helpers/subscriber.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The gateway end to end against a real Mosquitto: components under supervision, durable
@@ -17,13 +18,6 @@ import { Recorder } from '../helpers/subscriber.js';
  */
 const S = { temp: 'temperature', len: 'len', out: 'echo/out' };
 const T = strings(S);
-const waitFor = async (cond: () => boolean, ms = 15_000, what = 'condition') => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 
 let dir: string;
 let broker: Mosquitto;
@@ -100,7 +94,7 @@ afterAll(async () => {
 
 describe('gateway over MQTT', () => {
   it('announces itself online (retained) and publishes telemetry with rising seq', async () => {
-    await waitFor(() => rec.json('/telemetry/sensor/temperature').length >= 5, 15_000, 'telemetry');
+    await waitFor(() => rec.json('/telemetry/sensor/temperature').length >= 5, 'telemetry', 15_000);
     const samples = rec.json('/telemetry/sensor/temperature').map((m) => m.body);
     expect(samples[0]).toMatchObject({ value: 21.5, seq: 1 });
     expect(samples.map((s) => s.seq)).toEqual(samples.map((_, i) => i + 1));
@@ -108,7 +102,7 @@ describe('gateway over MQTT', () => {
   });
 
   it('publishes retained component state with version and sha256', async () => {
-    await waitFor(() => rec.json('/components/sensor/state').some((m) => m.body.state === 'running'), 10_000, 'running state: ' + JSON.stringify(rec.json('/components/sensor/state')));
+    await waitFor(() => rec.json('/components/sensor/state').some((m) => m.body.state === 'running'), 'running state', 10_000);
     const state = rec.json('/components/sensor/state').find((m) => m.body.state === 'running')!.body;
     expect(state).toMatchObject({ version: '1.0.0', restarts: 0 });
     expect(state.sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -119,14 +113,14 @@ describe('gateway over MQTT', () => {
     await client.publishAsync('airssys/gw/gw-test/cmd/echo/cmd/set', 'hello', { qos: 1 });
     await client.publishAsync('airssys/gw/gw-test/cmd/echo/other/x', 'not granted', { qos: 1 });
     await client.endAsync();
-    await waitFor(() => rec.json('/telemetry/echo/len').length >= 1, 10_000, 'echo telemetry');
+    await waitFor(() => rec.json('/telemetry/echo/len').length >= 1, 'echo telemetry', 10_000);
     await new Promise((r) => setTimeout(r, 300));
     expect(rec.json('/telemetry/echo/len').map((m) => m.body.value)).toEqual([5]);
-    await waitFor(() => rec.messages.some((m) => m.topic === 'airssys/gw/gw-test/messages/echo/echo/out'), 5_000, 'routed message');
+    await waitFor(() => rec.messages.some((m) => m.topic === 'airssys/gw/gw-test/messages/echo/echo/out'), 'routed message', 5_000);
   });
 
   it('a component that crashes on every event goes failed (retained, with the reason); its neighbour keeps its rhythm', async () => {
-    await waitFor(() => rec.json('/components/crasher/state').some((m) => m.body.state === 'failed'), 15_000, 'failed state');
+    await waitFor(() => rec.json('/components/crasher/state').some((m) => m.body.state === 'failed'), 'failed state', 15_000);
     const failed = rec.json('/components/crasher/state').find((m) => m.body.state === 'failed')!.body;
     expect(String(failed.reason)).toMatch(/trap|unreachable/);
     const before = rec.json('/telemetry/sensor/temperature').length;
@@ -136,7 +130,7 @@ describe('gateway over MQTT', () => {
   });
 
   it('an infinite loop is stopped by fuel on every tick, restarted, and the neighbour keeps publishing', async () => {
-    await waitFor(() => rec.json('/components/spinner/state').filter((m) => m.body.state === 'restarting').length >= 3, 15_000, 'spinner restarts');
+    await waitFor(() => rec.json('/components/spinner/state').filter((m) => m.body.state === 'restarting').length >= 3, 'spinner restarts', 15_000);
     const restarting = rec.json('/components/spinner/state').filter((m) => m.body.state === 'restarting');
     expect(String(restarting[0]!.body.reason)).toMatch(/out-of-fuel/);
     const before = rec.json('/telemetry/sensor/temperature').length;
@@ -146,7 +140,7 @@ describe('gateway over MQTT', () => {
   });
 
   it('publishes health with per-component counters and outbox depth', async () => {
-    await waitFor(() => rec.json('gw/gw-test/health').length > 0, 5_000, 'health');
+    await waitFor(() => rec.json('gw/gw-test/health').length > 0, 'health', 5_000);
     const h = rec.json('gw/gw-test/health').at(-1)!.body as Record<string, any>;
     expect(h.components.sensor.events).toBeGreaterThan(0);
     expect(h.components.sensor.fuel.total).toBeGreaterThan(0);

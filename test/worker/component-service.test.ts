@@ -10,6 +10,7 @@ import { Engine } from '../../runtime/engine.js';
 import { parseManifest } from '../../runtime/manifest.js';
 import type { LifecycleEvent } from '../../runtime/supervision/types.js';
 import { OK, sensorWat, strings } from '../helpers/sensor-wat.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * A worker-isolated component under its supervisor, as the gateway runs it: events go through the
@@ -18,13 +19,6 @@ import { OK, sensorWat, strings } from '../helpers/sensor-wat.js';
  */
 const S = { temp: 'temperature' };
 const T = strings(S);
-const waitFor = async (cond: () => boolean, ms = 15_000, what = 'condition') => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 let engine: Engine;
 let service: ComponentService | undefined;
@@ -67,20 +61,20 @@ describe('ComponentService with isolation: worker', () => {
       backoff: { baseMs: 10, maxMs: 50 },
     });
     await service.start();
-    await waitFor(() => telemetry.length >= 3, 15_000, 'first telemetry');
+    await waitFor(() => telemetry.length >= 3, 'first telemetry', 15_000);
     expect(telemetry[0]).toEqual(['temperature', { value: 21 }]);
 
     let fired = 0;
     const interval = setInterval(() => fired++, 10);
     expect(service.deliverMessage('broker', 'cmd/spin', new Uint8Array([1]))).toMatchObject({ ok: true });
-    await waitFor(() => lifecycle.some((e) => e.state === 'restarting'), 15_000, 'restart after deadline');
+    await waitFor(() => lifecycle.some((e) => e.state === 'restarting'), 'restart after deadline', 15_000);
     clearInterval(interval);
     expect(fired).toBeGreaterThanOrEqual(5);
     expect(lifecycle.find((e) => e.state === 'restarting')!.reason).toMatch(/deadline/);
     expect(service.host.stats).toMatchObject({ deadlineOverruns: 1, lastFailure: { kind: 'deadline', event: 'on-message' } });
 
     const after = telemetry.length;
-    await waitFor(() => telemetry.length >= after + 3, 15_000, 'telemetry after restart');
+    await waitFor(() => telemetry.length >= after + 3, 'telemetry after restart', 15_000);
     expect(service.state).toBe('running');
     expect(service.host.running).toBe(true);
   });

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import mqtt, { type IClientOptions } from 'mqtt';
 import type { MqttConfig } from '../../config/index.js';
 import type { Check, CheckResult } from '../types.js';
+import { redact } from '../../mqtt/connection.js';
 
 /** CONNACK codes that mean "wrong credentials" (3.1.1: 4, 5; MQTT 5: 0x86, 0x87, 0x8C). */
 const AUTH_CODES = new Set([4, 5, 134, 135, 140]);
@@ -102,12 +103,3 @@ async function checkEmbeddedPort(m: MqttConfig): Promise<CheckResult> {
   };
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return url;
-  }
-}
