@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-// Entry point: run the compiled CLI when `npm run build` has produced dist/, else the TypeScript
-// sources through tsx (a runtime dependency), so a fresh checkout works without a build step.
+// Entry point. An installed gateway (npm pack, scripts/install-pi.sh) runs the compiled dist/;
+// a development checkout (it has .git) runs the TypeScript sources through tsx, so an old dist/
+// never shadows an edit. AIRSSYS_FROM_SOURCE=1 / AIRSSYS_USE_DIST=1 force either.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const compiled = fileURLToPath(new URL('../dist/gateway/cli/main.js', import.meta.url));
-if (existsSync(compiled) && !process.env.AIRSSYS_FROM_SOURCE) {
+const checkout = existsSync(fileURLToPath(new URL('../.git', import.meta.url)));
+const useDist = existsSync(compiled) && !process.env.AIRSSYS_FROM_SOURCE && (!checkout || process.env.AIRSSYS_USE_DIST);
+if (useDist) {
   await import(pathToFileURL(compiled).href);
 } else {
   const { register } = await import('tsx/esm/api');
