@@ -11,6 +11,7 @@ import { Metrics } from '../drivers/pipeline/metrics.js';
 import { checkManifestAgainstPolicy, parsePolicy, type Policy } from '../drivers/pipeline/policy.js';
 import { Engine, type PreparedComponent } from '../runtime/engine.js';
 import { BuildWorker } from '../runtime/build/build-worker.js';
+import { sha256Hex } from '../runtime/cache.js';
 import { GatewayError } from '../runtime/errors.js';
 import { parseManifest, type Manifest } from '../runtime/manifest.js';
 import { Bus } from '../runtime/bus/bus.js';
@@ -393,7 +394,8 @@ export class Gateway {
       },
       validate: async (bytes, manifest) => {
         try {
-          await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb });
+          // Kept for activate(): the same bytes and cap need not be read back and compiled again.
+          this.validated = { prepared: await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb }), memoryMb: manifest.limits.memoryMb };
         } catch (err) {
           const code = err instanceof GatewayError && err.code === 'INCOMPATIBLE_WORLD' ? 'incompatible-world' : 'invalid-component';
           throw new GatewayError(code, err instanceof Error ? err.message : String(err));
@@ -403,8 +405,16 @@ export class Gateway {
     };
   }
 
+  /** The release the OTA updater validated last (validate → activate is one release at a time). */
+  private validated: { prepared: PreparedComponent; memoryMb: number } | undefined;
+
   private async activate(name: string, manifest: Manifest, bytes: Uint8Array): Promise<Activation> {
-    const prepared = await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb });
+    const v = this.validated;
+    this.validated = undefined;
+    const prepared =
+      v && v.memoryMb === manifest.limits.memoryMb && v.prepared.info.sha256 === sha256Hex(bytes)
+        ? v.prepared
+        : await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb });
     let svc = this.services.get(name);
     const previous = svc ? { manifest: svc.manifest, prepared: svc.host.currentPrepared } : undefined;
     if (!svc) {
