@@ -432,15 +432,25 @@ export class Gateway {
     }
     const service = svc;
     let errors = 0;
+    // The first crash is kept: the updater subscribes only after it has recorded probation on disk,
+    // and a crash on the very first event must still roll the release back.
+    let firstCrash: string | undefined;
     const crashListeners: Array<(reason: string) => void> = [];
     const off = service.onOutcome((event, outcome) => {
       if (outcome.ok) return;
       if (outcome.kind === 'returned-err') errors++;
-      else for (const cb of crashListeners) cb(`${outcome.kind} in ${event}: ${outcome.message}`);
+      else {
+        firstCrash ??= `${outcome.kind} in ${event}: ${outcome.message}`;
+        for (const cb of crashListeners) cb(firstCrash);
+      }
     });
     return {
-      onCrash: (cb) => void crashListeners.push(cb),
+      onCrash: (cb) => {
+        crashListeners.push(cb);
+        if (firstCrash !== undefined) cb(firstCrash);
+      },
       errorCount: () => errors,
+      dispose: off,
       rollback: async () => {
         off();
         if (!previous) {

@@ -26,9 +26,12 @@ import type { OtaStore, Recovery } from './store.js';
  */
 
 export interface Activation {
+  /** Called at once if the new version already crashed before the updater subscribed. */
   onCrash(cb: (reason: string) => void): void;
   errorCount(): number;
   rollback(): Promise<void>;
+  /** Stop watching the new version (after commit; rollback implies it). */
+  dispose?(): void;
 }
 
 /** What the updater needs from the runtime; the gateway wires it to the supervisor. */
@@ -345,6 +348,7 @@ export class OtaUpdater {
       await this.report(component, claimed, envSha, 'rolled-back', 'crashed-in-probation', detail);
       return;
     }
+    activation.dispose?.();
     await store.commit(component);
     await this.report(component, claimed, envSha, 'committed');
   }

@@ -7,6 +7,8 @@ import { buildWat } from '../../runtime/build/wat.js';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseConfig } from '../../gateway/config/index.js';
 import { Gateway } from '../../gateway/gateway.js';
+import type { OtaHost } from '../../gateway/ota/updater.js';
+import { parseManifest } from '../../runtime/manifest.js';
 import { OK, sensorWat, strings } from '../helpers/sensor-wat.js';
 import { Mosquitto } from '../helpers/mosquitto.js';
 import { Recorder } from '../helpers/subscriber.js';
@@ -145,6 +147,26 @@ describe('gateway over MQTT', () => {
     expect(h.components.sensor.events).toBeGreaterThan(0);
     expect(h.components.sensor.fuel.total).toBeGreaterThan(0);
     expect(h.outbox).toBeDefined();
+  });
+});
+
+describe('OTA activation on the running gateway', () => {
+  it('remembers a crash that happened before the updater subscribed, and rolls back to the old version', async () => {
+    const svc = gateway.services.get('echo')!;
+    const m = parseManifest({ name: 'echo', version: '2.0.0', capabilities: { telemetry: ['temperature', 'len'], messaging: { send: ['echo/#'], receive: ['cmd/#'] } } });
+    const bytes = await buildWat(sensorWat({ onMessage: 'unreachable' }));
+    const host = (gateway as unknown as { otaHost(): OtaHost }).otaHost();
+    await host.validate(bytes, m);
+    const activation = await host.activate('echo', m, bytes);
+    expect(svc.host.version).toBe('2.0.0');
+    const crashes = svc.host.stats.crashes;
+    svc.deliverMessage('test', 'cmd/x', new Uint8Array([1]));
+    await waitFor(() => svc.host.stats.crashes > crashes, 'the crash');
+    let reason: string | undefined;
+    activation.onCrash((r) => (reason = r));
+    expect(reason).toMatch(/trap in on-message/);
+    await activation.rollback();
+    expect(svc.host.version).toBe('1.0.0');
   });
 });
 
