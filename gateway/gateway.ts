@@ -214,22 +214,16 @@ export class Gateway {
         message: (topic: string, payload: Uint8Array) => this.route(name, topic, payload),
         log: (level, message) => clog[level]({ source: 'component' }, message),
       },
+      bus: this.bus,
       onLifecycle: (e, s) => this.publishState(e, s),
       log: (level, message) => clog[level](message),
       ...(this.opts.supervision?.backoff !== undefined ? { backoff: this.opts.supervision.backoff } : {}),
       ...(this.opts.supervision?.failedRetryMs !== undefined ? { failedRetryMs: this.opts.supervision.failedRetryMs } : {}),
     });
     this.services.set(name, svc);
-    const subs = manifest.capabilities.messaging.receive.map((filter) =>
-      this.bus.subscribe(name, filter, (from, topic, payload) => (from === name ? undefined : svc.deliverMessage(from, topic, payload))),
-    );
-    this.busSubs.set(name, subs);
-    this.unsubscribe.push(() => subs.forEach((u) => u()));
     await svc.start();
     return svc;
   }
-
-  private readonly busSubs = new Map<string, Array<() => void>>();
 
   /**
    * Takes a component out entirely (an OTA install whose init failed, or the rollback of one):
@@ -239,8 +233,6 @@ export class Gateway {
     const svc = this.services.get(name);
     if (!svc) return;
     this.services.delete(name);
-    for (const u of this.busSubs.get(name) ?? []) u();
-    this.busSubs.delete(name);
     await svc.stop();
     const last = this.lastStates.get(name);
     if (last) {

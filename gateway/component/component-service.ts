@@ -14,6 +14,7 @@ import type { LifecycleEvent } from '../../runtime/supervision/types.js';
 import type { WorldExport } from '../../runtime/world.js';
 import { ComponentHost, type ComponentVersion } from './component-host.js';
 import type { ComponentEvent } from './events.js';
+import type { Bus } from '../../runtime/bus/bus.js';
 
 /**
  * One configured component, running: its actor (stable mailbox, one event at a time) under its
@@ -31,6 +32,8 @@ export interface ComponentServiceOptions {
   audit?: Audit;
   metrics?: Metrics;
   rateLimits?: RateLimits;
+  /** The internal bus: the component receives what its `messaging.receive` grant covers. */
+  bus?: Bus<Uint8Array>;
   /** Lifecycle changes, for the retained state topic. */
   onLifecycle?: (event: LifecycleEvent, service: ComponentService) => void;
   /** Every delivered event's outcome (OTA probation watches these). */
@@ -110,6 +113,7 @@ export class ComponentService {
   /** Claims devices, starts the supervised actor (init runs here) and the tick timer. */
   async start(): Promise<void> {
     await this.acquire(this.grant);
+    this.subscribeBus();
     const m = this.opts.manifest;
     // Listen through the child spec, not the tree: the first `starting`/`running` happen inside start().
     const spec = this.ref.spec();
@@ -162,8 +166,16 @@ export class ComponentService {
     return this.grant.receive.allows(topic);
   }
 
-  receiveFilters(): string[] {
-    return this.host.manifest.capabilities.messaging.receive;
+  private busSubs: Array<() => void> = [];
+
+  /** (Re)subscribes to the bus with the current version's receive filters; its own sends excluded. */
+  private subscribeBus(): void {
+    for (const u of this.busSubs.splice(0)) u();
+    const bus = this.opts.bus;
+    if (!bus) return;
+    for (const filter of this.host.manifest.capabilities.messaging.receive) {
+      this.busSubs.push(bus.subscribe(this.name, filter, (from, topic, payload) => (from === this.name ? undefined : this.deliverMessage(from, topic, payload))));
+    }
   }
 
   onOutcome(listener: (event: WorldExport, outcome: CallOutcome) => void): () => void {
@@ -185,13 +197,24 @@ export class ComponentService {
       if (!opts.force) return outcome;
       // Rollback whose init failed too: keep `next` as the version supervision restarts.
       this.host.adopt(next);
+      // Any event now finds no instance, crashes the actor, and the supervisor restarts `next`;
+      // send one so that happens even for a component without ticks or traffic. (A supervisor
+      // restartChild would first stop the child, which closes its mailbox and drops what waits.)
       this.ref.send('tick', 'rollback', { kind: 'tick', nowMs: Date.now() });
     }
     this.grant = grant;
     if (this.lease && !sameDeviceGrant(before, manifest)) {
-      await releaseDevices(this.lease);
-      await this.acquire(grant);
+      const old = this.lease;
+      this.lease = undefined;
+      await releaseDevices(old);
+      try {
+        await this.acquire(grant);
+      } catch (err) {
+        // The new version serves without its devices: report it as a failed swap so OTA rolls back.
+        return { ok: false, kind: 'trap', message: `devices for ${manifest.version}: ${(err as Error).message}`, fuelUsed: 0, durationMs: 0 };
+      }
     }
+    if (JSON.stringify(before.capabilities.messaging.receive) !== JSON.stringify(manifest.capabilities.messaging.receive)) this.subscribeBus();
     if (before.tickMs !== manifest.tickMs) this.startTicker();
     return outcome;
   }
@@ -208,6 +231,7 @@ export class ComponentService {
   async stop(): Promise<void> {
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = undefined;
+    for (const u of this.busSubs.splice(0)) u();
     await this.tree?.stop();
     if (this.lease) await releaseDevices(this.lease);
   }

@@ -7,6 +7,7 @@ import { createSimBoard } from '../../drivers/sim-board.js';
 import { ComponentService } from '../../gateway/component/component-service.js';
 import { buildWat } from '../../runtime/build/wat.js';
 import { Engine } from '../../runtime/engine.js';
+import { Bus } from '../../runtime/bus/bus.js';
 import { parseManifest } from '../../runtime/manifest.js';
 import type { LifecycleEvent } from '../../runtime/supervision/types.js';
 import { OK, errWith, sensorWat, strings } from '../helpers/sensor-wat.js';
@@ -49,6 +50,33 @@ async function start(wat: string) {
   await service.start();
   return { svc: service, telemetry, lifecycle };
 }
+
+describe('ComponentService.swap and the bus', () => {
+  it('re-subscribes to the new version\'s messaging.receive: narrowed topics stop, new ones arrive', async () => {
+    const bus = new Bus<Uint8Array>();
+    const got: number[] = [];
+    const m = (version: string, receive: string[]) => parseManifest({ name: 'listener', version, capabilities: { telemetry: ['temperature'], messaging: { receive } } });
+    // on-message publishes the payload's length.
+    const wat = sensorWat({ strings: S, onMessage: `i32.const ${T.ptr('temp')} i32.const ${T.len('temp')} local.get $dl f64.convert_i32_u i32.const 32 call $publish ${OK}` });
+    const prepared = await engine.prepare(await buildWat(wat), { memoryMb: 16 });
+    service = new ComponentService({
+      manifest: m('1.0.0', ['a/#']),
+      prepared,
+      board,
+      bus,
+      sinks: { telemetry: (_c: string, s: TelemetrySample) => void got.push((s as { value: number }).value), message: () => {}, log: () => {} },
+    });
+    await service.start();
+    bus.publish('other', 'a/x', new Uint8Array(1));
+    await waitFor(() => got.length === 1, 'a/x under 1.0.0');
+    expect((await service.swap(m('1.1.0', ['b/#']), prepared)).ok).toBe(true);
+    bus.publish('other', 'a/x', new Uint8Array(2));
+    bus.publish('other', 'b/x', new Uint8Array(3));
+    await waitFor(() => got.length === 2, 'b/x under 1.1.0');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(got).toEqual([1, 3]);
+  });
+});
 
 describe('ComponentService.swap', () => {
   it('switches between two events when init succeeds; refuses and keeps serving when it fails', async () => {
