@@ -71,12 +71,14 @@ export class Gateway {
   private readonly prefix: string;
   private readonly id: string;
   private readonly unsubscribe: Array<() => void> = [];
+  private readonly adminRetry: RegExp;
 
   constructor(private readonly opts: GatewayOptions) {
     this.config = opts.config;
     this.log = opts.logger ?? pino({ level: opts.config.log.level, base: { gw: opts.config.gateway.id } });
     this.prefix = opts.config.mqtt.topicPrefix;
     this.id = opts.config.gateway.id;
+    this.adminRetry = new RegExp(`^${escapeRe(this.prefix)}/gw/${escapeRe(this.id)}/admin/([^/]+)/retry$`);
   }
 
   async start(): Promise<void> {
@@ -156,13 +158,17 @@ export class Gateway {
     this.log.info({ components: [...this.services.keys()], broker: config.mqtt.embedded ? `embedded :${this.broker.embedded?.port ?? config.mqtt.embeddedPort}` : config.mqtt.url }, 'gateway started');
   }
 
-  /** The newest version to run: the config's, or a committed OTA version above it. */
+  /**
+   * The newest version to run: a committed OTA version above the config's, if it still fits the
+   * policy (an operator may have tightened it since), else the config's own.
+   */
   private async loadComponent(source: string, manifest: Manifest, store: OtaStore): Promise<Loaded> {
     const installed = await store.current(manifest.name);
     if (installed && compareSemver(installed.version, manifest.version) > 0) {
-      const m = parseManifest(runtimeManifestSource(installed.manifest));
-      const bytes = await store.readBytes(installed);
-      return { manifest: m, bytes, prepared: await this.engine.prepare(bytes, { memoryMb: m.limits.memoryMb }), source: 'ota' };
+      const others = this.config.components.map((c) => c.manifest).filter((m) => m.name !== manifest.name);
+      const l = await this.loadInstalled(manifest.name, store, others);
+      if (l) return l;
+      this.log.warn({ component: manifest.name }, `running the config's ${manifest.version} instead of the installed ${installed.version}`);
     }
     let bytes: Uint8Array;
     try {
@@ -266,7 +272,7 @@ export class Gateway {
       if (!r.ok) this.log.warn({ component: name, topic: sub, reason: r }, 'command rejected');
       return;
     }
-    const admin = new RegExp(`^${escapeRe(this.prefix)}/gw/${escapeRe(this.id)}/admin/([^/]+)/retry$`).exec(topic);
+    const admin = this.adminRetry.exec(topic);
     if (admin) {
       const svc = this.services.get(admin[1]!);
       if (svc) void svc.retry().then(() => this.log.info({ component: svc.name }, 'operator retry'));
@@ -303,12 +309,13 @@ export class Gateway {
     for (const name of this.lastStates.keys()) this.sendState(name);
   }
 
-  private sendState(name: string): void {
+  private sendState(name: string): Promise<void> {
     const payload = this.statePayload(name);
     const conn = this.broker?.connection;
-    // Retained: a late subscriber (airssys status) sees the last state. Published even while offline:
-    // the connection queues nothing, so the latest state is republished on every health tick too.
-    if (payload && conn?.connected) conn.publish(topics.componentState(this.prefix, this.id, name), payload, { qos: 1, retain: true }).catch(() => {});
+    // Retained: a late subscriber (airssys status) sees the last state. The connection queues nothing
+    // while offline, so the latest states are republished on every connect and health tick.
+    if (!payload || !conn?.connected) return Promise.resolve();
+    return conn.publish(topics.componentState(this.prefix, this.id, name), payload, { qos: 1, retain: true }).catch(() => {});
   }
 
   /** After a swap (OTA activation or rollback): the same lifecycle state, the new version, now. */
@@ -466,12 +473,8 @@ export class Gateway {
     for (const u of this.unsubscribe.splice(0)) u();
     await this.ota?.stop();
     for (const svc of [...this.services.values()].reverse()) await svc.stop();
-    const conn = this.broker?.connection;
-    for (const svc of this.services.values()) {
-      if (!conn?.connected) break;
-      const payload = JSON.stringify({ state: 'stopped', version: svc.host.version, sha256: svc.host.sha256, restarts: 0, ts: Date.now() });
-      await conn.publish(topics.componentState(this.prefix, this.id, svc.name), payload, { qos: 1, retain: true }).catch(() => {});
-    }
+    // Each service's `stopped` state (with its real restart count) is the last retained state.
+    await Promise.all([...this.lastStates.keys()].map((name) => this.sendState(name)));
     await this.publisher?.stop();
     this.outbox?.flush();
     await this.broker?.stop();

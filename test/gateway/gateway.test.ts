@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -9,6 +9,8 @@ import { parseConfig } from '../../gateway/config/index.js';
 import { Gateway } from '../../gateway/gateway.js';
 import type { OtaHost } from '../../gateway/ota/updater.js';
 import { parseManifest } from '../../runtime/manifest.js';
+import { OtaStore } from '../../gateway/ota/store.js';
+import { makeRelease, newKey } from '../ota/helpers.js';
 import { OK, sensorWat, strings } from '../helpers/sensor-wat.js';
 import { Mosquitto } from '../helpers/mosquitto.js';
 import { Recorder } from '../helpers/subscriber.js';
@@ -171,6 +173,27 @@ describe('OTA activation on the running gateway', () => {
 });
 
 describe('gateway startup refusals', () => {
+  it('runs the config version when a committed OTA version no longer fits a tightened policy', async () => {
+    const dataDir = join(dir, 'var-tight');
+    const sensor = await readFile(join(dir, 'sensor.wasm'));
+    // 2.0.0 was committed over OTA with a capability the current policy no longer grants.
+    const store = await OtaStore.open(dataDir);
+    const r = makeRelease({ version: '2.0.0', component: 'sensor', keys: [newKey().priv], bytes: sensor, capabilities: { telemetry: ['temperature'], gpio: { write: [22] } } });
+    await store.stage(r.manifest, r.bytes, r.payload);
+    await store.activate('sensor', { version: '2.0.0', sha256: r.manifest.sha256, envelopeSha256: 'e'.repeat(64) });
+    await store.startProbation('sensor');
+    await store.commit('sensor');
+    const g = new Gateway({
+      config: config([{ source: join(dir, 'sensor.wasm'), manifest: { name: 'sensor', version: '1.0.0', 'tick-ms': 1000, capabilities: { telemetry: ['temperature'] } } }], POLICY, { gateway: { id: 'gw-tight', 'data-dir': dataDir } }),
+    });
+    try {
+      await g.start();
+      expect(g.services.get('sensor')!.host.version).toBe('1.0.0');
+    } finally {
+      await g.stop();
+    }
+  });
+
   it('refuses a manifest asking more than its roles allow, in one line, before touching devices', async () => {
     const sensor = join(dir, 'sensor.wasm');
     const g = new Gateway({
