@@ -45,6 +45,8 @@ export async function ensureDir(dir: string, step?: StepHook): Promise<void> {
 }
 
 export interface AtomicWriteOptions {
+  /** File mode, set at creation (a private key must never exist world-readable, even briefly). Default 0o644. */
+  mode?: number;
   step?: StepHook;
   /** Skip the directory fsync (for data that is cheap to fetch again, e.g. download chunks). */
   noDirSync?: boolean;
@@ -54,7 +56,7 @@ export async function atomicWrite(path: string, data: Uint8Array | string, opts:
   const dir = dirname(path);
   await ensureDir(dir, opts.step);
   const tmp = join(dir, `.${path.slice(dir.length + 1)}${TMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fh = await open(tmp, 'w', 0o644);
+  const fh = await open(tmp, 'w', opts.mode ?? 0o644);
   try {
     await fh.writeFile(data);
     opts.step?.(`write ${path}`);

@@ -296,6 +296,8 @@ export class OtaUpdater {
       await host.validate(bytes, release.runtime);
     } catch (err) {
       const code = err instanceof GatewayError && err.code === 'incompatible-world' ? 'incompatible-world' : 'invalid-component';
+      // These bytes will never be accepted: the downloaded chunks go (a rejection leaves no trace on disk).
+      await discardPartial(this.opts.store.partialDir, release.manifest.sha256);
       return reject(code, (err as Error).message);
     }
 

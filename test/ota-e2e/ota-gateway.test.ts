@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -250,6 +250,12 @@ describe('OTA on the real gateway', () => {
       await until(() => watch.samples.length > from, 5_000, `telemetry after ${a.name}`);
     }
     expect(results).toHaveLength(attacks.length);
+    // Releases refused after their download (wrong world, not a component) leave no chunks behind.
+    const { createHash } = await import('node:crypto');
+    const partials = await readdir(join(dir, 'var', 'ota-partial')).catch(() => [] as string[]);
+    for (const bytes of [await otherWorld(), await importsOutsideWorld()]) {
+      expect(partials).not.toContain(createHash('sha256').update(bytes).digest('hex'));
+    }
     await watch.more(5);
     expect(seqProblems(watch.samples)).toEqual([]);
     expect(markers(watch.samples.slice(-20)).every((v) => v === 2)).toBe(true);

@@ -20,9 +20,7 @@ export const run: Verb = async (argv, io) => {
     }
   }
   const pair = generateKeyPair();
-  await atomicWrite(keyPath, pair.privateKeyPem);
-  const { chmod } = await import('node:fs/promises');
-  await chmod(keyPath, 0o600);
+  await atomicWrite(keyPath, pair.privateKeyPem, { mode: 0o600 });
   await atomicWrite(pubPath, pair.publicKeyPem);
   io.out(`wrote ${keyPath} (private, keep it secret) and ${pubPath} (add to ota.trusted-keys)`);
   io.out(`keyid ${pair.keyid}`);

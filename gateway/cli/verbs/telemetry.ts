@@ -19,6 +19,7 @@ export const run: Verb = async (argv, io) => {
   const filter = `${prefix}/gw/${flagString(args, 'gateway') ?? '+'}/telemetry/${flagString(args, 'component') ?? '+'}/${flagString(args, 'channel') ?? '+'}`;
   const conn = await connectCli(broker);
   let seen = 0;
+  let refused = false;
   await new Promise<void>((resolve) => {
     const done = () => {
       process.off('SIGINT', done);
@@ -50,9 +51,10 @@ export const run: Verb = async (argv, io) => {
     if (count === 0) return done();
     conn.subscribe(filter, { qos: 1 }).catch((err: Error) => {
       io.err(`error: the broker refused the subscription to ${filter} (${err.message}); check the broker's ACL`);
+      refused = true;
       done();
     });
   });
   await conn.stop();
-  return 0;
+  return refused ? 1 : 0;
 };
