@@ -1,6 +1,3 @@
-import { analyzeComponent } from './analyze.js';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ArtifactCache, sha256Hex, type CachedArtifacts } from './cache.js';
 import { GatewayError } from './errors.js';
 import type { HostApi } from './host-api.js';
@@ -10,6 +7,7 @@ import { Linker } from './linker.js';
 import { requireComponent } from './wasm-header.js';
 import { oneLine } from './build/component.js';
 import { GLUE_HARDENING_VERSION } from './glue-hardening.js';
+import { importGlue, type GlueModule } from './glue-module.js';
 
 /**
  * The engine turns component bytes into a PreparedComponent: checked against the world, transpiled
@@ -39,13 +37,6 @@ export interface PrepareOptions {
   memoryMb: number;
 }
 
-type GlueModule = {
-  instantiate: (
-    getCoreModule: (name: string) => WebAssembly.Module,
-    imports: Record<string, unknown>,
-    instantiateCore: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance,
-  ) => Record<string, (...args: unknown[]) => unknown>;
-};
 
 export class Engine {
   readonly cache: ArtifactCache;
@@ -79,13 +70,7 @@ export class Engine {
     return prepared;
   }
 
-  /** Check only: world, imports, exports. Used by OTA before anything is staged. */
-  async validate(bytes: Uint8Array): Promise<{ imports: string[]; exports: string[] }> {
-    requireComponent(bytes);
-    const { summary, problem } = await analyzeComponent(bytes);
-    if (problem) throw problem;
-    return summary;
-  }
+
 
   private async build(bytes: Uint8Array, sha256: string, key: string, opts: PrepareOptions): Promise<CachedArtifacts> {
     const built = await this.builder.build(bytes, { memoryMb: opts.memoryMb, instrument: this.instrument });
@@ -99,7 +84,7 @@ export class Engine {
         modules.set(name, await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>));
       }),
     );
-    const glue = (await import(pathToFileURL(join(artifacts.dir, artifacts.meta.glue.file)).href)) as GlueModule;
+    const glue = await importGlue(artifacts.glue);
     return new PreparedComponent(
       this.linker,
       glue,

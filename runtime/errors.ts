@@ -43,7 +43,3 @@ export type FailureKind =
   | 'stack-overflow'
   | 'trap'
   | 'deadline';
-
-export function isCrash(kind: FailureKind): boolean {
-  return kind !== 'returned-err';
-}

@@ -3,6 +3,8 @@ import { ComponentInstance, type CallOutcome } from '../instance.js';
 import { Linker } from '../linker.js';
 import type { WorldExport } from '../world.js';
 import { ProxyHostApi } from './host-proxy.js';
+import { importGlue } from '../glue-module.js';
+import { oneLine } from '../build/component.js';
 
 /**
  * The worker side of `isolation: worker`: one component instance, instantiated here from the glue
@@ -25,13 +27,6 @@ export type FromWorker =
   | { type: 'failed'; message: string }
   | { type: 'outcome'; id: number; outcome: CallOutcome; memoryBytes: number; crashed: boolean };
 
-type Glue = {
-  instantiate: (
-    get: (name: string) => WebAssembly.Module,
-    imports: Record<string, unknown>,
-    core: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance,
-  ) => Record<string, (...args: unknown[]) => unknown>;
-};
 
 async function main(): Promise<void> {
   const port = parentPort!;
@@ -39,13 +34,12 @@ async function main(): Promise<void> {
   const post = (m: FromWorker) => port.postMessage(m);
   let instance: ComponentInstance;
   try {
-    // A data: URL imports exactly the verified text: nothing on disk can change what runs here.
-    const glue = (await import(`data:text/javascript;base64,${Buffer.from(init.glue, 'utf8').toString('base64')}`)) as Glue;
+    const glue = await importGlue(init.glue);
     const modules = new Map(init.modules);
     const imports = new Linker().bind(new ProxyHostApi(init.channel));
     instance = new ComponentInstance((core) => glue.instantiate((name) => modules.get(name)!, imports, core), { fuel: init.fuel, timed: init.timed });
   } catch (err) {
-    post({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
+    post({ type: 'failed', message: oneLine(err) });
     return;
   }
   port.on('message', (msg: ToWorker) => {
