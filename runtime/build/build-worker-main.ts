@@ -4,10 +4,10 @@ import { loadJco } from '../jco.js';
 import { buildArtifacts, type BuildOptions } from './artifacts.js';
 
 /** The build worker's side: one build at a time, results posted back with their buffers transferred. */
-export type BuildRequest = { type: 'build'; id: number; bytes: Uint8Array; opts: BuildOptions } | { type: 'warm' };
+export type BuildRequest = { type: 'build'; id: number; bytes: Uint8Array; opts: BuildOptions } | { type: 'warm'; id: number };
 export type BuildReply =
   | { type: 'ready' }
-  | { type: 'warmed' }
+  | { type: 'warmed'; id: number }
   | { type: 'built'; id: number; result: Awaited<ReturnType<typeof buildArtifacts>> }
   | { type: 'error'; id: number; code: string; message: string }
   | { type: 'failed'; message: string };
@@ -18,7 +18,7 @@ port.on('message', (msg: BuildRequest) => {
   queue = queue.then(async () => {
     if (msg.type === 'warm') {
       await loadJco();
-      port.postMessage({ type: 'warmed' } satisfies BuildReply);
+      port.postMessage({ type: 'warmed', id: msg.id } satisfies BuildReply);
       return;
     }
     try {

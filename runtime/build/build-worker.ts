@@ -19,7 +19,8 @@ export class BuildWorker implements Builder {
   private worker: Worker | undefined;
   private ready: Promise<void> | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: BuiltArtifacts) => void; reject: (e: Error) => void }>();
+  // Builds and warm-ups alike wait here, so a worker that dies fails every one of them.
+  private readonly pending = new Map<number, { resolve: (r: BuiltArtifacts | undefined) => void; reject: (e: Error) => void }>();
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly idleMs: number;
 
@@ -29,29 +30,21 @@ export class BuildWorker implements Builder {
 
   /** Starts the worker and has it load jco now, so the first OTA does not wait for either. */
   async warm(): Promise<void> {
-    await this.start();
-    await new Promise<void>((resolve) => {
-      const w = this.worker!;
-      const on = (m: BuildReply) => {
-        if (m.type === 'warmed') {
-          w.off('message', on);
-          resolve();
-        }
-      };
-      w.on('message', on);
-      w.postMessage({ type: 'warm' } satisfies BuildRequest);
-    });
-    this.armIdle();
+    await this.request((id) => ({ type: 'warm', id }));
   }
 
   async build(bytes: Uint8Array, opts: BuildOptions): Promise<BuiltArtifacts> {
+    const copy = bytes.slice();
+    return (await this.request((id) => ({ type: 'build', id, bytes: copy, opts }), [copy.buffer]))!;
+  }
+
+  private async request(make: (id: number) => BuildRequest, transfer: ArrayBuffer[] = []): Promise<BuiltArtifacts | undefined> {
     await this.start();
     if (this.idleTimer) clearTimeout(this.idleTimer);
     const id = this.nextId++;
-    const copy = bytes.slice();
-    return new Promise<BuiltArtifacts>((resolve, reject) => {
+    return new Promise<BuiltArtifacts | undefined>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker!.postMessage({ type: 'build', id, bytes: copy, opts } satisfies BuildRequest, [copy.buffer]);
+      this.worker!.postMessage(make(id), transfer);
     }).finally(() => this.armIdle());
   }
 
@@ -79,12 +72,12 @@ export class BuildWorker implements Builder {
       worker.on('message', (m: BuildReply) => {
         if (m.type === 'ready') resolve();
         else if (m.type === 'failed') reject(new GatewayError('BUILD_WORKER_FAILED', `the build worker did not start: ${m.message.split('\n')[0]}`));
-        else if (m.type === 'built' || m.type === 'error') {
+        else if (m.type === 'built' || m.type === 'error' || m.type === 'warmed') {
           const p = this.pending.get(m.id);
           this.pending.delete(m.id);
           if (!p) return;
-          if (m.type === 'built') p.resolve(m.result);
-          else p.reject(new GatewayError(m.code, m.message));
+          if (m.type === 'error') p.reject(new GatewayError(m.code, m.message));
+          else p.resolve(m.type === 'built' ? m.result : undefined);
         }
       });
       worker.on('error', (err) => this.failAll(err));
@@ -93,15 +86,16 @@ export class BuildWorker implements Builder {
           this.worker = undefined;
           this.ready = undefined;
         }
-        if (this.pending.size) this.failAll(new Error(`the build worker exited (code ${code})`));
-        reject(new Error(`the build worker exited (code ${code})`));
+        const exited = new GatewayError('BUILD_WORKER_FAILED', `the component build worker exited (code ${code}); check free memory and try again`);
+        if (this.pending.size) this.failAll(exited);
+        reject(exited);
       });
     });
     return this.ready;
   }
 
   private failAll(err: Error): void {
-    for (const p of this.pending.values()) p.reject(new GatewayError('BUILD_WORKER_FAILED', `component build failed in the worker: ${err.message}`));
+    for (const p of this.pending.values()) p.reject(err instanceof GatewayError ? err : new GatewayError('BUILD_WORKER_FAILED', `component build failed in the worker: ${err.message.split('\n')[0]}; check free memory and try again`));
     this.pending.clear();
   }
 }

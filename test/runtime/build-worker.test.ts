@@ -44,3 +44,14 @@ describe('cold builds on the build worker', () => {
     expect(await readdir(dir).catch(() => [])).toEqual([]);
   });
 });
+
+describe('build worker lifecycle', () => {
+  it('a warm-up in flight when the worker is closed fails with a clear error instead of hanging', async () => {
+    const w = new BuildWorker();
+    const warming = w.warm();
+    await w.close();
+    const err = await warming.then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(GatewayError);
+    expect((err as GatewayError).code).toBe('BUILD_WORKER_FAILED');
+  });
+});
