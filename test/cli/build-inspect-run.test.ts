@@ -43,6 +43,7 @@ beforeAll(async () => {
   // Publishes `temperature` = the new level on every watched edge.
   await file('edge.wat', sensorWat({ strings: S, onGpio: `${publishTemp('local.get $value f64.convert_i32_u')} ${OK}` }));
   await file('watch.yaml', MANIFEST.replace('gpio: { read: [17] }', 'gpio: { read: [17], watch: [{ pin: 17, edge: both, debounce-ms: 20 }] }'));
+  await file('badinit.wat', sensorWat({ strings: S, init: errWith(T.ptr('bad'), T.len('bad')) }));
   await file('err.wat', sensorWat({ strings: S, onTick: errWith(T.ptr('bad'), T.len('bad')) }));
   await file('loop.wat', sensorWat({ onTick: `(loop $l br $l) ${OK}` }));
   // Publishes on a channel its manifest does not grant, then reads a pin it was not given.
@@ -77,7 +78,7 @@ describe('airssys build and inspect', () => {
 
 describe('airssys run', () => {
   beforeAll(async () => {
-    for (const n of ['sensor', 'err', 'loop', 'greedy', 'edge']) expect((await cli(['build', join(dir, `${n}.wat`), '-o', join(dir, `${n}.wasm`)])).code).toBe(0);
+    for (const n of ['sensor', 'err', 'loop', 'greedy', 'edge', 'badinit']) expect((await cli(['build', join(dir, `${n}.wat`), '-o', join(dir, `${n}.wasm`)])).code).toBe(0);
   });
   const runArgs = (name: string, ...extra: string[]) => ['run', join(dir, `${name}.wasm`), '--manifest', join(dir, 'thermo.yaml'), '--data-dir', join(dir, 'var'), ...extra];
 
@@ -123,6 +124,15 @@ describe('airssys run', () => {
     const out = lines(r.out);
     expect(out.filter((l) => l.error).map((l) => l.error.kind)).toEqual(['out-of-fuel', 'out-of-fuel', 'out-of-fuel']);
     expect(out.at(-1)).toMatchObject({ summary: { ticks: 2, restarts: 2 } });
+    expect(r.err[0]).toMatch(/more than 2 times/);
+  });
+
+  it('treats an init that returns err as the gateway does: restarted, then given up past the intensity', async () => {
+    const r = await cli(runArgs('badinit', '--ticks', '3'));
+    expect(r.code).toBe(1);
+    const out = lines(r.out);
+    expect(out.filter((l) => l.error).map((l) => [l.error.kind, l.error.event])).toEqual(Array(3).fill(['returned-err', 'init']));
+    expect(out.at(-1)).toMatchObject({ summary: { ticks: 0, restarts: 2 } });
     expect(r.err[0]).toMatch(/more than 2 times/);
   });
 

@@ -101,28 +101,25 @@ export const run: Verb = async (argv, io) => {
   let ticksRun = 0;
   let failed: string | undefined;
 
-  // Restart after a crash, as the supervisor would: temporary never, transient/permanent always,
-  // and give up when more than `intensity` restarts fall within `period-ms` (virtual time).
-  const recover = (outcome: CallOutcome): boolean => {
-    if (outcome.ok || outcome.kind === 'returned-err') return true;
+  // Restart after a crash, as the gateway's supervisor would: temporary never, transient/permanent
+  // always; give up when more than `intensity` restarts fall within `period-ms` (virtual time, the
+  // window includes its start, as runtime/supervision counts it). An init that returns err is a
+  // crash here too (the gateway restarts it as `init-failed`).
+  const recover = (outcome: CallOutcome, isInit = false): boolean => {
+    if (outcome.ok || (outcome.kind === 'returned-err' && !isInit)) return true;
     if (manifest.restart.policy === 'temporary') {
       failed = `component crashed (${outcome.kind}) and its restart policy is temporary`;
       return false;
     }
     for (;;) {
       restartTimes.push(virtualNow);
-      while (restartTimes.length && restartTimes[0]! <= virtualNow - manifest.restart.periodMs) restartTimes.shift();
+      while (restartTimes.length && restartTimes[0]! < virtualNow - manifest.restart.periodMs) restartTimes.shift();
       if (restartTimes.length > manifest.restart.intensity) {
         failed = `component crashed more than ${manifest.restart.intensity} times in ${manifest.restart.periodMs} ms (last: ${outcome.kind}); it would be marked failed`;
         return false;
       }
       restarts++;
-      const init = host.start();
-      if (init.ok) return true;
-      if (init.kind === 'returned-err' && manifest.restart.policy === 'transient') {
-        failed = `init returned err after a restart: ${init.message}`;
-        return false;
-      }
+      if (host.start().ok) return true;
     }
   };
 
@@ -133,11 +130,7 @@ export const run: Verb = async (argv, io) => {
   };
 
   try {
-    const init = host.start();
-    if (!init.ok) {
-      if (init.kind === 'returned-err') failed = `init returned err: ${init.message}`;
-      else recover(init);
-    }
+    recover(host.start(), true);
     for (let t = 0; t < ticks && !failed; t++) {
       // Edges and frames that fell due since the last tick go first, then this tick's script.
       await flush();
