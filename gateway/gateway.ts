@@ -115,6 +115,13 @@ export class Gateway {
       if (l) loaded.set(name, l);
     }
 
+    // Cache entries of older jco/instrumenter versions or torn writes are dead weight on an SD card.
+    const inUse = new Set([...loaded.values()].map((l) => this.engine.cacheKey(l.prepared.info.sha256, { memoryMb: l.manifest.limits.memoryMb })));
+    void this.engine.prune({ inUse }).then(
+      (n) => n > 0 && this.log.info({ removed: n }, 'pruned the component cache'),
+      (err: Error) => this.log.warn({ err: err.message }, 'could not prune the component cache'),
+    );
+
     // `scenario` is the simulated board's signal generator, not a driver option.
     const { scenario, ...boardOptions } = config.board.options as { scenario?: unknown };
     const parsedScenario = config.board.kind === 'sim' ? parseScenario(scenario) : undefined;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -95,7 +95,34 @@ export class ArtifactCache {
     return { meta, dir, cores: coreMap, glue };
   }
 
-  async remove(key: string): Promise<void> {
-    await rm(this.entryDir(key), { recursive: true, force: true });
+  /**
+   * Frees the disk (an SD card on a Pi) of what can never be read again: folders left by a write
+   * that died half-way, and entries whose key `isCurrent` rejects (built by another jco or
+   * instrumenter version). Then, past `maxEntries`, the oldest entries not `inUse`.
+   */
+  async prune(opts: { isCurrent: (key: string) => boolean; inUse?: ReadonlySet<string>; maxEntries?: number }): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.root);
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    const kept: { name: string; mtimeMs: number }[] = [];
+    for (const name of names) {
+      if (name.includes('.tmp-') || !opts.isCurrent(name)) {
+        await rm(join(this.root, name), { recursive: true, force: true });
+        removed++;
+      } else if (!opts.inUse?.has(name)) {
+        kept.push({ name, mtimeMs: (await stat(join(this.root, name)).catch(() => ({ mtimeMs: 0 }))).mtimeMs });
+      }
+    }
+    const max = opts.maxEntries ?? 64;
+    kept.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    for (const { name } of kept.slice(0, Math.max(0, kept.length - max))) {
+      await rm(join(this.root, name), { recursive: true, force: true });
+      removed++;
+    }
+    return removed;
   }
 }

@@ -56,6 +56,15 @@ export class Engine {
     return `${sha256}-jco${JCO_VERSION}-g${GLUE_HARDENING_VERSION}-${instr}`;
   }
 
+  /**
+   * Removes cache entries this engine can never use (other jco / glue / instrumenter versions, torn
+   * writes), then the oldest beyond `maxEntries`, sparing the keys in `inUse`.
+   */
+  prune(opts: { inUse?: ReadonlySet<string>; maxEntries?: number } = {}): Promise<number> {
+    const current = new RegExp(`^[0-9a-f]{64}-jco${JCO_VERSION.replace(/\./g, '\\.')}-g${GLUE_HARDENING_VERSION}-(i${INSTRUMENT_VERSION}-m\\d+|raw)$`);
+    return this.cache.prune({ isCurrent: (key) => current.test(key), ...opts });
+  }
+
   /** Load a component: from the cache when warm, else check, transpile, instrument and cache it. */
   async prepare(bytes: Uint8Array, opts: PrepareOptions): Promise<PreparedComponent> {
     const started = performance.now();

@@ -10,9 +10,15 @@ export function topicProblem(topic: unknown): string | undefined {
   return undefined;
 }
 
-/** A well-formed filter: `#` only as the whole last level, `+` only as a whole level. */
+/**
+ * A well-formed filter: `#` only as the whole last level, `+` only as a whole level, no NUL, at most
+ * 65,535 bytes — the rule the bus applies when it subscribes (runtime/bus/topic.ts isValidFilter),
+ * with the reason spelled out for config and manifest errors.
+ */
 export function filterProblem(filter: string): string | undefined {
   if (filter.length === 0) return 'filter is empty';
+  if (filter.includes('\u0000')) return `filter ${JSON.stringify(filter)} contains a NUL character`;
+  if (Buffer.byteLength(filter, 'utf8') > 65_535) return `filter is longer than 65,535 bytes`;
   const levels = filter.split('/');
   for (let i = 0; i < levels.length; i++) {
     const l = levels[i]!;

@@ -1,4 +1,5 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import { type KeyObject } from 'node:crypto';
+import { sha256Hex } from '../../runtime/cache.js';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';
 import { WORLD_NAME } from '../../runtime/world.js';
@@ -91,7 +92,7 @@ class Reject extends Error {
 }
 const bad = (detail: string) => new Reject('bad-envelope', detail);
 
-export const sha256Hex = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
+export { sha256Hex };
 
 /** The YAML-shaped manifest (contract section 2) a release manifest stands for. */
 export function runtimeManifestSource(m: ReleaseManifest): Record<string, unknown> {

@@ -115,6 +115,21 @@ describe('engine: load, instantiate, call', () => {
     expect((globalThis as { __tampered?: boolean }).__tampered).toBeUndefined();
   });
 
+  it('prunes torn writes and entries of other tool versions, never the ones in use', async () => {
+    const { engine, dir } = await freshEngine();
+    const prepared = await engine.prepare(sensor, LIMITS);
+    const { mkdir } = await import('node:fs/promises');
+    const stale = `${'a'.repeat(64)}-jco1.0.0-g1-i1-m16`;
+    const torn = `${engine.cacheKey('b'.repeat(64), LIMITS)}.tmp-1-2`;
+    const other = engine.cacheKey('c'.repeat(64), LIMITS);
+    for (const d of [stale, torn, other]) await mkdir(join(dir, 'cache', d), { recursive: true });
+    const live = engine.cacheKey(prepared.info.sha256, LIMITS);
+    expect(await engine.prune({ inUse: new Set([live]) })).toBe(2);
+    expect((await readdir(join(dir, 'cache'))).sort()).toEqual([live, other].sort());
+    expect(await engine.prune({ inUse: new Set([live]), maxEntries: 0 })).toBe(1);
+    expect(await readdir(join(dir, 'cache'))).toEqual([live]);
+  });
+
   it('a warm load in a fresh process never loads jco', async () => {
     const { engine, dir } = await freshEngine();
     await engine.prepare(sensor, LIMITS);
