@@ -4,10 +4,20 @@ import { MqttConnection } from './connection.js';
  * A short-lived connection for CLI verbs: one attempt, errors name `--broker`, no reconnects.
  * Credentials come from the URL (mqtt://user:pass@host) or AIRSSYS_MQTT_USERNAME/PASSWORD.
  */
-export async function connectCli(url: string, options: { env?: Record<string, string | undefined>; connectTimeoutMs?: number } = {}): Promise<MqttConnection> {
+export interface CliConnectOptions {
+  env?: Record<string, string | undefined>;
+  connectTimeoutMs?: number;
+  /** --username / --password (they win over the environment; the URL's user:pass wins over both). */
+  username?: string;
+  password?: string;
+  /** CA certificate contents (PEM), for mqtts://. */
+  ca?: Buffer;
+}
+
+export async function connectCli(url: string, options: CliConnectOptions = {}): Promise<MqttConnection> {
   const env = options.env ?? process.env;
-  let username = env.AIRSSYS_MQTT_USERNAME || undefined;
-  let password = env.AIRSSYS_MQTT_PASSWORD || undefined;
+  let username = options.username ?? (env.AIRSSYS_MQTT_USERNAME || undefined);
+  let password = options.password ?? (env.AIRSSYS_MQTT_PASSWORD || undefined);
   try {
     const u = new URL(url);
     if (u.username) username = decodeURIComponent(u.username);
@@ -19,9 +29,10 @@ export async function connectCli(url: string, options: { env?: Record<string, st
     url,
     ...(username !== undefined ? { username } : {}),
     ...(password !== undefined ? { password } : {}),
+    ...(options.ca ? { ca: options.ca } : {}),
     retry: false,
     connectTimeoutMs: options.connectTimeoutMs ?? 5000,
-    names: { url: '--broker', credentials: 'the user:password in --broker or AIRSSYS_MQTT_USERNAME/PASSWORD' },
+    names: { url: '--broker', credentials: '--username/--password, the user:password in --broker, or AIRSSYS_MQTT_USERNAME/PASSWORD' },
   });
   await conn.start();
   return conn;

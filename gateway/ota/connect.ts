@@ -1,56 +1,18 @@
-import { readFileSync } from 'node:fs';
-import type { MqttClient } from 'mqtt';
-import { GatewayError } from '../../runtime/errors.js';
+import { connectCli, type CliConnectOptions } from '../mqtt/client.js';
+import { connectionPort } from './connection-port.js';
+import type { MqttPort } from './mqtt-port.js';
 
-/** Connects an operator CLI verb to a broker: one attempt, a clear error when it is not reachable. */
-export interface BrokerOptions {
-  url: string;
-  username?: string | undefined;
-  password?: string | undefined;
-  ca?: string | undefined;
-  timeoutMs?: number;
+/**
+ * Connects an operator verb (push, artifacts rm) to a broker through the same CLI connection as
+ * `status` and `telemetry` (one attempt, MQTT 5 with 3.1.1 fallback, AIRSSYS_MQTT_* credentials,
+ * errors naming --broker), seen through the small MQTT port the OTA code speaks.
+ */
+export interface BrokerSession {
+  port: MqttPort;
+  close(): Promise<void>;
 }
 
-export async function connectBroker(opts: BrokerOptions): Promise<MqttClient> {
-  const mqtt = await import('mqtt');
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  return await new Promise<MqttClient>((resolve, reject) => {
-    let client: MqttClient;
-    try {
-      client = mqtt.connect(opts.url, {
-        reconnectPeriod: 0,
-        connectTimeout: timeoutMs,
-        clean: true,
-        ...(opts.username !== undefined ? { username: opts.username } : {}),
-        ...(opts.password !== undefined ? { password: opts.password } : {}),
-        ...(opts.ca !== undefined ? { ca: readFileSync(opts.ca) } : {}),
-      });
-    } catch (err) {
-      reject(new GatewayError('BROKER', `bad --broker ${opts.url}: ${(err as Error).message}; use e.g. mqtt://host:1883`));
-      return;
-    }
-    const fail = (why: string) => {
-      client.end(true);
-      reject(new GatewayError('BROKER', `cannot reach broker ${opts.url} (${why}); check --broker and that the broker runs`));
-    };
-    const timer = setTimeout(() => fail(`no answer in ${timeoutMs} ms`), timeoutMs);
-    client.once('connect', () => {
-      clearTimeout(timer);
-      client.removeAllListeners('error');
-      client.on('error', () => undefined);
-      resolve(client);
-    });
-    client.once('error', (err) => {
-      clearTimeout(timer);
-      fail(err.message || (err as NodeJS.ErrnoException).code || 'error');
-    });
-    client.once('close', () => {
-      clearTimeout(timer);
-      if (!client.connected) fail('connection closed');
-    });
-  });
-}
-
-export function endClient(client: MqttClient): Promise<void> {
-  return new Promise((resolve) => client.end(false, {}, () => resolve()));
+export async function connectBroker(url: string, credentials: CliConnectOptions, timeoutMs = 10_000): Promise<BrokerSession> {
+  const conn = await connectCli(url, { ...credentials, connectTimeoutMs: timeoutMs });
+  return { port: connectionPort(conn), close: () => conn.stop({ farewell: false }) };
 }

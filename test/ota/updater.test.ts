@@ -239,7 +239,7 @@ describe('OTA updater against Mosquitto', () => {
     expect(err.at(-1)).toMatch(/^error: 1 of 1 gateway\(s\) did not commit thermo 1.1.0: rejected downgrade/);
     // Unreachable broker: one line naming the fix.
     expect(await main(['push', join(dir, 'release.json'), '--broker', 'mqtt://127.0.0.1:1', '--gateway', 'gw-1'], io)).toBe(1);
-    expect(err.at(-1)).toMatch(/^error: cannot reach broker mqtt:\/\/127.0.0.1:1 .*check --broker/);
+    expect(err.at(-1)).toMatch(/^error: cannot reach the broker at mqtt:\/\/127.0.0.1:1 .*check --broker/);
     // Clearing the retained chunks.
     expect(await main(['artifacts', 'rm', '--broker', broker.url, '--prefix', r.prefix, env.manifest.sha256], io)).toBe(0);
     expect(out.at(-1)).toBe(`removed 5 retained chunk(s) of ${env.manifest.sha256}`);

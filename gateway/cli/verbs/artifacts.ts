@@ -2,7 +2,8 @@ import { GatewayError } from '../../../runtime/errors.js';
 import { flagInt, flagString, parseArgs, requireFlag } from '../args.js';
 import type { Verb } from '../io.js';
 import { artifactTopic } from '../../ota/chunks.js';
-import { connectBroker, endClient } from '../../ota/connect.js';
+import { connectBroker } from '../../ota/connect.js';
+import { cliCredentials } from '../broker-flags.js';
 import { publishAsync, subscribeAsync } from '../../ota/mqtt-port.js';
 
 const USAGE = 'airssys artifacts rm --broker URL SHA256 [--chunks N] [--prefix airssys] [--wait-ms 1000]';
@@ -20,14 +21,14 @@ export const run: Verb = async (argv, io) => {
   const url = requireFlag(args, 'broker', USAGE);
   const prefix = flagString(args, 'prefix') ?? 'airssys';
   const waitMs = flagInt(args, 'wait-ms', USAGE) ?? 1000;
-  const client = await connectBroker({ url, username: flagString(args, 'username'), password: flagString(args, 'password'), ca: flagString(args, 'ca') });
+  const { port: client, close } = await connectBroker(url, cliCredentials(args));
   try {
     const indexes = new Set<number>();
     for (let i = 0; i < (flagInt(args, 'chunks', USAGE) ?? 0); i++) indexes.add(i);
     const base = artifactTopic(prefix, sha, '+').slice(0, -1);
     let last = Date.now();
     client.on('message', (topic, payload, packet) => {
-      if (!topic.startsWith(base) || !packet.retain || payload.length === 0) return;
+      if (!topic.startsWith(base) || !packet?.retain || payload.length === 0) return;
       const i = Number(topic.slice(base.length));
       if (Number.isInteger(i) && i >= 0) {
         indexes.add(i);
@@ -42,6 +43,6 @@ export const run: Verb = async (argv, io) => {
     io.out(indexes.size ? `removed ${indexes.size} retained chunk(s) of ${sha}` : `no retained chunks of ${sha} on ${url}`);
     return 0;
   } finally {
-    await endClient(client);
+    await close();
   }
 };

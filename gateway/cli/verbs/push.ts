@@ -4,7 +4,8 @@ import { GatewayError } from '../../../runtime/errors.js';
 import { flagInt, flagString, parseArgs, requireFlag } from '../args.js';
 import type { CliIo, Verb } from '../io.js';
 import { artifactTopic } from '../../ota/chunks.js';
-import { connectBroker, endClient } from '../../ota/connect.js';
+import { connectBroker } from '../../ota/connect.js';
+import { cliCredentials } from '../broker-flags.js';
 import { parseEnvelopeShape, sha256Hex, type Envelope } from '../../ota/envelope.js';
 import { publishAsync, subscribeAsync } from '../../ota/mqtt-port.js';
 import { FINAL_PHASES, isPhase } from '../../ota/reasons.js';
@@ -117,7 +118,7 @@ export const run: Verb = async (argv, io) => {
   const envSha = sha256Hex(payload);
   const view = new ProgressView(io);
 
-  const client = await connectBroker({ url, username: flagString(args, 'username'), password: flagString(args, 'password'), ca: flagString(args, 'ca') });
+  const { port: client, close } = await connectBroker(url, cliCredentials(args));
   try {
     const statusFilter = `${prefix}/gw/${gateway ?? '+'}/ota/${m.component}/status`;
     const seen = new Map<string, OtaStatus>();
@@ -135,13 +136,13 @@ export const run: Verb = async (argv, io) => {
       if (!isPhase(s.phase)) return;
       // A status is ours when it names our envelope. A retained one from before this push counts
       // only if it is final (the gateway already decided this exact release and will not redo it).
-      const ours = s.envelope ? s.envelope === envSha : s.version === m.version && !packet.retain;
-      if (!ours || (packet.retain && !FINAL_PHASES.includes(s.phase))) return;
+      const ours = s.envelope ? s.envelope === envSha : s.version === m.version && !packet?.retain;
+      if (!ours || (packet?.retain && !FINAL_PHASES.includes(s.phase))) return;
       const prev = seen.get(gw);
       if (prev && prev.phase === s.phase && prev.detail === s.detail) return;
       seen.set(gw, s);
       lastChange = Date.now();
-      const already = packet.retain ? ' (already decided earlier)' : '';
+      const already = packet?.retain ? ' (already decided earlier)' : '';
       view.line(`${gw}: ${s.phase}${s.reason ? ` ${s.reason}` : ''}${s.detail ? ` — ${s.detail}` : ''}${already}`);
       if (FINAL_PHASES.includes(s.phase)) view.end();
       wake();
@@ -198,7 +199,7 @@ export const run: Verb = async (argv, io) => {
     }
     return 0;
   } finally {
-    await endClient(client);
+    await close();
   }
 };
 

@@ -1,5 +1,6 @@
 import { GatewayError } from '../../../runtime/errors.js';
 import { connectCli } from '../../mqtt/client.js';
+import { cliCredentials } from '../broker-flags.js';
 import { flagInt, flagString, parseArgs, requireFlag } from '../args.js';
 import type { Verb } from '../io.js';
 
@@ -7,7 +8,7 @@ import type { Verb } from '../io.js';
  * `airssys status --broker URL [--gateway ID]`: reads the retained gateway and component state
  * topics (and the latest health message, if one arrives) for a short window, then prints a table.
  */
-const USAGE = 'airssys status --broker URL [--gateway ID] [--prefix airssys] [--wait-ms 1000] [--json]';
+const USAGE = 'airssys status --broker URL [--gateway ID] [--prefix airssys] [--wait-ms 1000] [--json] [--username U --password P] [--ca CA.pem]';
 
 interface Row {
   gateway: string;
@@ -19,13 +20,13 @@ interface Row {
 }
 
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, { usage: USAGE, values: ['broker', 'gateway', 'prefix', 'wait-ms'], booleans: ['json'], aliases: { b: 'broker', g: 'gateway' } });
+  const args = parseArgs(argv, { usage: USAGE, values: ['broker', 'username', 'password', 'ca', 'gateway', 'prefix', 'wait-ms'], booleans: ['json'], aliases: { b: 'broker', g: 'gateway' } });
   if (args.positionals.length > 0) throw new GatewayError('USAGE', `unexpected argument ${JSON.stringify(args.positionals[0])}; usage: ${USAGE}`);
   const broker = requireFlag(args, 'broker', USAGE);
   const gw = flagString(args, 'gateway');
   const prefix = flagString(args, 'prefix') ?? 'airssys';
   const waitMs = flagInt(args, 'wait-ms', USAGE) ?? 1000;
-  const conn = await connectCli(broker);
+  const conn = await connectCli(broker, cliCredentials(args));
   const gateways = new Map<string, Row>();
   const components = new Map<string, Row>();
   const health = new Map<string, Record<string, unknown>>();

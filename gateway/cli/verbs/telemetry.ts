@@ -1,5 +1,6 @@
 import { GatewayError } from '../../../runtime/errors.js';
 import { connectCli } from '../../mqtt/client.js';
+import { cliCredentials } from '../broker-flags.js';
 import { flagInt, flagString, parseArgs, requireFlag } from '../args.js';
 import type { Verb } from '../io.js';
 
@@ -7,17 +8,17 @@ import type { Verb } from '../io.js';
  * `airssys telemetry --broker URL [--gateway ID] [--component NAME]`: prints one line per sample
  * until Ctrl-C, or until `--count N` samples arrived.
  */
-const USAGE = 'airssys telemetry --broker URL [--gateway ID] [--component NAME] [--channel C] [--count N] [--prefix airssys] [--json]';
+const USAGE = 'airssys telemetry --broker URL [--gateway ID] [--component NAME] [--channel C] [--count N] [--prefix airssys] [--json] [--username U --password P] [--ca CA.pem]';
 
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, { usage: USAGE, values: ['broker', 'gateway', 'component', 'channel', 'count', 'prefix'], booleans: ['json'], aliases: { b: 'broker', g: 'gateway', c: 'component', n: 'count' } });
+  const args = parseArgs(argv, { usage: USAGE, values: ['broker', 'username', 'password', 'ca', 'gateway', 'component', 'channel', 'count', 'prefix'], booleans: ['json'], aliases: { b: 'broker', g: 'gateway', c: 'component', n: 'count' } });
   if (args.positionals.length > 0) throw new GatewayError('USAGE', `unexpected argument ${JSON.stringify(args.positionals[0])}; usage: ${USAGE}`);
   const broker = requireFlag(args, 'broker', USAGE);
   const prefix = flagString(args, 'prefix') ?? 'airssys';
   const count = flagInt(args, 'count', USAGE);
   const json = args.flags.json === true;
   const filter = `${prefix}/gw/${flagString(args, 'gateway') ?? '+'}/telemetry/${flagString(args, 'component') ?? '+'}/${flagString(args, 'channel') ?? '+'}`;
-  const conn = await connectCli(broker);
+  const conn = await connectCli(broker, cliCredentials(args));
   let seen = 0;
   let refused = false;
   await new Promise<void>((resolve) => {
