@@ -144,3 +144,12 @@ describe('core module checks', () => {
     expect(readCoreModule(renamed).exports.map((e) => e.name)).toEqual(['memory', 'on-tick']);
   });
 });
+
+describe('the SDK gate uses the gateway world check', () => {
+  it('names what a component of another world, or one importing outside it, gets wrong', async () => {
+    const { otherWorld, importsOutsideWorld } = await import('../helpers/components.js');
+    expect((await componentProblems(await otherWorld()))[0]).toMatch(/unexpected export `run: func\(\)`/);
+    expect((await componentProblems(await importsOutsideWorld()))[0]).toMatch(/imports airssys:gateway\/secrets@0\.1\.0, which is outside the world/);
+    expect(await componentProblems(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]))).toEqual([expect.stringMatching(/missing export `init/)]);
+  });
+});
