@@ -3,8 +3,8 @@ import { parse as parseYaml } from 'yaml';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';
 
-/** Reads a manifest file (YAML, or JSON which YAML accepts) into a validated Manifest. */
-export async function loadManifestFile(path: string): Promise<Manifest> {
+/** Reads a manifest file (YAML, or JSON which YAML accepts) as the raw mapping, unvalidated. */
+export async function readManifestObject(path: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -17,6 +17,15 @@ export async function loadManifestFile(path: string): Promise<Manifest> {
   } catch (err) {
     throw new GatewayError('INVALID_MANIFEST', `manifest ${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}; fix the line shown`);
   }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new GatewayError('INVALID_MANIFEST', `manifest ${path} must be a mapping; start it with name: and version:`);
+  }
+  return raw as Record<string, unknown>;
+}
+
+/** Reads a manifest file into a validated Manifest. */
+export async function loadManifestFile(path: string): Promise<Manifest> {
+  const raw = await readManifestObject(path);
   try {
     return parseManifest(raw);
   } catch (err) {

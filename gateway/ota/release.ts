@@ -1,6 +1,4 @@
 import type { KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest } from '../../runtime/manifest.js';
 import { WORLD_NAME } from '../../runtime/world.js';
@@ -68,27 +66,3 @@ export function parseExpires(text: string, now = Date.now()): string {
   throw new GatewayError('USAGE', `--expires ${JSON.stringify(text)} is neither a duration (30d, 12h, 90m) nor an ISO date-time like 2026-12-31T00:00:00Z`);
 }
 
-export async function readManifestYaml(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new GatewayError('BAD_FILE', `cannot read manifest ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the path`);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (err) {
-    throw new GatewayError('BAD_FILE', `manifest ${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new GatewayError('BAD_FILE', `manifest ${path} must be a mapping starting with name: and version:`);
-  return raw as Record<string, unknown>;
-}
-
-export async function readComponent(path: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (err) {
-    throw new GatewayError('BAD_FILE', `cannot read component ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the path`);
-  }
-}

@@ -3,7 +3,8 @@ import { GatewayError } from '../../../runtime/errors.js';
 import { flagInt, flagString, parseArgs, requireFlag, type ParsedArgs } from '../args.js';
 import type { Verb } from '../io.js';
 import { readPrivateKeyFile } from '../../ota/keys.js';
-import { buildRelease, parseExpires, readComponent, readManifestYaml } from '../../ota/release.js';
+import { buildRelease, parseExpires } from '../../ota/release.js';
+import { readComponentFile, readManifestObject } from '../../component/manifest-file.js';
 import type { Envelope } from '../../ota/envelope.js';
 
 const USAGE =
@@ -26,10 +27,10 @@ export async function envelopeFromFlags(wasmPath: string, args: ParsedArgs, usag
     .filter(Boolean);
   const expires = flagString(args, 'expires');
   const chunkSize = flagInt(args, 'chunk-size', usage);
-  const bytes = await readComponent(wasmPath);
+  const bytes = await readComponentFile(wasmPath);
   const envelope = buildRelease({
     bytes,
-    manifest: await readManifestYaml(manifestPath),
+    manifest: await readManifestObject(manifestPath),
     keys: keyPaths.map(readPrivateKeyFile),
     ...(chunkSize !== undefined ? { chunkSize } : {}),
     ...(expires !== undefined ? { expires: parseExpires(expires) } : {}),
