@@ -47,9 +47,6 @@ export class ComponentInstance {
   private readonly budget: bigint;
   private readonly fuelBudget: number;
   private crashed: { kind: FailureKind; message: string } | undefined;
-  /** Fuel used by the last event, and in total. */
-  lastFuel = 0;
-  totalFuel = 0;
 
   constructor(
     instantiate: (core: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance) => Exports,
@@ -104,8 +101,6 @@ export class ComponentInstance {
     try {
       fn(...args);
       const fuelUsed = this.primaryFuel ? this.fuelBudget - Number(this.primaryFuel.value as bigint) : 0;
-      this.lastFuel = fuelUsed;
-      this.totalFuel += fuelUsed;
       return { ok: true, fuelUsed, durationMs: this.timed ? performance.now() - started : 0 };
     } catch (err) {
       const fuelUsed = this.fuelSpent();
@@ -117,11 +112,10 @@ export class ComponentInstance {
     }
   }
 
+  /** Fuel spent across all core modules (after a failure, when every counter matters). */
   private fuelSpent(): number {
     let used = 0;
     for (const g of this.fuelGlobals) used += this.fuelBudget - Number(g.value as bigint);
-    this.lastFuel = used;
-    this.totalFuel += used;
     return used;
   }
 

@@ -69,11 +69,10 @@ export class ComponentService {
       sha256: opts.prepared.info.sha256,
       // A new incarnation: a fresh instance and its init. A failed init is a crash: the
       // supervisor restarts it with backoff, as it would a crash in any event.
-      factory: (ctx) => {
+      factory: () => {
         const started = (init: CallOutcome): Behavior<ComponentEvent> => {
           if (!init.ok) throw new ActorCrash(init.kind === 'returned-err' ? 'init-failed' : init.kind, `init: ${init.message}`);
           const done = (outcome: CallOutcome): void => {
-            ctx.reportFuel(outcome.fuelUsed);
             if (outcome.ok) return;
             if (outcome.kind === 'returned-err') throw new ActorError(outcome.message);
             throw new ActorCrash(outcome.kind, outcome.message);

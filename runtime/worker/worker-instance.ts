@@ -47,8 +47,6 @@ export class WorkerInstance {
   private crashed: { kind: FailureKind; message: string } | undefined;
   private exited = false;
   private lastMemory = 0;
-  lastFuel = 0;
-  totalFuel = 0;
 
   private constructor(
     private readonly worker: Worker,
@@ -158,8 +156,6 @@ export class WorkerInstance {
     this.pending = undefined;
     clearTimeout(p.timer);
     this.lastMemory = m.memoryBytes;
-    this.lastFuel = m.outcome.fuelUsed;
-    this.totalFuel += m.outcome.fuelUsed;
     if (m.crashed && !m.outcome.ok) {
       this.crashed = { kind: m.outcome.kind, message: m.outcome.message };
       // The instance is discarded: free its thread now rather than at the next start.
