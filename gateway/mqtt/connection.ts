@@ -133,27 +133,7 @@ export class MqttConnection extends EventEmitter {
 
   /** Resolves on PUBACK (QoS 1), PUBCOMP (QoS 2) or once written (QoS 0). Rejects with NotConnectedError when the session is down or drops first. */
   publish(topic: string, payload: string | Buffer, options: PublishOptions = {}): Promise<void> {
-    const client = this.client;
-    if (!this._connected || !client) return Promise.reject(new NotConnectedError());
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const entry: Pending = {
-        reject: (err) => {
-          if (!settled) {
-            settled = true;
-            reject(err);
-          }
-        },
-      };
-      this.pending.add(entry);
-      client.publish(topic, payload, { qos: options.qos ?? 0, retain: options.retain ?? false }, (err) => {
-        this.pending.delete(entry);
-        if (settled) return;
-        settled = true;
-        if (err) reject(err);
-        else resolve();
-      });
-    });
+    return new Promise((resolve, reject) => this.send(topic, payload, options, (err) => (err ? reject(err) : resolve())));
   }
 
   /**
