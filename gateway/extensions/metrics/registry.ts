@@ -14,7 +14,12 @@ import type { ExtensionContext } from '../extension.js';
 export function gatewayRegistry(ctx: ExtensionContext, options: { processMetrics?: boolean } = {}): { registry: Registry; dispose: () => void } {
   const registry = new Registry();
   const gw = ctx.gateway;
-  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'airssys_' });
+  if (options.processMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: 'airssys_' });
+    // prom-client's `nodejs_active_*_total` are gauges named like counters (promtool rejects them);
+    // the per-type `airssys_nodejs_active_*{type}` gauges say the same.
+    for (const kind of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`airssys_nodejs_active_${kind}_total`);
+  }
 
   // One scrape reads the component table once, however many families use it.
   let cached: { at: number; list: ReturnType<ExtensionContext['components']> } | undefined;
