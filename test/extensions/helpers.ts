@@ -52,6 +52,7 @@ export async function buildAll(dir: string, list: Array<{ name: string; bytes: U
 export async function writeConfig(o: { dir: string; name: string; brokerUrl: string; components: Built[]; warmCache: string; extra?: Record<string, unknown>; dataDir?: string }): Promise<{ config: string; dataDir: string }> {
   const dataDir = o.dataDir ?? join(o.dir, o.name, 'var');
   await mkdir(dataDir, { recursive: true });
+  await mkdir(join(o.dir, o.name), { recursive: true });
   await cp(o.warmCache, join(dataDir, 'cache'), { recursive: true, force: false, errorOnExist: false });
   const raw = {
     gateway: { id: GATEWAY_ID, 'data-dir': dataDir },
