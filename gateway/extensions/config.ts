@@ -44,7 +44,7 @@ export function parseListen(p: Problems, v: unknown, path: string, dflt: ListenA
   }
   const host = m[1] ?? m[2]!;
   const port = Number(m[3]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
     p.add(path, `port ${m[3]} is out of range`, 'use a port from 1 to 65535');
     return dflt;
   }
