@@ -81,14 +81,14 @@ export function killAll(): void {
   for (const c of children) c.kill('SIGKILL');
 }
 
-export async function launch(config: string): Promise<Gw> {
+export async function launch(config: string, gatewayId = GATEWAY_ID): Promise<Gw> {
   const child = spawn(process.execPath, ['bin/airssys.mjs', 'start', '--config', config], { env: { ...process.env, AIRSSYS_FROM_SOURCE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  await until(() => out.includes(`${GATEWAY_ID} running`) || child.exitCode !== null, 60_000, `the gateway to start; output: ${out}`);
+  await until(() => out.includes(`${gatewayId} running`) || child.exitCode !== null, 60_000, `the gateway to start; output: ${out}`);
   if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}): ${out}`);
   return {
     child,
