@@ -59,6 +59,7 @@ describe('metrics and homeassistant config keys (contract 7.4)', () => {
     expect(parse({ homeassistant: { 'discovery-prefix': 'ha' } }).homeassistant).toEqual({ discoveryPrefix: 'ha', statusTopic: 'ha/status', legacy: false });
     expect(parse({ homeassistant: {} }).homeassistant).toEqual({ discoveryPrefix: 'homeassistant', statusTopic: 'homeassistant/status', legacy: false });
     expect(parse({ homeassistant: { legacy: true } }).homeassistant?.legacy).toBe(true);
+    expect(parse({ homeassistant: true }).homeassistant).toEqual({ discoveryPrefix: 'homeassistant', statusTopic: 'homeassistant/status', legacy: false });
     expect(problems({ homeassistant: { 'discovery-prefix': 'home#' } })[0]).toMatch(/^config homeassistant\.discovery-prefix: "home#" is not a usable discovery prefix/);
     expect(problems({ homeassistant: { legacy: 'maybe' } })[0]).toBe('config homeassistant.legacy: unknown value "maybe"; use one of: true, false');
   });
