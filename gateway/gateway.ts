@@ -28,6 +28,7 @@ import { runtimeManifestSource } from './ota/envelope.js';
 import { readPublicKeyFile } from './ota/keys.js';
 import { connectionPort } from './ota/connection-port.js';
 import { compareSemver } from './ota/semver.js';
+import { ExtensionHost, GatewayEvents, extensionsFor } from './extensions/index.js';
 
 /**
  * The gateway process (`airssys start`): config → board → components under supervision →
@@ -66,6 +67,9 @@ export class Gateway {
   outbox!: Outbox;
   publisher!: TelemetryPublisher;
   ota: OtaUpdater | undefined;
+  /** Component lifecycle, removal, version and OTA events, for extensions (gateway/extensions/). */
+  readonly events = new GatewayEvents();
+  private extensions: ExtensionHost | undefined;
   private policy!: Policy;
   private healthTimer: NodeJS.Timeout | undefined;
   private readonly prefix: string;
@@ -162,6 +166,7 @@ export class Gateway {
 
     this.healthTimer = setInterval(() => this.publishHealth(), t.healthIntervalMs);
     this.healthTimer.unref?.();
+    this.extensions = await ExtensionHost.start(extensionsFor(config), { config, log: this.log, version: GATEWAY_VERSION, connection: conn, events: this.events, services: this.services, metrics: this.metrics, outbox: this.outbox, publisher: this.publisher });
     this.log.info({ components: [...this.services.keys()], broker: config.mqtt.embedded ? `embedded :${this.broker.embedded?.port ?? config.mqtt.embeddedPort}` : config.mqtt.url }, 'gateway started');
   }
 
@@ -253,6 +258,7 @@ export class Gateway {
       this.sendState(name);
       this.lastStates.delete(name);
     }
+    this.events.removed(name);
   }
 
   /** messaging.send: to every component whose grant receives it, and out to the broker. */
@@ -290,6 +296,7 @@ export class Gateway {
     this.lastStates.set(svc.name, { event: e, svc });
     this.log.info({ component: svc.name, state: e.state, reason: e.reason }, 'component state');
     this.sendState(svc.name);
+    this.events.lifecycle(svc.name, e);
   }
 
   /**
@@ -332,6 +339,7 @@ export class Gateway {
     last.event = { ...last.event, ts: Date.now() };
     this.log.info({ component: svc.name, version: svc.host.version }, 'component version changed');
     this.sendState(svc.name);
+    this.events.version(svc.name);
   }
   private readonly lastStates = new Map<string, { event: LifecycleEvent; svc: ComponentService }>();
 
@@ -378,6 +386,7 @@ export class Gateway {
       probationMs: this.config.ota.probationMs,
       chunkIdleTimeoutMs: this.config.ota.chunkTimeoutMs,
       recovered,
+      onStatus: (component, status) => this.events.ota(component, status),
       log: (level, message) => this.log[level]({ source: 'ota' }, message),
     });
     await this.ota.recover();
@@ -476,6 +485,7 @@ export class Gateway {
 
   /** Stops in reverse order of start; safe after a start that failed half-way. */
   async stop(): Promise<void> {
+    await this.extensions?.stop();
     if (this.healthTimer) clearInterval(this.healthTimer);
     for (const u of this.unsubscribe.splice(0)) u();
     await this.ota?.stop();

@@ -1,10 +1,13 @@
 import { GatewayError } from './errors.js';
+import { parseTelemetryChannel, type TelemetryChannel } from './telemetry-channel.js';
 
 /**
  * The component manifest (contract section 2), normalised: every optional key filled with its
  * default, names in camelCase for code. `parseManifest` accepts the YAML/JSON shape (kebab-case keys)
  * and reports the first mistake as one line naming the key path and the fix.
  */
+
+export type { TelemetryChannel } from './telemetry-channel.js';
 
 export type Edge = 'rising' | 'falling' | 'both';
 export type Framing = { kind: 'line' } | { kind: 'bytes' } | { kind: 'delimiter'; delimiter: Uint8Array };
@@ -27,7 +30,10 @@ export interface SerialGrant {
 export interface Capabilities {
   gpio: { read: number[]; write: number[]; watch: GpioWatch[] };
   serial: SerialGrant[];
+  /** Channel names (what grants check), `*` included. */
   telemetry: string[];
+  /** The same channels with what the manifest says about them (unit, classes); no `*`. */
+  channels: TelemetryChannel[];
   messaging: { send: string[]; receive: string[] };
   config: Record<string, string>;
 }
@@ -110,6 +116,7 @@ function parseCapabilities(v: unknown, path: string): Capabilities {
     gpio: { read: [], write: [], watch: [] },
     serial: [],
     telemetry: [],
+    channels: [],
     messaging: { send: [], receive: [] },
     config: {},
   };
@@ -143,11 +150,9 @@ function parseCapabilities(v: unknown, path: string): Capabilities {
       framingText,
     };
   });
-  caps.telemetry = list(v.telemetry, `${path}.telemetry`, (c, p) => {
-    const name = str(c, p);
-    if (name !== '*' && !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw manifestError(p, `channel ${JSON.stringify(name)} is not a valid name`, 'use letters, digits, _ . - (no / + #)');
-    return name;
-  });
+  const channels = list(v.telemetry, `${path}.telemetry`, parseTelemetryChannel);
+  caps.telemetry = channels.map((c) => c.name);
+  caps.channels = channels.filter((c) => c.name !== '*');
   if (v.messaging !== undefined) {
     if (!isObj(v.messaging)) throw manifestError(`${path}.messaging`, 'expected a mapping', 'use keys send and receive');
     checkKeys(v.messaging, `${path}.messaging`, ['send', 'receive']);

@@ -5,6 +5,7 @@ import YAML, { LineCounter } from 'yaml';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';
 import { bytes, integer, isObj, join, list, mapping, millis, oneOf, Problems, show, string, type Obj } from './check.js';
+import { parseHomeAssistantConfig, parseMetricsConfig } from '../extensions/config.js';
 import type { BoardConfig, ComponentConfig, GatewayConfig, LogLevel, MqttConfig, OtaConfig, TelemetryConfig } from './types.js';
 
 /**
@@ -82,7 +83,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const env = options.env ?? process.env;
   const base = options.baseDir;
   if (raw === undefined || raw === null) raw = {};
-  const root = mapping(p, raw, '', ['gateway', 'mqtt', 'board', 'ota', 'policy', 'components', 'telemetry', 'log'], 'the file holds keys gateway, mqtt, board, ota, policy, components, telemetry');
+  const root = mapping(p, raw, '', ['gateway', 'mqtt', 'board', 'ota', 'policy', 'components', 'telemetry', 'log', 'metrics', 'homeassistant'], 'the file holds keys gateway, mqtt, board, ota, policy, components, telemetry');
   const r: Obj = root ?? {};
 
   // The path is relative to the config file, so the same config works from any working directory.
@@ -115,6 +116,8 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const telemetry = parseTelemetry(p, r.telemetry);
   const lg = mapping(p, r.log, 'log', ['level'], 'write e.g. { level: info }') ?? {};
   const log = { level: oneOf<LogLevel>(p, lg.level, 'log.level', 'info', ['trace', 'debug', 'info', 'warn', 'error']) };
+  const metrics = parseMetricsConfig(p, r.metrics);
+  const homeassistant = parseHomeAssistantConfig(p, r.homeassistant);
 
   // Cross-checks: only meaningful once each part is valid on its own.
   for (const [name, roles] of Object.entries(policy.components)) {
@@ -133,7 +136,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   }
 
   if (p.count > 0) throw new ConfigError(p.lines);
-  return { file: options.file, gateway: { id, dataDir, groups }, mqtt, board, ota, policy, components, telemetry, log };
+  return { file: options.file, gateway: { id, dataDir, groups }, mqtt, board, ota, policy, components, telemetry, log, metrics, homeassistant };
 }
 
 export function sanitizeId(name: string): string {

@@ -1,4 +1,5 @@
 import type { Manifest } from '../../runtime/manifest.js';
+import type { HomeAssistantConfig, MetricsConfig } from '../extensions/config.js';
 
 /**
  * The gateway configuration after validation: every default filled in, every path absolute
@@ -16,6 +17,10 @@ export interface GatewayConfig {
   components: ComponentConfig[];
   telemetry: TelemetryConfig;
   log: { level: LogLevel };
+  /** Prometheus `GET /metrics`; undefined: off. */
+  metrics?: MetricsConfig | undefined;
+  /** Home Assistant MQTT discovery; undefined: off. */
+  homeassistant?: HomeAssistantConfig | undefined;
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
