@@ -5,6 +5,8 @@ import { clip } from '../../runtime/echo.js';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';
 import { bytes, integer, isObj, join, list, listed, mapping, millis, oneOf, Problems, show, string, type Obj } from './check.js';
+import { parseCommands } from '../commands/config.js';
+import { isLoopbackHost } from '../mqtt/loopback.js';
 import { parseYamlText } from './yaml.js';
 import type { BoardConfig, ComponentConfig, GatewayConfig, LogLevel, MqttConfig, OtaConfig, TelemetryConfig } from './types.js';
 
@@ -40,7 +42,7 @@ export const DEFAULTS = {
   dataDir: './var',
   topicPrefix: 'airssys',
   embeddedPort: 1883,
-  embeddedHost: '0.0.0.0',
+  embeddedHost: '127.0.0.1',
   keepaliveS: 30,
   threshold: 1,
   maxArtifactBytes: 33_554_432,
@@ -77,7 +79,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const env = options.env ?? process.env;
   const base = options.baseDir;
   if (raw === undefined || raw === null) raw = {};
-  const root = mapping(p, raw, '', ['gateway', 'mqtt', 'board', 'ota', 'policy', 'components', 'telemetry', 'log'], 'the file holds keys gateway, mqtt, board, ota, policy, components, telemetry');
+  const root = mapping(p, raw, '', ['gateway', 'mqtt', 'board', 'ota', 'policy', 'components', 'telemetry', 'log', 'commands'], 'the file holds keys gateway, mqtt, board, ota, policy, components, telemetry');
   const r: Obj = root ?? {};
 
   // The path is relative to the config file, so the same config works from any working directory.
@@ -110,6 +112,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const telemetry = parseTelemetry(p, r.telemetry);
   const lg = mapping(p, r.log, 'log', ['level'], 'write e.g. { level: info }') ?? {};
   const log = { level: oneOf<LogLevel>(p, lg.level, 'log.level', 'info', ['trace', 'debug', 'info', 'warn', 'error']) };
+  const commands = parseCommands(p, r.commands);
 
   // Cross-checks: only meaningful once each part is valid on its own.
   for (const [name, roles] of Object.entries(policy.components)) {
@@ -128,7 +131,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   }
 
   if (p.count > 0) throw new ConfigError(p.lines);
-  return { file: options.file, gateway: { id, dataDir, groups }, mqtt, board, ota, policy, components, telemetry, log };
+  return { file: options.file, gateway: { id, dataDir, groups }, mqtt, board, ota, policy, components, telemetry, log, commands };
 }
 
 export function sanitizeId(name: string): string {
@@ -177,11 +180,16 @@ function parseMqtt(p: Problems, v: unknown, env: Record<string, string | undefin
     else if (pr === '3.1.1' || pr === '4') protocol = 4;
     else p.add('mqtt.protocol', `unknown protocol ${show(m.protocol)}`, 'use auto, 5 or "3.1.1"');
   }
+  // Contract 7.4: beyond loopback the embedded broker needs an account (it becomes its only one).
+  const embeddedHost = string(p, m['embedded-host'], 'mqtt.embedded-host', DEFAULTS.embeddedHost);
+  if (embedded && !isLoopbackHost(embeddedHost) && (username === undefined || password === undefined)) {
+    p.add('mqtt.embedded-host', `${show(embeddedHost)} opens the embedded broker to the network without an account`, 'set mqtt.username and mqtt.password (its only account), or remove embedded-host to listen on 127.0.0.1 only');
+  }
   return {
     url,
     embedded,
     embeddedPort: integer(p, m['embedded-port'], 'mqtt.embedded-port', DEFAULTS.embeddedPort, 0, 65535),
-    embeddedHost: string(p, m['embedded-host'], 'mqtt.embedded-host', DEFAULTS.embeddedHost),
+    embeddedHost,
     topicPrefix,
     clientId,
     username,

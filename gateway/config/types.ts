@@ -1,4 +1,5 @@
 import type { Manifest } from '../../runtime/manifest.js';
+import type { CommandsConfig } from '../commands/config.js';
 
 /**
  * The gateway configuration after validation: every default filled in, every path absolute
@@ -16,6 +17,8 @@ export interface GatewayConfig {
   components: ComponentConfig[];
   telemetry: TelemetryConfig;
   log: { level: LogLevel };
+  /** Limits on inbound `cmd/…` traffic (gateway/commands). */
+  commands: CommandsConfig;
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
