@@ -289,7 +289,8 @@ export class Gateway {
     const admin = this.adminRetry.exec(topic);
     if (admin) {
       const svc = this.services.get(admin[1]!);
-      if (svc) void svc.retry().then(() => this.log.info({ component: svc.name }, 'operator retry'));
+      // Anyone on the broker can send these: a flood of retries is a few throttled lines, not one each.
+      if (svc) void svc.retry().then(() => this.refusals.note(`admin-retry:${svc.name}`, 'info', { component: svc.name }, 'operator retry'));
     }
   }
 

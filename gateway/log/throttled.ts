@@ -47,13 +47,13 @@ export class ThrottledLog {
     k.level = level;
     k.last = { fields, message };
     const t = this.now();
-    if (t - k.lastLineAt >= this.windowMs) return this.write(kind, k, t);
+    if (t - k.lastLineAt >= this.windowMs) return this.write(kind, k, t, false);
     if (!k.timer && !this.closed) {
       const state = k;
       // The window's summary, so the last refusals of a burst are not left unsaid.
       k.timer = setTimeout(() => {
         state.timer = undefined;
-        if (state.unreported > 0) this.write(kind, state, this.now());
+        if (state.unreported > 0) this.write(kind, state, this.now(), true);
       }, Math.max(0, state.lastLineAt + this.windowMs - t));
       k.timer.unref?.();
     }
@@ -72,17 +72,18 @@ export class ThrottledLog {
     for (const [kind, k] of this.kinds) {
       if (k.timer) clearTimeout(k.timer);
       k.timer = undefined;
-      if (k.unreported > 0) this.write(kind, k, this.now());
+      if (k.unreported > 0) this.write(kind, k, this.now(), true);
     }
   }
 
-  private write(kind: string, k: KindState, t: number): void {
+  /** `summary`: a line for refusals already folded (window end, close), even when only one was. */
+  private write(kind: string, k: KindState, t: number, summary: boolean): void {
     const n = k.unreported;
     k.unreported = 0;
     k.lastLineAt = t;
     this.linesWritten++;
     const { fields, message } = k.last!;
-    const folded = n > 1 ? ` (${n} like this since the last line, ${k.total} in all; at most one line per ${Math.round(this.windowMs / 1000)} s)` : '';
+    const folded = summary || n > 1 ? ` (${n} like this since the last line, ${k.total} in all; at most one line per ${Math.round(this.windowMs / 1000)} s)` : '';
     this.opts.sink(k.level, { ...fields, refused: kind, count: n, total: k.total }, message + folded);
   }
 }
