@@ -19,6 +19,10 @@ import type { LifecycleEvent } from '../runtime/supervision/types.js';
 import type { GatewayConfig } from './config/types.js';
 import { ComponentService } from './component/component-service.js';
 import { brokerLink, type BrokerLink } from './mqtt/from-config.js';
+import { redact } from './mqtt/connection.js';
+import { LinkWatch } from './mqtt/link-watch.js';
+import { InboundCommands } from './commands/inbound.js';
+import { ThrottledLog } from './log/throttled.js';
 import { topics } from './mqtt/topics.js';
 import { Outbox } from './telemetry/outbox.js';
 import { TelemetryPublisher } from './telemetry/publisher.js';
@@ -70,6 +74,10 @@ export class Gateway {
   /** Component lifecycle, removal, version and OTA events, for extensions (gateway/extensions/). */
   readonly events = new GatewayEvents();
   private extensions: ExtensionHost | undefined;
+  /** Refusals of inbound traffic (commands, junk OTA envelopes): counted, logged a few lines per window. */
+  readonly refusals: ThrottledLog;
+  private commands!: InboundCommands;
+  private link: LinkWatch | undefined;
   private policy!: Policy;
   private healthTimer: NodeJS.Timeout | undefined;
   private readonly prefix: string;
@@ -82,6 +90,7 @@ export class Gateway {
     this.log = opts.logger ?? pino({ level: opts.config.log.level, base: { gw: opts.config.gateway.id } });
     this.prefix = opts.config.mqtt.topicPrefix;
     this.id = opts.config.gateway.id;
+    this.refusals = new ThrottledLog({ sink: (level, fields, message) => this.log[level](fields, message) });
     this.adminRetry = new RegExp(`^${escapeRe(this.prefix)}/gw/${escapeRe(this.id)}/admin/([^/]+)/retry$`);
   }
 
@@ -143,6 +152,8 @@ export class Gateway {
     const t = config.telemetry;
     this.outbox = new Outbox({ path: join(dataDir, 'telemetry.db'), maxBytes: t.outboxMaxBytes, maxAgeMs: t.outboxMaxAgeMs, commitIntervalMs: t.commitIntervalMs, synchronous: t.synchronous });
     this.broker = brokerLink(config, { version: GATEWAY_VERSION });
+    // Watching before the first attempt, so a broker that is down from the start is reported.
+    if (!this.broker.embedded) this.link = new LinkWatch(this.broker.connection, redact(config.mqtt.url), (level, fields, message) => this.log[level](fields, message));
     await this.broker.start();
     const conn = this.broker.connection;
     this.publisher = new TelemetryPublisher({ outbox: this.outbox, connection: conn, topicPrefix: this.prefix, gatewayId: this.id, window: t.inflightWindow });
@@ -153,6 +164,17 @@ export class Gateway {
     if (parsedScenario) this.unsubscribe.push(runScenario(this.board as SimBoard, parsedScenario));
 
     // 4. Commands from the broker, operator retries, and OTA.
+    this.commands = new InboundCommands({
+      prefix: this.prefix,
+      gatewayId: this.id,
+      config: config.commands,
+      target: (name) => {
+        const svc = this.services.get(name);
+        return svc && { version: svc.host.version, memoryMb: svc.manifest.limits.memoryMb, receives: (t) => svc.receives(t), deliver: (t, p) => svc.deliverMessage('broker', t, p) };
+      },
+      denied: (component, version, target) => this.audit.denied({ component, version, op: 'messaging.receive', target, reason: 'command topic not in messaging.receive' }),
+      log: this.refusals,
+    });
     const onMessage = (topic: string, payload: Buffer) => this.onBrokerMessage(topic, payload);
     conn.on('message', onMessage);
     // Retained component states made while offline (startup, an outage) go out on every connect.
@@ -269,26 +291,12 @@ export class Gateway {
   }
 
   private onBrokerMessage(topic: string, payload: Buffer): void {
-    const cmd = `${this.prefix}/gw/${this.id}/cmd/`;
-    if (topic.startsWith(cmd)) {
-      const rest = topic.slice(cmd.length);
-      const slash = rest.indexOf('/');
-      const name = slash < 0 ? rest : rest.slice(0, slash);
-      const sub = slash < 0 ? '' : rest.slice(slash + 1);
-      const svc = this.services.get(name);
-      if (!svc || !sub) return void this.log.warn({ topic }, 'command for an unknown component or without a topic; ignored');
-      if (!svc.receives(sub)) {
-        this.audit.denied({ component: name, version: svc.host.version, op: 'messaging.receive', target: sub, reason: 'command topic not in messaging.receive' });
-        return;
-      }
-      const r = svc.deliverMessage('broker', sub, new Uint8Array(payload));
-      if (!r.ok) this.log.warn({ component: name, topic: sub, reason: r }, 'command rejected');
-      return;
-    }
+    if (this.commands.handle(topic, payload)) return;
     const admin = this.adminRetry.exec(topic);
     if (admin) {
       const svc = this.services.get(admin[1]!);
-      if (svc) void svc.retry().then(() => this.log.info({ component: svc.name }, 'operator retry'));
+      // Anyone on the broker can send these: a flood of retries is a few throttled lines, not one each.
+      if (svc) void svc.retry().then(() => this.refusals.note(`admin-retry:${svc.name}`, 'info', { component: svc.name }, 'operator retry'));
     }
   }
 
@@ -360,7 +368,17 @@ export class Gateway {
         host: metrics[name],
       };
     }
-    return { ts: Date.now(), uptimeMs: Date.now() - this.startedAt, version: GATEWAY_VERSION, components, outbox: this.outbox.stats(), publisher: this.publisher.stats() };
+    return {
+      ts: Date.now(),
+      uptimeMs: Date.now() - this.startedAt,
+      version: GATEWAY_VERSION,
+      components,
+      outbox: this.outbox.stats(),
+      publisher: this.publisher.stats(),
+      ...(this.link ? { broker: this.link.status() } : {}),
+      ...(this.commands ? { commands: this.commands.stats() } : {}),
+      refused: this.refusals.stats(),
+    };
   }
 
   private publishHealth(): void {
@@ -387,6 +405,9 @@ export class Gateway {
       chunkIdleTimeoutMs: this.config.ota.chunkTimeoutMs,
       recovered,
       onStatus: (component, status) => this.events.ota(component, status),
+      // Config and policy name the components this gateway is meant to have (store and running ones the updater knows).
+      isKnown: (name) => this.config.components.some((c) => c.manifest.name === name) || name in this.config.policy.components,
+      logRefused: (kind, _component, message) => this.refusals.note(kind, 'warn', { source: 'ota' }, message),
       log: (level, message) => this.log[level]({ source: 'ota' }, message),
     });
     await this.ota.recover();
@@ -488,6 +509,7 @@ export class Gateway {
     await this.extensions?.stop();
     if (this.healthTimer) clearInterval(this.healthTimer);
     for (const u of this.unsubscribe.splice(0)) u();
+    this.refusals.close();
     await this.ota?.stop();
     for (const svc of [...this.services.values()].reverse()) await svc.stop();
     // Each service's `stopped` state (with its real restart count) is the last retained state.
@@ -495,6 +517,7 @@ export class Gateway {
     await this.publisher?.stop();
     this.outbox?.flush();
     await this.broker?.stop();
+    this.link?.dispose();
     this.outbox?.close();
     await this.board?.close();
     await this.audit?.close();

@@ -1,5 +1,6 @@
 import type { Manifest } from '../../runtime/manifest.js';
 import type { HomeAssistantConfig, MetricsConfig } from '../extensions/config.js';
+import type { CommandsConfig } from '../commands/config.js';
 
 /**
  * The gateway configuration after validation: every default filled in, every path absolute
@@ -21,6 +22,8 @@ export interface GatewayConfig {
   metrics?: MetricsConfig | undefined;
   /** Home Assistant MQTT discovery; undefined: off. */
   homeassistant?: HomeAssistantConfig | undefined;
+  /** Limits on inbound `cmd/…` traffic (gateway/commands). */
+  commands: CommandsConfig;
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';

@@ -1,6 +1,7 @@
 import { GatewayError } from '../../../runtime/errors.js';
 import { connectCli } from '../../mqtt/client.js';
 import { cliCredentials } from '../broker-flags.js';
+import { announceBrokerChanges } from '../broker-notices.js';
 import { flagInt, flagString, parseArgs, requireFlag } from '../args.js';
 import type { Verb } from '../io.js';
 
@@ -27,6 +28,7 @@ export const run: Verb = async (argv, io) => {
   const prefix = flagString(args, 'prefix') ?? 'airssys';
   const waitMs = flagInt(args, 'wait-ms', USAGE) ?? 1000;
   const conn = await connectCli(broker, cliCredentials(args));
+  const quiet = announceBrokerChanges(conn, broker, io.err);
   const gateways = new Map<string, Row>();
   const components = new Map<string, Row>();
   const health = new Map<string, Record<string, unknown>>();
@@ -51,6 +53,7 @@ export const run: Verb = async (argv, io) => {
     await conn.subscribe(`${base}/health`, { qos: 0 });
     await new Promise((r) => setTimeout(r, waitMs));
   } finally {
+    quiet();
     await conn.stop();
   }
   const ids = [...new Set([...gateways.keys(), ...[...components.values()].map((c) => c.gateway)])].sort();

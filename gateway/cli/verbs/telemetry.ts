@@ -1,12 +1,14 @@
 import { GatewayError } from '../../../runtime/errors.js';
 import { connectCli } from '../../mqtt/client.js';
 import { cliCredentials } from '../broker-flags.js';
+import { announceBrokerChanges } from '../broker-notices.js';
 import { flagInt, flagString, parseArgs, requireFlag } from '../args.js';
 import type { Verb } from '../io.js';
 
 /**
  * `airssys telemetry --broker URL [--gateway ID] [--component NAME]`: prints one line per sample
- * until Ctrl-C, or until `--count N` samples arrived.
+ * until Ctrl-C, or until `--count N` samples arrived. A lost broker is reconnected (subscription
+ * restored), with one line on stderr when it goes and one when it is back.
  */
 const USAGE = 'airssys telemetry --broker URL [--gateway ID] [--component NAME] [--channel C] [--count N] [--prefix airssys] [--json] [--username U --password P] [--ca CA.pem]';
 
@@ -19,6 +21,7 @@ export const run: Verb = async (argv, io) => {
   const json = args.flags.json === true;
   const filter = `${prefix}/gw/${flagString(args, 'gateway') ?? '+'}/telemetry/${flagString(args, 'component') ?? '+'}/${flagString(args, 'channel') ?? '+'}`;
   const conn = await connectCli(broker, cliCredentials(args));
+  const quiet = announceBrokerChanges(conn, broker, io.err);
   let seen = 0;
   let refused = false;
   await new Promise<void>((resolve) => {
@@ -56,6 +59,7 @@ export const run: Verb = async (argv, io) => {
       done();
     });
   });
+  quiet();
   await conn.stop();
   return refused ? 1 : 0;
 };
