@@ -203,7 +203,7 @@ export class Outbox {
       for (const s of this.streamsById.values()) if (s.skip) this.db.prepare('UPDATE streams SET seq = ?, skip_from = ? WHERE id = ?').run(s.seq, s.skip[0], s.info.id);
     })();
     // The age bound must hold even when nothing is being published; also the retry while failing.
-    this.ageTimer = setInterval(() => this.flush(), RETRY_MS);
+    this.ageTimer = setInterval(() => this.commitHeld(true), RETRY_MS);
     this.ageTimer.unref();
   }
 
@@ -265,6 +265,11 @@ export class Outbox {
    * Never throws for a storage failure: the samples stay in memory and the commit is retried.
    */
   flush(): void {
+    this.commitHeld(false);
+  }
+
+  /** `dueOnly`: the commit timer stores only samples held a full interval (younger ones may be acked yet). */
+  private commitHeld(dueOnly: boolean): void {
     if (this.timer) {
       clearTimeout(this.timer as NodeJS.Timeout);
       clearImmediate(this.timer as NodeJS.Immediate);
@@ -277,14 +282,20 @@ export class Outbox {
       this.lastAgeCheck = now;
       ageDue = this.storedRows > 0 && this.oldestStoredAt() < now - this.maxAgeMs;
     }
-    if (this.held.size === 0 && this.acks.size === 0 && !this.droppedDirty && !ageDue && this.storedBytes <= this.maxBytes) {
-      // Everything in memory was acknowledged in time: nothing to write.
-      for (const s of this.streamsById.values()) s.held.length = 0;
+    const rows: HeldRow[] = [];
+    const dueAt = dueOnly ? now - this.commitIntervalMs : Infinity;
+    for (const h of this.held.values()) {
+      if (h.at > dueAt) break;
+      rows.push(h);
+    }
+    if (rows.length === 0 && this.acks.size === 0 && !this.droppedDirty && !ageDue && this.storedBytes <= this.maxBytes) {
+      // Everything due was acknowledged in time: nothing to write.
+      this.afterCommit();
       return;
     }
     const saved = { storedRows: this.storedRows, storedBytes: this.storedBytes, full: this.dropped['outbox-full'], age: this.dropped.age };
     try {
-      this.db.transaction(() => this.commitTx(now, ageDue))();
+      this.db.transaction(() => this.commitTx(rows, now, ageDue))();
     } catch (err) {
       this.storedRows = saved.storedRows;
       this.storedBytes = saved.storedBytes;
@@ -294,19 +305,34 @@ export class Outbox {
       return;
     }
     this.commits++;
-    for (const h of this.held.values()) {
+    for (const h of rows) {
       h.stored = true;
+      this.held.delete(h.id);
+      this.heldBytes -= h.bytes;
       const s = this.streamsById.get(h.stream);
       if (s) s.lastStoredId = h.id;
     }
-    this.held.clear();
-    this.heldBytes = 0;
-    for (const s of this.streamsById.values()) s.held.length = 0;
+    this.afterCommit();
     this.acks.clear();
     this.droppedDirty = false;
     if (this.storageError !== undefined) {
       this.logLine('info', `telemetry outbox ${this.path} is writable again; samples are stored again (${this.dropped['disk-full']} dropped while it was not, in total)`);
       this.storageError = undefined;
+    }
+  }
+
+  /** Forgets what left memory (stored, acknowledged, dropped); re-arms the timer for what is still held. */
+  private afterCommit(): void {
+    for (const s of this.streamsById.values()) {
+      if (s.held.length === 0) continue;
+      let keep = 0;
+      while (keep < s.held.length && (s.held[keep]!.gone || s.held[keep]!.stored)) keep++;
+      if (keep > 0) s.held = keep === s.held.length ? [] : s.held.slice(keep);
+    }
+    if (this.held.size > 0 && this.storageError === undefined && !this.timer) {
+      const oldest = this.held.values().next().value as HeldRow;
+      const wait = Math.max(0, oldest.at + this.commitIntervalMs - this.now());
+      this.timer = setTimeout(() => { this.timer = undefined; this.commitHeld(true); }, Math.max(wait, Math.min(this.commitIntervalMs, 50)));
     }
   }
 
@@ -439,8 +465,9 @@ export class Outbox {
 
   private openDb(): void {
     this.db = new Database(this.path);
-    // A page per OS page: a commit rewrites whole pages, smaller ones would only add B-tree levels.
-    this.db.pragma('page_size = 4096');
+    // Small pages (new files only): each commit appends at least one whole page to the WAL, and at a
+    // few samples per second a 4 KiB page would be mostly rewritten padding (bench/disk-writes).
+    this.db.pragma('page_size = 1024');
     this.db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode: a commit survives a process crash; only power loss can take the last ones.
     this.db.pragma(`synchronous = ${this.syncMode}`);
@@ -591,7 +618,7 @@ export class Outbox {
     // While the disk refuses writes the 1 s retry timer does the retrying.
     if (this.storageError !== undefined) return;
     this.timer = this.commitIntervalMs > 0
-      ? setTimeout(() => { this.timer = undefined; this.flush(); }, this.commitIntervalMs)
+      ? setTimeout(() => { this.timer = undefined; this.commitHeld(true); }, this.commitIntervalMs)
       : setImmediate(() => { this.timer = undefined; this.flush(); });
   }
 
@@ -625,9 +652,9 @@ export class Outbox {
     this.drop('disk-full', n);
   }
 
-  private commitTx(now: number, ageDue: boolean): void {
+  private commitTx(rows: HeldRow[], now: number, ageDue: boolean): void {
     const insert = this.stmt.insert;
-    for (const r of this.held.values()) {
+    for (const r of rows) {
       insert.run(r.id, r.stream, r.seq, r.ts, r.at, r.kind, r.payload, r.bytes, r.skipped ? JSON.stringify(r.skipped) : null);
       this.storedRows++;
       this.storedBytes += r.bytes;
