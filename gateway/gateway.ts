@@ -150,7 +150,7 @@ export class Gateway {
 
     // 2. Durable telemetry first, so not one sample of init is lost even with no broker yet.
     const t = config.telemetry;
-    this.outbox = new Outbox({ path: join(dataDir, 'telemetry.db'), maxBytes: t.outboxMaxBytes, maxAgeMs: t.outboxMaxAgeMs, commitIntervalMs: t.commitIntervalMs, synchronous: t.synchronous });
+    this.outbox = new Outbox({ path: join(dataDir, 'telemetry.db'), maxBytes: t.outboxMaxBytes, maxAgeMs: t.outboxMaxAgeMs, commitIntervalMs: t.commitIntervalMs, memoryMaxBytes: t.memoryMaxBytes, synchronous: t.synchronous, log: (level, message) => this.log[level]({ source: 'outbox' }, message) });
     this.broker = brokerLink(config, { version: GATEWAY_VERSION });
     // Watching before the first attempt, so a broker that is down from the start is reported.
     if (!this.broker.embedded) this.link = new LinkWatch(this.broker.connection, redact(config.mqtt.url), (level, fields, message) => this.log[level](fields, message));

@@ -53,7 +53,8 @@ export const DEFAULTS = {
   outboxMaxAgeMs: 7 * 86_400_000,
   inflightWindow: 100,
   healthIntervalMs: 30_000,
-  commitIntervalMs: 2,
+  flushMs: 1000,
+  memoryMaxBytes: 4 * 1024 * 1024,
 } as const;
 
 export function loadConfig(file: string, options: LoadOptions = {}): GatewayConfig {
@@ -80,7 +81,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const env = options.env ?? process.env;
   const base = options.baseDir;
   if (raw === undefined || raw === null) raw = {};
-  const root = mapping(p, raw, '', ['gateway', 'mqtt', 'board', 'ota', 'policy', 'components', 'telemetry', 'log', 'commands', 'metrics', 'homeassistant'], 'the file holds keys gateway, mqtt, board, ota, policy, components, telemetry');
+  const root = mapping(p, raw, '', ['gateway', 'mqtt', 'board', 'ota', 'policy', 'components', 'telemetry', 'storage', 'log', 'commands', 'metrics', 'homeassistant'], 'the file holds keys gateway, mqtt, board, ota, policy, components, telemetry');
   const r: Obj = root ?? {};
 
   // The path is relative to the config file, so the same config works from any working directory.
@@ -110,7 +111,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const ota = parseOta(p, r.ota, mustExist);
   const policy = parsePolicy(p, r.policy);
   const components = parseComponents(p, r.components, path, mustExist);
-  const telemetry = parseTelemetry(p, r.telemetry);
+  const telemetry = parseTelemetry(p, r.telemetry, r.storage);
   const lg = mapping(p, r.log, 'log', ['level'], 'write e.g. { level: info }') ?? {};
   const log = { level: oneOf<LogLevel>(p, lg.level, 'log.level', 'info', ['trace', 'debug', 'info', 'warn', 'error']) };
   const metrics = parseMetricsConfig(p, r.metrics);
@@ -323,14 +324,20 @@ function parseComponents(p: Problems, v: unknown, path: (s: string) => string, m
   return out;
 }
 
-function parseTelemetry(p: Problems, v: unknown): TelemetryConfig {
+function parseTelemetry(p: Problems, v: unknown, storage: unknown): TelemetryConfig {
+  // `storage.flush-ms` (contract 7.4) is the outbox's commit interval; `telemetry.commit-interval-ms`
+  // is its older spelling, used when storage.flush-ms is absent.
+  const st = mapping(p, storage, 'storage', ['flush-ms', 'memory-max-bytes'], 'write e.g. { flush-ms: 1000 }') ?? {};
   const t = mapping(p, v, 'telemetry', ['outbox-max-bytes', 'outbox-max-age-ms', 'inflight-window', 'health-interval-ms', 'commit-interval-ms', 'synchronous'], 'write e.g. { outbox-max-bytes: 64MiB, inflight-window: 100 }') ?? {};
   return {
     outboxMaxBytes: bytes(p, t['outbox-max-bytes'], 'telemetry.outbox-max-bytes', DEFAULTS.outboxMaxBytes, 1024),
     outboxMaxAgeMs: millis(p, t['outbox-max-age-ms'], 'telemetry.outbox-max-age-ms', DEFAULTS.outboxMaxAgeMs, 1000),
     inflightWindow: integer(p, t['inflight-window'], 'telemetry.inflight-window', DEFAULTS.inflightWindow, 1, 65535),
     healthIntervalMs: millis(p, t['health-interval-ms'], 'telemetry.health-interval-ms', DEFAULTS.healthIntervalMs, 100),
-    commitIntervalMs: millis(p, t['commit-interval-ms'], 'telemetry.commit-interval-ms', DEFAULTS.commitIntervalMs, 0),
+    commitIntervalMs: st['flush-ms'] !== undefined
+      ? millis(p, st['flush-ms'], 'storage.flush-ms', DEFAULTS.flushMs, 0)
+      : millis(p, t['commit-interval-ms'], 'telemetry.commit-interval-ms', DEFAULTS.flushMs, 0),
+    memoryMaxBytes: bytes(p, st['memory-max-bytes'], 'storage.memory-max-bytes', DEFAULTS.memoryMaxBytes, 1024),
     synchronous: oneOf(p, t.synchronous, 'telemetry.synchronous', 'normal', ['normal', 'full'] as const),
   };
 }

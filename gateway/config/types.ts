@@ -79,8 +79,10 @@ export interface TelemetryConfig {
   outboxMaxAgeMs: number;
   inflightWindow: number;
   healthIntervalMs: number;
-  /** Group-commit interval for the outbox (0: next event-loop turn). */
+  /** `storage.flush-ms`: how long a sample may be held in memory only before it is committed (0: next event-loop turn). */
   commitIntervalMs: number;
+  /** `storage.memory-max-bytes`: samples held in memory at most while the disk refuses writes. */
+  memoryMaxBytes: number;
   /** 'normal' survives a process crash; 'full' also survives power loss at the cost of an fsync per commit. */
   synchronous: 'normal' | 'full';
 }

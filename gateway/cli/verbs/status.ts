@@ -86,7 +86,13 @@ export const run: Verb = async (argv, io) => {
   for (const id of ids) {
     const h = health.get(id);
     const o = h?.outbox as Record<string, unknown> | undefined;
-    if (o) io.out(`${id}: outbox depth ${cell(o.depth)}, dropped ${cell(Number(o.droppedFull ?? 0) + Number(o.droppedAge ?? 0))}`);
+    if (o) {
+      // `dropped` by reason (outbox-full, age, disk-full); older gateways sent only the first two.
+      const byReason = (o.dropped as Record<string, number> | undefined) ?? { 'outbox-full': Number(o.droppedFull ?? 0), age: Number(o.droppedAge ?? 0) };
+      const total = Object.values(byReason).reduce((n, v) => n + Number(v), 0);
+      const detail = Object.entries(byReason).filter(([, v]) => Number(v) > 0).map(([k, v]) => `${k} ${v}`).join(', ');
+      io.out(`${id}: outbox depth ${cell(o.depth)}, dropped ${cell(total)}${detail ? ` (${detail})` : ''}${o.writable === false ? `, NOT WRITABLE: ${String(o.storageError)}` : ''}`);
+    }
   }
   return 0;
 };
