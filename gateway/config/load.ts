@@ -9,7 +9,7 @@ import { parseHomeAssistantConfig, parseMetricsConfig } from '../extensions/conf
 import { parseCommands } from '../commands/config.js';
 import { isLoopbackHost } from '../mqtt/loopback.js';
 import { parseYamlText } from './yaml.js';
-import type { BoardConfig, ComponentConfig, GatewayConfig, LogLevel, MqttConfig, OtaConfig, TelemetryConfig } from './types.js';
+import type { BoardConfig, ComponentConfig, GatewayConfig, LogLevel, MqttConfig, OtaConfig, StorageConfig, TelemetryConfig } from './types.js';
 
 /**
  * Loads and validates the gateway YAML (contract section 3). Every mistake is one line naming the
@@ -53,7 +53,8 @@ export const DEFAULTS = {
   outboxMaxAgeMs: 7 * 86_400_000,
   inflightWindow: 100,
   healthIntervalMs: 30_000,
-  flushMs: 1000,
+  commitIntervalMs: 1000,
+  storageFlushMs: 10_000,
   memoryMaxBytes: 4 * 1024 * 1024,
 } as const;
 
@@ -111,7 +112,8 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const ota = parseOta(p, r.ota, mustExist);
   const policy = parsePolicy(p, r.policy);
   const components = parseComponents(p, r.components, path, mustExist);
-  const telemetry = parseTelemetry(p, r.telemetry, r.storage);
+  const telemetry = parseTelemetry(p, r.telemetry);
+  const storage = parseStorage(p, r.storage);
   const lg = mapping(p, r.log, 'log', ['level'], 'write e.g. { level: info }') ?? {};
   const log = { level: oneOf<LogLevel>(p, lg.level, 'log.level', 'info', ['trace', 'debug', 'info', 'warn', 'error']) };
   const metrics = parseMetricsConfig(p, r.metrics);
@@ -135,7 +137,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   }
 
   if (p.count > 0) throw new ConfigError(p.lines);
-  return { file: options.file, gateway: { id, dataDir, groups }, mqtt, board, ota, policy, components, telemetry, log, commands, metrics, homeassistant };
+  return { file: options.file, gateway: { id, dataDir, groups }, mqtt, board, ota, policy, components, telemetry, storage, log, commands, metrics, homeassistant };
 }
 
 export function sanitizeId(name: string): string {
@@ -324,20 +326,24 @@ function parseComponents(p: Problems, v: unknown, path: (s: string) => string, m
   return out;
 }
 
-function parseTelemetry(p: Problems, v: unknown, storage: unknown): TelemetryConfig {
-  // `storage.flush-ms` (contract 7.4) is the outbox's commit interval; `telemetry.commit-interval-ms`
-  // is its older spelling, used when storage.flush-ms is absent.
-  const st = mapping(p, storage, 'storage', ['flush-ms', 'memory-max-bytes'], 'write e.g. { flush-ms: 1000 }') ?? {};
-  const t = mapping(p, v, 'telemetry', ['outbox-max-bytes', 'outbox-max-age-ms', 'inflight-window', 'health-interval-ms', 'commit-interval-ms', 'synchronous'], 'write e.g. { outbox-max-bytes: 64MiB, inflight-window: 100 }') ?? {};
+/**
+ * `storage` (contract 7.1/7.4): components' key-value buckets (world 0.2.0), durable within
+ * `flush-ms` (default 10 s). The telemetry outbox has its own interval (telemetry.commit-interval-ms).
+ */
+function parseStorage(p: Problems, v: unknown): StorageConfig {
+  const st = mapping(p, v, 'storage', ['flush-ms'], 'write e.g. { flush-ms: 10000 }') ?? {};
+  return { flushMs: millis(p, st['flush-ms'], 'storage.flush-ms', DEFAULTS.storageFlushMs, 0) };
+}
+
+function parseTelemetry(p: Problems, v: unknown): TelemetryConfig {
+  const t = mapping(p, v, 'telemetry', ['outbox-max-bytes', 'outbox-max-age-ms', 'inflight-window', 'health-interval-ms', 'commit-interval-ms', 'memory-max-bytes', 'synchronous'], 'write e.g. { outbox-max-bytes: 64MiB, inflight-window: 100 }') ?? {};
   return {
     outboxMaxBytes: bytes(p, t['outbox-max-bytes'], 'telemetry.outbox-max-bytes', DEFAULTS.outboxMaxBytes, 1024),
     outboxMaxAgeMs: millis(p, t['outbox-max-age-ms'], 'telemetry.outbox-max-age-ms', DEFAULTS.outboxMaxAgeMs, 1000),
     inflightWindow: integer(p, t['inflight-window'], 'telemetry.inflight-window', DEFAULTS.inflightWindow, 1, 65535),
     healthIntervalMs: millis(p, t['health-interval-ms'], 'telemetry.health-interval-ms', DEFAULTS.healthIntervalMs, 100),
-    commitIntervalMs: st['flush-ms'] !== undefined
-      ? millis(p, st['flush-ms'], 'storage.flush-ms', DEFAULTS.flushMs, 0)
-      : millis(p, t['commit-interval-ms'], 'telemetry.commit-interval-ms', DEFAULTS.flushMs, 0),
-    memoryMaxBytes: bytes(p, st['memory-max-bytes'], 'storage.memory-max-bytes', DEFAULTS.memoryMaxBytes, 1024),
+    commitIntervalMs: millis(p, t['commit-interval-ms'], 'telemetry.commit-interval-ms', DEFAULTS.commitIntervalMs, 0),
+    memoryMaxBytes: bytes(p, t['memory-max-bytes'], 'telemetry.memory-max-bytes', DEFAULTS.memoryMaxBytes, 1024),
     synchronous: oneOf(p, t.synchronous, 'telemetry.synchronous', 'normal', ['normal', 'full'] as const),
   };
 }

@@ -17,6 +17,8 @@ export interface GatewayConfig {
   policy: { roles: Record<string, unknown>; components: Record<string, string[]> };
   components: ComponentConfig[];
   telemetry: TelemetryConfig;
+  /** Components' key-value buckets (world 0.2.0). */
+  storage: StorageConfig;
   log: { level: LogLevel };
   /** Prometheus `GET /metrics`; undefined: off. */
   metrics?: MetricsConfig | undefined;
@@ -79,10 +81,15 @@ export interface TelemetryConfig {
   outboxMaxAgeMs: number;
   inflightWindow: number;
   healthIntervalMs: number;
-  /** `storage.flush-ms`: how long a sample may be held in memory only before it is committed (0: next event-loop turn). */
+  /** `telemetry.commit-interval-ms`: how long a sample may be held in memory only before it is committed (0: next event-loop turn). */
   commitIntervalMs: number;
-  /** `storage.memory-max-bytes`: samples held in memory at most while the disk refuses writes. */
+  /** `telemetry.memory-max-bytes`: samples held in memory at most while the disk refuses writes. */
   memoryMaxBytes: number;
   /** 'normal' survives a process crash; 'full' also survives power loss at the cost of an fsync per commit. */
   synchronous: 'normal' | 'full';
+}
+
+export interface StorageConfig {
+  /** `storage.flush-ms` (contract 7.1): a bucket's writes are durable within this interval. */
+  flushMs: number;
 }

@@ -9,7 +9,7 @@ import { GatewayError } from '../../runtime/errors.js';
  * "Durability and flash wear"):
  *
  * - Memory first. A new sample is held in memory and handed to the publisher from there. Every
- *   `commitIntervalMs` (config `storage.flush-ms`, default 1 s) one SQLite transaction stores the
+ *   `commitIntervalMs` (config `telemetry.commit-interval-ms`, default 1 s) one SQLite transaction stores the
  *   samples that are still unacknowledged and deletes acknowledged stored ones. With the broker up
  *   almost every sample is acknowledged before its commit and never touches the disk; with it down
  *   the commit writes what is stored, in one WAL append per interval.

@@ -13,7 +13,7 @@ import { buildMeter, CHANNEL, COMPONENT, GATEWAY_ID, gatewayConfig, meterManifes
 /**
  * The real gateway process with its data dir on a small tmpfs that a filler file fills up: the
  * process keeps running, telemetry that cannot be stored is held in memory up to
- * storage.memory-max-bytes and dropped beyond (counted as `disk-full` in the health topic), and once
+ * telemetry.memory-max-bytes and dropped beyond (counted as `disk-full` in the health topic), and once
  * the filler is gone samples are stored again: they survive a SIGKILL and are published after restart.
  * Needs root (mount); skipped with the reason otherwise.
  */
@@ -123,7 +123,7 @@ describe('the real gateway with its data dir on a full filesystem', () => {
     const raw = gatewayConfig({ url: broker.url, dataDir, pub: '', prefix: PREFIX, components: [{ source: release.wasm, manifest: release.yaml }] });
     delete raw.ota;
     // A small memory bound (~2 s of this component) so drops come quickly; a short flush interval.
-    raw.storage = { 'flush-ms': 500, 'memory-max-bytes': 16384 };
+    raw.telemetry = { 'commit-interval-ms': 500, 'memory-max-bytes': 16384 };
     raw.log = { level: 'info' };
     const config = join(dir, 'gateway.yaml');
     await writeFile(config, toYaml(raw));

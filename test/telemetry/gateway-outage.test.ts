@@ -182,7 +182,7 @@ describe('the real gateway through a broker outage (Mosquitto, 100 Hz component)
       const r = expectNothingLost(run);
       // Both processes' outage samples arrived, and the second continued above the first's seq
       // reservation: its first sample announces the jump with "skipped" (contract 7.4). The samples
-      // of the last commit interval (storage.flush-ms, 1 s) before the SIGKILL were in memory only
+      // of the last commit interval (telemetry.commit-interval-ms, 1 s) before the SIGKILL were in memory only
       // and are lost with their numbers, which the jump covers; everything committed before arrived.
       const got = received(run.recorder);
       const fromFirst = got.filter((g) => g.ts < killedAt);

@@ -88,7 +88,7 @@ describe('store and forward against Mosquitto', () => {
     await until(() => seqsOf(rec, 'a').length > 10, 20_000, 'samples before the outage');
     await broker.stop();
     const reported = (await first.waitFor((m) => m.produced !== undefined && (m.produced as Record<string, number>).a >= 120)).produced as Record<string, number>; // well into the outage
-    // Past the commit interval (storage.flush-ms, 1 s): everything reported so far is on disk. The
+    // Past the commit interval (telemetry.commit-interval-ms, 1 s): everything reported so far is on disk. The
     // samples of the last interval are held in memory only and die with the process; their numbers
     // are jumped over and announced with "skipped" (contract 7.4, docs/telemetry.md).
     await sleep(2500);
