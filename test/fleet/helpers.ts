@@ -16,8 +16,9 @@ import { writeKeys, writeRelease } from '../ota-e2e/helpers.js';
 export const COMPONENT = 'beacon';
 export const TEMPLATE_ID = 'sim';
 
-export function beaconWat(o: { trap?: boolean }): string {
-  return sensorWat({ onTick: o.trap ? 'unreachable' : OK });
+/** `marker` only makes two good builds differ (a release is identified by its bytes). */
+export function beaconWat(o: { trap?: boolean; marker?: number }): string {
+  return sensorWat({ extra: `(global $marker i32 (i32.const ${o.marker ?? 0}))`, onTick: o.trap ? 'unreachable' : OK });
 }
 
 export function beaconManifest(version: string, tickMs: number): Record<string, unknown> {
@@ -27,9 +28,10 @@ export function beaconManifest(version: string, tickMs: number): Record<string, 
 export interface FleetFixture {
   dir: string;
   template: string;
-  /** Signed releases: beacon 1.1.0 (good) and 1.2.0 (traps on every tick). */
+  /** Signed releases: beacon 1.1.0 (good), 1.2.0 (traps on every tick), 1.3.0 (good). */
   good: string;
   crashing: string;
+  good2: string;
 }
 
 /** Keys, beacon 1.0.0 in the template, and two signed releases, in a fresh temp folder. */
@@ -38,7 +40,8 @@ export async function fleetFixture(o: { url: string; probationMs: number; tickMs
   const tickMs = o.tickMs ?? 200;
   const keys = await writeKeys(dir, 'ota');
   const v1 = await writeRelease(dir, 'beacon-1.0.0', await buildWat(beaconWat({})), beaconManifest('1.0.0', tickMs));
-  const good = await writeRelease(dir, 'beacon-1.1.0', await buildWat(beaconWat({})), beaconManifest('1.1.0', tickMs));
+  const good = await writeRelease(dir, 'beacon-1.1.0', await buildWat(beaconWat({ marker: 1 })), beaconManifest('1.1.0', tickMs));
+  const good2 = await writeRelease(dir, 'beacon-1.3.0', await buildWat(beaconWat({ marker: 3 })), beaconManifest('1.3.0', tickMs));
   const bad = await writeRelease(dir, 'beacon-1.2.0', await buildWat(beaconWat({ trap: true })), beaconManifest('1.2.0', tickMs));
   const template = join(dir, 'template.yaml');
   await writeFile(
@@ -60,7 +63,7 @@ export async function fleetFixture(o: { url: string; probationMs: number; tickMs
     if (res.code !== 0) throw new Error(`sign failed: ${res.err.join('\n')}`);
     return out;
   };
-  return { dir, template, good: await sign(good, join(dir, 'beacon-1.1.0.json')), crashing: await sign(bad, join(dir, 'beacon-1.2.0.json')) };
+  return { dir, template, good: await sign(good, join(dir, 'beacon-1.1.0.json')), crashing: await sign(bad, join(dir, 'beacon-1.2.0.json')), good2: await sign(good2, join(dir, 'beacon-1.3.0.json')) };
 }
 
 /** `airssys fleet-sim` as a real child process; resolves once it printed `ready N`. */
