@@ -95,6 +95,9 @@ describe('bad input', () => {
       ['unreadable release', [join(fx.dir, 'missing.json'), '--group', 'lab', '--waves', '100', '--max-failures', '0']],
       ['malformed release', [join(fx.dir, 'garbage.json'), '--group', 'lab', '--waves', '100', '--max-failures', '0']],
     ];
+    const unreachable = await cliProcess(['rollout', fx.good, '--group', 'lab', '--waves', '100', '--max-failures', '0', '--broker', 'mqtt://127.0.0.1:1']);
+    expect(unreachable.code, unreachable.stderr).toBe(2);
+    expect(lines(unreachable.stderr)).toHaveLength(1);
     for (const [what, args] of cases) {
       const r = await rollout(args);
       expect(r.code, `${what}: ${r.stderr}`).toBe(2);
@@ -208,4 +211,21 @@ describe('rollout', () => {
     expect(last.state).toBe('completed');
     await states.stop();
   }, 200_000);
+
+  it('counts a target that never answers as failed once its wave times out; an earlier decision counts as is', async () => {
+    // A gateway whose retained state says online but that never reports (as one that dropped off
+    // right after the targets were fixed would).
+    const c = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+    await c.publishAsync('airssys/gw/phantom-1/state', JSON.stringify({ state: 'online', version: '0.1.0', groups: ['lab'], ts: Date.now() }), { qos: 1, retain: true });
+    await c.endAsync();
+    // sim-1 committed this very envelope in the resume test: its retained status says so.
+    const r = await rollout([fx.good2, '--gateway', ids[0]!, '--gateway', 'phantom-1', '--waves', '100', '--max-failures', '0', '--wave-timeout', '3', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    const out = lines(r.stdout);
+    const id = /^rollout (\S+)$/.exec(out[0]!)![1]!;
+    expect(JSON.parse(out[out.length - 1]!)).toEqual({
+      rollout: { id, state: 'aborted', targets: 2, touched: 2, committed: 1, failed: 1, waves: [{ size: 2, committed: 1, failed: 1, pending: 0 }] },
+    });
+    expect(r.stderr).toMatch(/1 timed out/);
+  }, 60_000);
 });

@@ -176,7 +176,14 @@ async function follow(conn: MqttConnection, prefix: string, state: RolloutState,
         break;
     }
   };
-  const final = await runRollout({ conn, prefix, state, onEvent });
+  let final: RolloutState;
+  try {
+    final = await runRollout({ conn, prefix, state, onEvent });
+  } catch (err) {
+    view.end();
+    // The plan and progress so far are retained on the broker: the rollout is not lost with the CLI.
+    throw new GatewayError('ROLLOUT_INTERRUPTED', `rollout ${state.id} interrupted at wave ${state.wave + 1}/${state.sizes.length} (${err instanceof Error ? err.message : String(err)}); continue it with \`airssys rollout resume ${state.id} --broker URL\``);
+  }
   report(final, args, io);
   return final.state === 'completed' ? 0 : 1;
 }
