@@ -32,15 +32,20 @@ const rssKb = async (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(await readFile
 const maxRss = (stderr: string) => Number(/maxrss-kb (\d+)/.exec(stderr)?.[1] ?? NaN);
 const mb = (kb: number) => `${(kb / 1024).toFixed(1)} MB`;
 
-function rollout(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+/** The rollout CLI as a real process; `waves`: seconds from start to each `wave k/n: … committed` end line. */
+function rollout(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; waves: string }> {
   const t0 = performance.now();
   return new Promise((resolve) => {
     const p = spawn(process.execPath, ['--import', preload, BIN, 'rollout', ...args, '--json'], { env: { ...process.env, AIRSSYS_FROM_SOURCE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    const waves: string[] = [];
     p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('exit', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
+    p.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+      for (const m of d.toString().matchAll(/wave (\d+)\/\d+: \d+ gateway\(s\): \d+ committed, \d+ failed/g)) waves.push(`wave ${m[1]} ended at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    });
+    p.on('exit', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0, waves: waves.join(', ') }));
   });
 }
 
@@ -78,12 +83,12 @@ export async function run(): Promise<void> {
 
     const good = await rollout([fx.good, '--broker', broker.url, '--group', 'lab', '--waves', '1,10,100', '--max-failures', '0', '--wave-timeout', '300']);
     const goodSummary = JSON.parse(good.stdout.trim().split('\n').pop()!) as { rollout: Record<string, unknown> };
-    console.log(`good release, waves 1,10,100: exit ${good.code} in ${(good.ms / 1000).toFixed(1)} s (CLI start to exit); ${JSON.stringify(goodSummary.rollout)}; rollout CLI peak RSS ${mb(maxRss(good.stderr))}`);
+    console.log(`good release, waves 1,10,100: exit ${good.code} in ${(good.ms / 1000).toFixed(1)} s (CLI start to exit); ${JSON.stringify(goodSummary.rollout)}; rollout CLI peak RSS ${mb(maxRss(good.stderr))}; ${good.waves}`);
 
     const crashSha = sha256Hex(Buffer.from(JSON.stringify(JSON.parse(await readFile(fx.crashing, 'utf8')))));
     const bad = await rollout([fx.crashing, '--broker', broker.url, '--group', 'lab', '--waves', '1,10,100', '--max-failures', '20%', '--wave-timeout', '300']);
     const badSummary = JSON.parse(bad.stdout.trim().split('\n').pop()!) as { rollout: Record<string, unknown> };
-    console.log(`crashing release, waves 1,10,100, --max-failures 20%: exit ${bad.code} in ${(bad.ms / 1000).toFixed(1)} s; ${JSON.stringify(badSummary.rollout)}; rollout CLI peak RSS ${mb(maxRss(bad.stderr))}`);
+    console.log(`crashing release, waves 1,10,100, --max-failures 20%: exit ${bad.code} in ${(bad.ms / 1000).toFixed(1)} s; ${JSON.stringify(badSummary.rollout)}; rollout CLI peak RSS ${mb(maxRss(bad.stderr))}; ${bad.waves}`);
     await new Promise((r) => setTimeout(r, 2000));
     const received = new Set(envelopes.messages.filter((m) => m.payload && sha256Hex(Buffer.from(m.payload)) === crashSha).map((m) => m.topic.split('/')[2]!));
     const versions = await componentVersions(broker.url);
