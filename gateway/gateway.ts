@@ -123,6 +123,7 @@ export class Gateway {
     }
 
     // Cache entries of older jco/instrumenter versions or torn writes are dead weight on an SD card.
+    // A shared cache is not one gateway's to prune: what this one does not run, another may.
     const inUse = new Set([...loaded.values()].map((l) => this.engine.cacheKey(l.prepared.info.sha256, { memoryMb: l.manifest.limits.memoryMb })));
     if (!this.opts.shared) void this.engine.prune({ inUse }).then(
       (n) => n > 0 && this.log.info({ removed: n }, 'pruned the component cache'),
@@ -390,7 +391,8 @@ export class Gateway {
     await this.ota.recover();
     await this.ota.start();
     // With trusted keys an OTA may come at any time: have jco loaded in the build worker before it
-    // does (in the background; the worker ends again after a minute without builds).
+    // does (in the background; the worker ends again after a minute without builds). A shared worker
+    // is its owner's to warm: a thousand simulated gateways must not each load jco.
     if (keys.length > 0 && !this.opts.shared) this.buildWorker.warm().catch((err: Error) => this.log.warn({ err: err.message }, 'build worker did not warm up'));
   }
 

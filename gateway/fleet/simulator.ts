@@ -72,19 +72,38 @@ export class FleetSimulator {
     this.engine = new SharedEngine({ cacheDir: join(this.template.gateway.dataDir, 'cache'), builder: this.buildWorker });
   }
 
+  private stopping = false;
+  private starting: Promise<void> | undefined;
+
   /** Starts every gateway; resolves once all of them are connected (their retained state `online`). */
-  async start(onOnline?: (online: number) => void): Promise<void> {
+  start(onOnline?: (online: number) => void): Promise<void> {
+    this.starting = this.startAll(onOnline);
+    return this.starting;
+  }
+
+  private async startAll(onOnline?: (online: number) => void): Promise<void> {
     const configs = Array.from({ length: this.opts.count }, (_, k) => simulatedConfig(this.template, k + 1));
     let next = 0;
     let online = 0;
     const worker = async () => {
-      while (next < configs.length) {
+      while (next < configs.length && !this.stopping) {
         const config = configs[next++]!;
         const gw = new Gateway({ config, logger: this.log.child({ gw: config.gateway.id }), shared: { engine: this.engine, buildWorker: this.buildWorker } });
         this.gateways.push(gw);
         await gw.start();
         const conn = gw.broker.connection;
-        if (!conn.connected) await new Promise<void>((resolve) => conn.once('connect', () => resolve()));
+        // Re-checked twice a second, so a SIGTERM while the broker is away does not wait forever.
+        while (!conn.connected && !this.stopping) {
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              clearTimeout(t);
+              conn.off('connect', done);
+              resolve();
+            };
+            const t = setTimeout(done, 500);
+            conn.on('connect', done);
+          });
+        }
         onOnline?.(++online);
       }
     };
@@ -93,6 +112,9 @@ export class FleetSimulator {
 
   /** Stops every gateway (each publishes its retained `offline`), then the shared build worker. */
   async stop(): Promise<void> {
+    // A SIGTERM during start: no new gateway starts, the ones starting finish, then all stop.
+    this.stopping = true;
+    await this.starting?.catch(() => undefined);
     const all = this.gateways.splice(0);
     let next = 0;
     const worker = async () => {
