@@ -47,6 +47,12 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Restart backoff and failed-retry pacing (tests shorten them). */
   supervision?: { backoff?: { baseMs: number; maxMs: number } | false; failedRetryMs?: number };
+  /**
+   * Shared by many gateways in one process (`airssys fleet-sim`): one Engine (one component cache,
+   * one compiled module per component) and one build worker instead of one each. The owner of
+   * these closes them; `stop()` leaves a shared build worker running.
+   */
+  shared?: { engine: Engine; buildWorker: BuildWorker };
 }
 
 interface Loaded {
@@ -63,7 +69,7 @@ export class Gateway {
   readonly bus = new Bus<Uint8Array>();
   readonly services = new Map<string, ComponentService>();
   readonly startedAt = Date.now();
-  readonly buildWorker = new BuildWorker({ idleMs: 60_000 });
+  readonly buildWorker: BuildWorker;
   engine!: Engine;
   board!: Board;
   audit!: Audit;
@@ -91,6 +97,7 @@ export class Gateway {
     this.prefix = opts.config.mqtt.topicPrefix;
     this.id = opts.config.gateway.id;
     this.refusals = new ThrottledLog({ sink: (level, fields, message) => this.log[level](fields, message) });
+    this.buildWorker = opts.shared?.buildWorker ?? new BuildWorker({ idleMs: 60_000 });
     this.adminRetry = new RegExp(`^${escapeRe(this.prefix)}/gw/${escapeRe(this.id)}/admin/([^/]+)/retry$`);
   }
 
@@ -114,7 +121,7 @@ export class Gateway {
 
     // Cold builds (jco) run on a worker thread: ticks keep their rhythm while an OTA release is
     // prepared, and jco's memory goes away with the worker once it idles.
-    this.engine = new Engine({ cacheDir: join(dataDir, 'cache'), builder: this.buildWorker });
+    this.engine = this.opts.shared?.engine ?? new Engine({ cacheDir: join(dataDir, 'cache'), builder: this.buildWorker });
     const store = await OtaStore.open(dataDir);
     // Settle interrupted OTA activations before choosing what to run: a version still `pending`
     // (the process died while activating it or in its probation) must not be the one started.
@@ -129,8 +136,9 @@ export class Gateway {
     }
 
     // Cache entries of older jco/instrumenter versions or torn writes are dead weight on an SD card.
+    // A shared cache is not one gateway's to prune: what this one does not run, another may.
     const inUse = new Set([...loaded.values()].map((l) => this.engine.cacheKey(l.prepared.info.sha256, { memoryMb: l.manifest.limits.memoryMb })));
-    void this.engine.prune({ inUse }).then(
+    if (!this.opts.shared) void this.engine.prune({ inUse }).then(
       (n) => n > 0 && this.log.info({ removed: n }, 'pruned the component cache'),
       (err: Error) => this.log.warn({ err: err.message }, 'could not prune the component cache'),
     );
@@ -413,8 +421,9 @@ export class Gateway {
     await this.ota.recover();
     await this.ota.start();
     // With trusted keys an OTA may come at any time: have jco loaded in the build worker before it
-    // does (in the background; the worker ends again after a minute without builds).
-    if (keys.length > 0) this.buildWorker.warm().catch((err: Error) => this.log.warn({ err: err.message }, 'build worker did not warm up'));
+    // does (in the background; the worker ends again after a minute without builds). A shared worker
+    // is its owner's to warm: a thousand simulated gateways must not each load jco.
+    if (keys.length > 0 && !this.opts.shared) this.buildWorker.warm().catch((err: Error) => this.log.warn({ err: err.message }, 'build worker did not warm up'));
   }
 
   /** The runtime side of OTA: validate into the warm cache, swap between events, roll back. */
@@ -521,7 +530,7 @@ export class Gateway {
     this.outbox?.close();
     await this.board?.close();
     await this.audit?.close();
-    await this.buildWorker.close();
+    if (!this.opts.shared) await this.buildWorker.close();
   }
 }
 

@@ -1,97 +1,20 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { GatewayError } from '../../../runtime/errors.js';
 import { flagInt, flagString, parseArgs, requireFlag } from '../args.js';
 import type { CliIo, Verb } from '../io.js';
-import { artifactTopic } from '../../ota/chunks.js';
 import { connectBroker } from '../../ota/connect.js';
 import { cliCredentials } from '../broker-flags.js';
-import { parseEnvelopeShape, sha256Hex, type Envelope } from '../../ota/envelope.js';
+import { sha256Hex } from '../../ota/envelope.js';
 import { publishAsync, subscribeAsync } from '../../ota/mqtt-port.js';
 import { FINAL_PHASES, isPhase } from '../../ota/reasons.js';
 import { groupOtaTopic, otaTopic, type OtaStatus } from '../../ota/updater.js';
 import { envelopeFromFlags } from './sign.js';
+import { ProgressView, publishChunks, readReleaseFile, type LoadedRelease } from '../release-io.js';
 
 const USAGE =
   'airssys push FILE.wasm|RELEASE.json --broker URL (--gateway ID | --group G) [--key K.key --manifest M.yaml] [--wasm FILE.wasm] [--timeout SECONDS] [--prefix airssys] [--expires 30d] [--target T]... [--chunk-size N]';
 
-/** A progress line: a bar on a terminal, a plain line every 10 % otherwise. */
-class ProgressView {
-  private lastPlain = -1;
-  private open = false;
-  constructor(private readonly io: CliIo) {}
-  bar(label: string, done: number, total: number): void {
-    const frac = total === 0 ? 1 : done / total;
-    if (this.io.tty) {
-      const width = 30;
-      const fill = Math.round(frac * width);
-      this.io.tty.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${total}\x1b[K`);
-      this.open = true;
-      if (done === total) this.end();
-    } else {
-      const step = Math.floor(frac * 10);
-      if (step !== this.lastPlain) {
-        this.lastPlain = step;
-        this.io.err(`${label} ${done}/${total}`);
-      }
-    }
-  }
-  line(text: string): void {
-    if (this.io.tty) {
-      this.io.tty.write(`\r${text}\x1b[K`);
-      this.open = true;
-    } else this.io.err(text);
-  }
-  end(): void {
-    if (this.open && this.io.tty) this.io.tty.write('\n');
-    this.open = false;
-    this.lastPlain = -1;
-  }
-}
-
-async function findComponentBytes(releasePath: string, sha256: string, explicit: string | undefined): Promise<Uint8Array> {
-  const candidates: string[] = [];
-  if (explicit) candidates.push(explicit);
-  else {
-    const dir = dirname(releasePath);
-    candidates.push(join(dir, basename(releasePath).replace(/\.json$/i, '') + '.wasm'));
-    try {
-      for (const f of await readdir(dir)) if (f.endsWith('.wasm')) candidates.push(join(dir, f));
-    } catch {
-      /* the release's directory is unreadable: only --wasm can help */
-    }
-  }
-  for (const c of candidates) {
-    try {
-      const bytes = new Uint8Array(await readFile(c));
-      if (sha256Hex(bytes) === sha256) return bytes;
-      if (explicit) throw new GatewayError('BAD_FILE', `${c} does not match the release (sha256 ${sha256Hex(bytes)}, release says ${sha256}); pass the component the release was signed for`);
-    } catch (err) {
-      if (err instanceof GatewayError) throw err;
-      if (explicit) throw new GatewayError('BAD_FILE', `cannot read ${c}; check --wasm`);
-    }
-  }
-  throw new GatewayError('BAD_FILE', `no component with sha256 ${sha256.slice(0, 16)}… next to ${releasePath}; pass it with --wasm FILE.wasm`);
-}
-
-async function loadRelease(file: string, args: ReturnType<typeof parseArgs>): Promise<{ envelope: Envelope; bytes: Uint8Array; payload: Buffer }> {
-  if (/\.json$/i.test(file)) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(file, 'utf8'));
-    } catch (err) {
-      throw new GatewayError('BAD_FILE', `cannot read release ${file} (${(err as Error).message.split('\n')[0]}); write one with \`airssys sign\``);
-    }
-    let envelope: Envelope;
-    try {
-      envelope = parseEnvelopeShape(raw);
-    } catch (err) {
-      throw new GatewayError('BAD_FILE', `release ${file} is malformed: ${(err as Error).message}; write it again with \`airssys sign\``);
-    }
-    const bytes = await findComponentBytes(file, envelope.manifest.sha256, flagString(args, 'wasm'));
-    // Publish what was signed, compactly: the same file always gives the same bytes (idempotent re-push).
-    return { envelope, bytes, payload: Buffer.from(JSON.stringify(raw)) };
-  }
+async function loadRelease(file: string, args: ReturnType<typeof parseArgs>): Promise<LoadedRelease> {
+  if (/\.json$/i.test(file)) return readReleaseFile(file, flagString(args, 'wasm'));
   const { envelope, bytes } = await envelopeFromFlags(file, args, USAGE);
   return { envelope, bytes, payload: Buffer.from(JSON.stringify(envelope)) };
 }
@@ -150,18 +73,8 @@ export const run: Verb = async (argv, io) => {
     await subscribeAsync(client, statusFilter, 1);
 
     io.err(`pushing ${m.component} ${m.version} (${m.size} bytes, ${m.chunks} chunk(s), sha256 ${m.sha256.slice(0, 16)}…) to ${gateway ? `gateway ${gateway}` : `group ${group}`}`);
-    // Chunks first, retained, a few in flight at a time; the envelope only once they are all there.
-    let sent = 0;
-    const window = 8;
-    let next = 0;
-    const worker = async () => {
-      while (next < m.chunks) {
-        const i = next++;
-        await publishAsync(client, artifactTopic(prefix, m.sha256, i), Buffer.from(bytes.subarray(i * m.chunkSize, Math.min(m.size, (i + 1) * m.chunkSize))), { qos: 1, retain: true });
-        view.bar('chunks', ++sent, m.chunks);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(window, m.chunks) }, worker));
+    // Chunks first, retained; the envelope only once they are all there.
+    await publishChunks(client, prefix, envelope, bytes, (sent, total) => view.bar('chunks', sent, total));
     view.end();
     const target = gateway ? otaTopic(prefix, gateway, m.component) : groupOtaTopic(prefix, group!, m.component);
     await publishAsync(client, target, payload, { qos: 1, retain: true });
