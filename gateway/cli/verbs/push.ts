@@ -129,13 +129,23 @@ export const run: Verb = async (argv, io) => {
     const probationEnds = new Map<string, number>();
     let wake: () => void = () => undefined;
     let lastChange = Date.now();
+    const countdownBucket = new Map<string, number>();
     const renderCountdown = () => {
       const now = Date.now();
       const left = [...probationEnds].filter(([gw]) => seen.get(gw)?.phase === 'probation').map(([gw, end]) => [gw, Math.max(0, Math.ceil((end - now) / 1000))] as const);
       if (left.length === 0) return;
-      // On a terminal a line redrawn every second; in a log one line per 10 s is enough.
-      const coarse = (s: number) => (io.tty ? s : Math.ceil(s / 10) * 10);
-      view.transient(left.length === 1 ? `${left[0]![0]}: probation: ${coarse(left[0]![1])} s left` : `probation: ${left.map(([gw, s]) => `${gw} ${coarse(s)} s`).join(', ')} left`);
+      if (io.tty) {
+        // On a terminal one line, redrawn every second.
+        view.transient(left.length === 1 ? `${left[0]![0]}: probation: ${left[0]![1]} s left` : `probation: ${left.map(([gw, s]) => `${gw} ${s} s`).join(', ')} left`);
+        return;
+      }
+      // In a log: the window when it starts, then a line per 10 s gone by.
+      for (const [gw, s] of left) {
+        const bucket = Math.ceil(s / 10);
+        if (s === 0 || countdownBucket.get(gw) === bucket) continue;
+        countdownBucket.set(gw, bucket);
+        view.status(`${gw}: probation: ${s} s left`);
+      }
     };
     client.on('message', (topic, msg, packet) => {
       if (!topic.endsWith(`/ota/${m.component}/status`)) return;
