@@ -253,8 +253,8 @@ export const run: Verb = async (argv, io) => {
     return 0;
   } finally {
     clearInterval(countdown);
-    interrupt.dispose();
     // A failed release must not stay retained: a gateway that (re)connects later would take it.
+    // (The signal trap stays until this is done: a second Ctrl-C exits at once, the first one waits.)
     if (envelopeTopic && !committed) {
       try {
         await publishAsync(client, envelopeTopic, Buffer.alloc(0), { qos: 1, retain: true });
@@ -262,6 +262,7 @@ export const run: Verb = async (argv, io) => {
         io.err(`warning: could not clear the retained envelope on ${envelopeTopic}; clear it with an empty retained publish`);
       }
     }
+    interrupt.dispose();
     await close();
   }
 };
