@@ -119,7 +119,6 @@ describe('airssys push to a real gateway', () => {
     const r = await cliPush([...signed('v100'), '--broker', bare, '--gateway', GATEWAY_ID, '--timeout', '60']);
     expect(r.code, r.err.join('\n')).toBe(0);
     expect(r.out).toEqual([`${GATEWAY_ID}: committed`]);
-    if (process.env.SHOW_PUSH) console.log(r.err.join('\n'));
     const phaseLines = r.err.filter((l) => l.startsWith(`${GATEWAY_ID}: `) && !/probation: \d+ s left|downloading \d/.test(l));
     expect(phaseLines.map((l) => l.split(' ')[1])).toEqual(['received', 'verifying', 'staged', 'activating', 'probation']);
     // The first downloading report, then the countdown: at least its first line, never a line twice.
