@@ -19,6 +19,10 @@ import type { LifecycleEvent } from '../runtime/supervision/types.js';
 import type { GatewayConfig } from './config/types.js';
 import { ComponentService } from './component/component-service.js';
 import { brokerLink, type BrokerLink } from './mqtt/from-config.js';
+import { redact } from './mqtt/connection.js';
+import { LinkWatch } from './mqtt/link-watch.js';
+import { InboundCommands } from './commands/inbound.js';
+import { ThrottledLog } from './log/throttled.js';
 import { topics } from './mqtt/topics.js';
 import { Outbox } from './telemetry/outbox.js';
 import { TelemetryPublisher } from './telemetry/publisher.js';
@@ -28,6 +32,7 @@ import { runtimeManifestSource } from './ota/envelope.js';
 import { readPublicKeyFile } from './ota/keys.js';
 import { connectionPort } from './ota/connection-port.js';
 import { compareSemver } from './ota/semver.js';
+import { ExtensionHost, GatewayEvents, extensionsFor } from './extensions/index.js';
 
 /**
  * The gateway process (`airssys start`): config → board → components under supervision →
@@ -42,6 +47,12 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Restart backoff and failed-retry pacing (tests shorten them). */
   supervision?: { backoff?: { baseMs: number; maxMs: number } | false; failedRetryMs?: number };
+  /**
+   * Shared by many gateways in one process (`airssys fleet-sim`): one Engine (one component cache,
+   * one compiled module per component) and one build worker instead of one each. The owner of
+   * these closes them; `stop()` leaves a shared build worker running.
+   */
+  shared?: { engine: Engine; buildWorker: BuildWorker };
 }
 
 interface Loaded {
@@ -58,7 +69,7 @@ export class Gateway {
   readonly bus = new Bus<Uint8Array>();
   readonly services = new Map<string, ComponentService>();
   readonly startedAt = Date.now();
-  readonly buildWorker = new BuildWorker({ idleMs: 60_000 });
+  readonly buildWorker: BuildWorker;
   engine!: Engine;
   board!: Board;
   audit!: Audit;
@@ -66,6 +77,13 @@ export class Gateway {
   outbox!: Outbox;
   publisher!: TelemetryPublisher;
   ota: OtaUpdater | undefined;
+  /** Component lifecycle, removal, version and OTA events, for extensions (gateway/extensions/). */
+  readonly events = new GatewayEvents();
+  private extensions: ExtensionHost | undefined;
+  /** Refusals of inbound traffic (commands, junk OTA envelopes): counted, logged a few lines per window. */
+  readonly refusals: ThrottledLog;
+  private commands!: InboundCommands;
+  private link: LinkWatch | undefined;
   private policy!: Policy;
   private healthTimer: NodeJS.Timeout | undefined;
   private readonly prefix: string;
@@ -78,6 +96,8 @@ export class Gateway {
     this.log = opts.logger ?? pino({ level: opts.config.log.level, base: { gw: opts.config.gateway.id } });
     this.prefix = opts.config.mqtt.topicPrefix;
     this.id = opts.config.gateway.id;
+    this.refusals = new ThrottledLog({ sink: (level, fields, message) => this.log[level](fields, message) });
+    this.buildWorker = opts.shared?.buildWorker ?? new BuildWorker({ idleMs: 60_000 });
     this.adminRetry = new RegExp(`^${escapeRe(this.prefix)}/gw/${escapeRe(this.id)}/admin/([^/]+)/retry$`);
   }
 
@@ -101,7 +121,7 @@ export class Gateway {
 
     // Cold builds (jco) run on a worker thread: ticks keep their rhythm while an OTA release is
     // prepared, and jco's memory goes away with the worker once it idles.
-    this.engine = new Engine({ cacheDir: join(dataDir, 'cache'), builder: this.buildWorker });
+    this.engine = this.opts.shared?.engine ?? new Engine({ cacheDir: join(dataDir, 'cache'), builder: this.buildWorker });
     const store = await OtaStore.open(dataDir);
     // Settle interrupted OTA activations before choosing what to run: a version still `pending`
     // (the process died while activating it or in its probation) must not be the one started.
@@ -116,8 +136,9 @@ export class Gateway {
     }
 
     // Cache entries of older jco/instrumenter versions or torn writes are dead weight on an SD card.
+    // A shared cache is not one gateway's to prune: what this one does not run, another may.
     const inUse = new Set([...loaded.values()].map((l) => this.engine.cacheKey(l.prepared.info.sha256, { memoryMb: l.manifest.limits.memoryMb })));
-    void this.engine.prune({ inUse }).then(
+    if (!this.opts.shared) void this.engine.prune({ inUse }).then(
       (n) => n > 0 && this.log.info({ removed: n }, 'pruned the component cache'),
       (err: Error) => this.log.warn({ err: err.message }, 'could not prune the component cache'),
     );
@@ -137,8 +158,10 @@ export class Gateway {
 
     // 2. Durable telemetry first, so not one sample of init is lost even with no broker yet.
     const t = config.telemetry;
-    this.outbox = new Outbox({ path: join(dataDir, 'telemetry.db'), maxBytes: t.outboxMaxBytes, maxAgeMs: t.outboxMaxAgeMs, commitIntervalMs: t.commitIntervalMs, synchronous: t.synchronous });
+    this.outbox = new Outbox({ path: join(dataDir, 'telemetry.db'), maxBytes: t.outboxMaxBytes, maxAgeMs: t.outboxMaxAgeMs, commitIntervalMs: t.commitIntervalMs, memoryMaxBytes: t.memoryMaxBytes, synchronous: t.synchronous, log: (level, message) => this.log[level]({ source: 'outbox' }, message) });
     this.broker = brokerLink(config, { version: GATEWAY_VERSION });
+    // Watching before the first attempt, so a broker that is down from the start is reported.
+    if (!this.broker.embedded) this.link = new LinkWatch(this.broker.connection, redact(config.mqtt.url), (level, fields, message) => this.log[level](fields, message));
     await this.broker.start();
     const conn = this.broker.connection;
     this.publisher = new TelemetryPublisher({ outbox: this.outbox, connection: conn, topicPrefix: this.prefix, gatewayId: this.id, window: t.inflightWindow });
@@ -149,6 +172,17 @@ export class Gateway {
     if (parsedScenario) this.unsubscribe.push(runScenario(this.board as SimBoard, parsedScenario));
 
     // 4. Commands from the broker, operator retries, and OTA.
+    this.commands = new InboundCommands({
+      prefix: this.prefix,
+      gatewayId: this.id,
+      config: config.commands,
+      target: (name) => {
+        const svc = this.services.get(name);
+        return svc && { version: svc.host.version, memoryMb: svc.manifest.limits.memoryMb, receives: (t) => svc.receives(t), deliver: (t, p) => svc.deliverMessage('broker', t, p) };
+      },
+      denied: (component, version, target) => this.audit.denied({ component, version, op: 'messaging.receive', target, reason: 'command topic not in messaging.receive' }),
+      log: this.refusals,
+    });
     const onMessage = (topic: string, payload: Buffer) => this.onBrokerMessage(topic, payload);
     conn.on('message', onMessage);
     // Retained component states made while offline (startup, an outage) go out on every connect.
@@ -162,6 +196,7 @@ export class Gateway {
 
     this.healthTimer = setInterval(() => this.publishHealth(), t.healthIntervalMs);
     this.healthTimer.unref?.();
+    this.extensions = await ExtensionHost.start(extensionsFor(config), { config, log: this.log, version: GATEWAY_VERSION, connection: conn, events: this.events, services: this.services, metrics: this.metrics, outbox: this.outbox, publisher: this.publisher });
     this.log.info({ components: [...this.services.keys()], broker: config.mqtt.embedded ? `embedded :${this.broker.embedded?.port ?? config.mqtt.embeddedPort}` : config.mqtt.url }, 'gateway started');
   }
 
@@ -253,6 +288,7 @@ export class Gateway {
       this.sendState(name);
       this.lastStates.delete(name);
     }
+    this.events.removed(name);
   }
 
   /** messaging.send: to every component whose grant receives it, and out to the broker. */
@@ -263,26 +299,12 @@ export class Gateway {
   }
 
   private onBrokerMessage(topic: string, payload: Buffer): void {
-    const cmd = `${this.prefix}/gw/${this.id}/cmd/`;
-    if (topic.startsWith(cmd)) {
-      const rest = topic.slice(cmd.length);
-      const slash = rest.indexOf('/');
-      const name = slash < 0 ? rest : rest.slice(0, slash);
-      const sub = slash < 0 ? '' : rest.slice(slash + 1);
-      const svc = this.services.get(name);
-      if (!svc || !sub) return void this.log.warn({ topic }, 'command for an unknown component or without a topic; ignored');
-      if (!svc.receives(sub)) {
-        this.audit.denied({ component: name, version: svc.host.version, op: 'messaging.receive', target: sub, reason: 'command topic not in messaging.receive' });
-        return;
-      }
-      const r = svc.deliverMessage('broker', sub, new Uint8Array(payload));
-      if (!r.ok) this.log.warn({ component: name, topic: sub, reason: r }, 'command rejected');
-      return;
-    }
+    if (this.commands.handle(topic, payload)) return;
     const admin = this.adminRetry.exec(topic);
     if (admin) {
       const svc = this.services.get(admin[1]!);
-      if (svc) void svc.retry().then(() => this.log.info({ component: svc.name }, 'operator retry'));
+      // Anyone on the broker can send these: a flood of retries is a few throttled lines, not one each.
+      if (svc) void svc.retry().then(() => this.refusals.note(`admin-retry:${svc.name}`, 'info', { component: svc.name }, 'operator retry'));
     }
   }
 
@@ -290,6 +312,7 @@ export class Gateway {
     this.lastStates.set(svc.name, { event: e, svc });
     this.log.info({ component: svc.name, state: e.state, reason: e.reason }, 'component state');
     this.sendState(svc.name);
+    this.events.lifecycle(svc.name, e);
   }
 
   /**
@@ -332,6 +355,7 @@ export class Gateway {
     last.event = { ...last.event, ts: Date.now() };
     this.log.info({ component: svc.name, version: svc.host.version }, 'component version changed');
     this.sendState(svc.name);
+    this.events.version(svc.name);
   }
   private readonly lastStates = new Map<string, { event: LifecycleEvent; svc: ComponentService }>();
 
@@ -352,7 +376,17 @@ export class Gateway {
         host: metrics[name],
       };
     }
-    return { ts: Date.now(), uptimeMs: Date.now() - this.startedAt, version: GATEWAY_VERSION, components, outbox: this.outbox.stats(), publisher: this.publisher.stats() };
+    return {
+      ts: Date.now(),
+      uptimeMs: Date.now() - this.startedAt,
+      version: GATEWAY_VERSION,
+      components,
+      outbox: this.outbox.stats(),
+      publisher: this.publisher.stats(),
+      ...(this.link ? { broker: this.link.status() } : {}),
+      ...(this.commands ? { commands: this.commands.stats() } : {}),
+      refused: this.refusals.stats(),
+    };
   }
 
   private publishHealth(): void {
@@ -378,13 +412,18 @@ export class Gateway {
       probationMs: this.config.ota.probationMs,
       chunkIdleTimeoutMs: this.config.ota.chunkTimeoutMs,
       recovered,
+      onStatus: (component, status) => this.events.ota(component, status),
+      // Config and policy name the components this gateway is meant to have (store and running ones the updater knows).
+      isKnown: (name) => this.config.components.some((c) => c.manifest.name === name) || name in this.config.policy.components,
+      logRefused: (kind, _component, message) => this.refusals.note(kind, 'warn', { source: 'ota' }, message),
       log: (level, message) => this.log[level]({ source: 'ota' }, message),
     });
     await this.ota.recover();
     await this.ota.start();
     // With trusted keys an OTA may come at any time: have jco loaded in the build worker before it
-    // does (in the background; the worker ends again after a minute without builds).
-    if (keys.length > 0) this.buildWorker.warm().catch((err: Error) => this.log.warn({ err: err.message }, 'build worker did not warm up'));
+    // does (in the background; the worker ends again after a minute without builds). A shared worker
+    // is its owner's to warm: a thousand simulated gateways must not each load jco.
+    if (keys.length > 0 && !this.opts.shared) this.buildWorker.warm().catch((err: Error) => this.log.warn({ err: err.message }, 'build worker did not warm up'));
   }
 
   /** The runtime side of OTA: validate into the warm cache, swap between events, roll back. */
@@ -476,8 +515,10 @@ export class Gateway {
 
   /** Stops in reverse order of start; safe after a start that failed half-way. */
   async stop(): Promise<void> {
+    await this.extensions?.stop();
     if (this.healthTimer) clearInterval(this.healthTimer);
     for (const u of this.unsubscribe.splice(0)) u();
+    this.refusals.close();
     await this.ota?.stop();
     for (const svc of [...this.services.values()].reverse()) await svc.stop();
     // Each service's `stopped` state (with its real restart count) is the last retained state.
@@ -485,10 +526,11 @@ export class Gateway {
     await this.publisher?.stop();
     this.outbox?.flush();
     await this.broker?.stop();
+    this.link?.dispose();
     this.outbox?.close();
     await this.board?.close();
     await this.audit?.close();
-    await this.buildWorker.close();
+    if (!this.opts.shared) await this.buildWorker.close();
   }
 }
 

@@ -23,12 +23,8 @@ export async function analyzeComponent(bytes: Uint8Array): Promise<Analysis> {
   let files: Record<string, Uint8Array>;
   try {
     wit = await jco.componentWit(bytes);
-    ({ files } = (await jco.transpile(bytes, {
-      name: 'component',
-      instantiation: 'sync',
-      nodejsCompat: false,
-      // Types are generated (the default) only to compare the imported interfaces against the world.
-    })) as { files: Record<string, Uint8Array> });
+    // Types are generated too, only to compare the imported interfaces against the world.
+    ({ files } = await jco.transpile(bytes));
   } catch (err) {
     throw new GatewayError('INVALID_COMPONENT', `component is not valid: ${oneLine(err)}; rebuild it (is the file truncated?)`);
   }

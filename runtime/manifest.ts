@@ -1,10 +1,14 @@
 import { GatewayError } from './errors.js';
+import { parseTelemetryChannel, type TelemetryChannel } from './telemetry-channel.js';
+import { clip, echo } from './echo.js';
 
 /**
  * The component manifest (contract section 2), normalised: every optional key filled with its
  * default, names in camelCase for code. `parseManifest` accepts the YAML/JSON shape (kebab-case keys)
  * and reports the first mistake as one line naming the key path and the fix.
  */
+
+export type { TelemetryChannel } from './telemetry-channel.js';
 
 export type Edge = 'rising' | 'falling' | 'both';
 export type Framing = { kind: 'line' } | { kind: 'bytes' } | { kind: 'delimiter'; delimiter: Uint8Array };
@@ -27,7 +31,10 @@ export interface SerialGrant {
 export interface Capabilities {
   gpio: { read: number[]; write: number[]; watch: GpioWatch[] };
   serial: SerialGrant[];
+  /** Channel names (what grants check), `*` included. */
   telemetry: string[];
+  /** The same channels with what the manifest says about them (unit, classes); no `*`. */
+  channels: TelemetryChannel[];
   messaging: { send: string[]; receive: string[] };
   config: Record<string, string>;
 }
@@ -63,7 +70,7 @@ const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const SEMVER_RE = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
 export function manifestError(path: string, problem: string, fix: string): GatewayError {
-  return new GatewayError('INVALID_MANIFEST', `manifest ${path}: ${problem}; ${fix}`);
+  return new GatewayError('INVALID_MANIFEST', `manifest ${clip(path, 160)}: ${problem}; ${fix}`);
 }
 
 type Obj = Record<string, unknown>;
@@ -72,26 +79,26 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 function checkKeys(o: Obj, path: string, allowed: string[]): void {
   for (const key of Object.keys(o)) {
     if (!allowed.includes(key)) {
-      throw manifestError(`${path}${path ? '.' : ''}${key}`, 'unknown key', `use one of: ${allowed.join(', ')}`);
+      throw manifestError(`${path}${path ? '.' : ''}${clip(key)}`, 'unknown key', `use one of: ${allowed.join(', ')}`);
     }
   }
 }
 
 function int(v: unknown, path: string, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw manifestError(path, `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`, 'correct the number');
+    throw manifestError(path, `expected an integer from ${min} to ${max}, got ${echo(v)}`, 'correct the number');
   }
   return v;
 }
 
 function str(v: unknown, path: string): string {
-  if (typeof v !== 'string' || v.length === 0) throw manifestError(path, `expected a non-empty string, got ${JSON.stringify(v)}`, 'write it as text');
+  if (typeof v !== 'string' || v.length === 0) throw manifestError(path, `expected a non-empty string, got ${echo(v)}`, 'write it as text');
   return v;
 }
 
 function list<T>(v: unknown, path: string, each: (item: unknown, path: string) => T): T[] {
   if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw manifestError(path, `expected a list, got ${JSON.stringify(v)}`, 'write it as [a, b]');
+  if (!Array.isArray(v)) throw manifestError(path, `expected a list, got ${echo(v)}`, 'write it as [a, b]');
   return v.map((item, i) => each(item, `${path}[${i}]`));
 }
 
@@ -102,7 +109,7 @@ export function parseFraming(text: string, path: string): Framing {
   if (text === 'bytes') return { kind: 'bytes' };
   const m = /^delimiter:((?:[0-9a-fA-F]{2})+)$/.exec(text);
   if (m) return { kind: 'delimiter', delimiter: Uint8Array.from(Buffer.from(m[1]!, 'hex')) };
-  throw manifestError(path, `unknown framing ${JSON.stringify(text)}`, 'use line, bytes or delimiter:<hex bytes>, e.g. delimiter:0d0a');
+  throw manifestError(path, `unknown framing ${echo(text)}`, 'use line, bytes or delimiter:<hex bytes>, e.g. delimiter:0d0a');
 }
 
 function parseCapabilities(v: unknown, path: string): Capabilities {
@@ -110,6 +117,7 @@ function parseCapabilities(v: unknown, path: string): Capabilities {
     gpio: { read: [], write: [], watch: [] },
     serial: [],
     telemetry: [],
+    channels: [],
     messaging: { send: [], receive: [] },
     config: {},
   };
@@ -127,7 +135,7 @@ function parseCapabilities(v: unknown, path: string): Capabilities {
       checkKeys(w, p, ['pin', 'edge', 'debounce-ms']);
       const edge = w.edge ?? 'both';
       if (edge !== 'rising' && edge !== 'falling' && edge !== 'both') {
-        throw manifestError(`${p}.edge`, `unknown edge ${JSON.stringify(edge)}`, 'use rising, falling or both');
+        throw manifestError(`${p}.edge`, `unknown edge ${echo(edge)}`, 'use rising, falling or both');
       }
       return { pin: pinOf(w.pin, `${p}.pin`), edge, debounceMs: w['debounce-ms'] === undefined ? 0 : int(w['debounce-ms'], `${p}.debounce-ms`, 0, 60_000) };
     });
@@ -143,11 +151,9 @@ function parseCapabilities(v: unknown, path: string): Capabilities {
       framingText,
     };
   });
-  caps.telemetry = list(v.telemetry, `${path}.telemetry`, (c, p) => {
-    const name = str(c, p);
-    if (name !== '*' && !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw manifestError(p, `channel ${JSON.stringify(name)} is not a valid name`, 'use letters, digits, _ . - (no / + #)');
-    return name;
-  });
+  const channels = list(v.telemetry, `${path}.telemetry`, parseTelemetryChannel);
+  caps.telemetry = channels.map((c) => c.name);
+  caps.channels = channels.filter((c) => c.name !== '*');
   if (v.messaging !== undefined) {
     if (!isObj(v.messaging)) throw manifestError(`${path}.messaging`, 'expected a mapping', 'use keys send and receive');
     checkKeys(v.messaging, `${path}.messaging`, ['send', 'receive']);
@@ -158,7 +164,7 @@ function parseCapabilities(v: unknown, path: string): Capabilities {
     if (!isObj(v.config)) throw manifestError(`${path}.config`, 'expected a mapping of key: value', 'write e.g. { setpoint: "21.5" }');
     for (const [k, val] of Object.entries(v.config)) {
       if (typeof val !== 'string' && typeof val !== 'number' && typeof val !== 'boolean') {
-        throw manifestError(`${path}.config.${k}`, 'expected a scalar value', 'quote it as a string');
+        throw manifestError(`${path}.config.${clip(k)}`, 'expected a scalar value', 'quote it as a string');
       }
       caps.config[k] = String(val);
     }
@@ -171,9 +177,9 @@ export function parseManifest(raw: unknown): Manifest {
   if (!isObj(raw)) throw manifestError('(root)', 'expected a mapping', 'start the file with `name:` and `version:`');
   checkKeys(raw, '', ['name', 'version', 'tick-ms', 'capabilities', 'limits', 'restart', 'isolation']);
   const name = str(raw.name, 'name');
-  if (!NAME_RE.test(name)) throw manifestError('name', `${JSON.stringify(name)} is not a valid component name`, 'use lowercase letters, digits and -, starting with a letter or digit, at most 64 characters');
+  if (!NAME_RE.test(name)) throw manifestError('name', `${echo(name)} is not a valid component name`, 'use lowercase letters, digits and -, starting with a letter or digit, at most 64 characters');
   const version = str(typeof raw.version === 'number' ? String(raw.version) : raw.version, 'version');
-  if (!SEMVER_RE.test(version)) throw manifestError('version', `${JSON.stringify(version)} is not semver`, 'write it as MAJOR.MINOR.PATCH, e.g. 1.0.0');
+  if (!SEMVER_RE.test(version)) throw manifestError('version', `${echo(version)} is not semver`, 'write it as MAJOR.MINOR.PATCH, e.g. 1.0.0');
   const tickMs = raw['tick-ms'] === undefined || raw['tick-ms'] === null ? undefined : int(raw['tick-ms'], 'tick-ms', 1, 86_400_000);
   const limits = { ...DEFAULT_LIMITS };
   if (raw.limits !== undefined) {
@@ -190,13 +196,13 @@ export function parseManifest(raw: unknown): Manifest {
     checkKeys(raw.restart, 'restart', ['policy', 'intensity', 'period-ms']);
     const policy = raw.restart.policy ?? 'permanent';
     if (policy !== 'permanent' && policy !== 'transient' && policy !== 'temporary') {
-      throw manifestError('restart.policy', `unknown policy ${JSON.stringify(policy)}`, 'use permanent, transient or temporary');
+      throw manifestError('restart.policy', `unknown policy ${echo(policy)}`, 'use permanent, transient or temporary');
     }
     restart.policy = policy;
     if (raw.restart.intensity !== undefined) restart.intensity = int(raw.restart.intensity, 'restart.intensity', 0, 1_000_000);
     if (raw.restart['period-ms'] !== undefined) restart.periodMs = int(raw.restart['period-ms'], 'restart.period-ms', 1, 86_400_000);
   }
   const isolation = raw.isolation ?? 'inline';
-  if (isolation !== 'inline' && isolation !== 'worker') throw manifestError('isolation', `unknown isolation ${JSON.stringify(isolation)}`, 'use inline or worker');
+  if (isolation !== 'inline' && isolation !== 'worker') throw manifestError('isolation', `unknown isolation ${echo(isolation)}`, 'use inline or worker');
   return { name, version, tickMs, capabilities: parseCapabilities(raw.capabilities, 'capabilities'), limits, restart, isolation };
 }

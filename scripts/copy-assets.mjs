@@ -4,8 +4,11 @@
 import { cpSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { vendorJco } from './vendor-jco.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = process.argv[2] ?? join(root, 'dist');
 cpSync(join(root, 'wit'), join(out, 'wit'), { recursive: true });
 cpSync(join(root, 'sdk', 'assembly'), join(out, 'sdk', 'assembly'), { recursive: true });
+// The two pieces of jco the gateway uses (scripts/vendor-jco.mjs).
+vendorJco(join(out, 'vendor', 'jco'));

@@ -199,6 +199,10 @@ fi
 [ -f "$STAGE/bin/airssys.mjs" ] || die "$SOURCE does not look like AirsSys Gateway (no bin/airssys.mjs)"
 if [ ! -f "$STAGE/dist/gateway/cli/main.js" ]; then
   say "note: $SOURCE has no compiled dist/: the service will run the TypeScript sources through tsx (about 35 MB more memory); run \`npm run build\` in the checkout first, or install from an \`npm pack\` tarball"
+  # jco is a development dependency: the two pieces the runtime loads come from the checkout's own.
+  if [ -d "$SOURCE" ] && [ ! -d "$STAGE/vendor/jco" ]; then
+    node "$SOURCE/scripts/vendor-jco.mjs" "$STAGE/vendor/jco" || die "cannot copy jco from $SOURCE/node_modules; run npm ci in the checkout first, or install from an npm pack tarball"
+  fi
 fi
 
 lock_sum() { [ -f "$1/package-lock.json" ] && sha256sum "$1/package-lock.json" | cut -d' ' -f1 || echo none; }

@@ -160,7 +160,7 @@ export async function compileAssemblyScript(entryFile: string, opts: BuildOption
   const modName = './' + path.basename(abs).replace(/\.ts$/, '');
   const entry = entrySource(modName, voidHandlers(userSource));
   const sources = new Map<string, string>(); // absolute path -> text (for diagnostics)
-  const asc = (await import('assemblyscript/asc')).default;
+  const asc = await loadAssemblyScript();
   const sdkMarker = `node_modules/${SDK_PACKAGE}/`;
 
   const readHook = (filename: string, baseDir: string): string | null => {
@@ -246,4 +246,17 @@ function formatDiagnostic(d: Diag, dir: string, sources: Map<string, string>, li
   }
   const where = full ? path.relative(process.cwd(), full) || full : src.replace(`~lib/${SDK_PACKAGE}`, 'sdk');
   return pos ? `${where}:${pos.line}:${pos.col}: error ${code}: ${d.message}` : `${where}: error ${code}: ${d.message}`;
+}
+
+/**
+ * The AssemblyScript compiler is build tooling (~100 MB), not part of a gateway install: a Pi runs
+ * components built elsewhere. Where it is missing, say how to add it.
+ */
+async function loadAssemblyScript(): Promise<typeof import('assemblyscript/asc').default> {
+  try {
+    return (await import('assemblyscript/asc')).default;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new GatewayError('BUILD_FAILED', 'the AssemblyScript compiler is not installed (a gateway install leaves out build tooling); run `npm install assemblyscript@0.28` in the gateway folder, or build on a workstation and copy the .wasm');
+  }
 }

@@ -1,4 +1,5 @@
 import { GatewayError } from '../../runtime/errors.js';
+import { clip, echo } from '../../runtime/echo.js';
 import type { Manifest } from '../../runtime/manifest.js';
 import { filterCovers, filterProblem } from './topics.js';
 
@@ -37,16 +38,16 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function policyError(path: string, problem: string, fix: string): GatewayError {
-  return new GatewayError('INVALID_POLICY', `config policy.${path}: ${problem}; ${fix}`);
+  return new GatewayError('INVALID_POLICY', `config policy.${clip(path, 160)}: ${problem}; ${fix}`);
 }
 
 function keys(o: Obj, path: string, allowed: string[]): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw policyError(`${path}.${k}`, 'unknown key', `use one of: ${allowed.join(', ')}`);
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw policyError(`${path}.${clip(k)}`, 'unknown key', `use one of: ${allowed.join(', ')}`);
 }
 
 function arr(v: unknown, path: string): unknown[] {
   if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw policyError(path, `expected a list, got ${JSON.stringify(v)}`, 'write it as [a, b]');
+  if (!Array.isArray(v)) throw policyError(path, `expected a list, got ${echo(v)}`, 'write it as [a, b]');
   return v;
 }
 
@@ -55,14 +56,14 @@ function pinSet(v: unknown, path: string): PinSet {
   arr(v, path).forEach((p, i) => {
     if (p === '*') set.all = true;
     else if (typeof p === 'number' && Number.isInteger(p) && p >= 0 && p <= 1023) set.pins.add(p);
-    else throw policyError(`${path}[${i}]`, `expected a pin number or "*", got ${JSON.stringify(p)}`, 'write BCM line numbers, e.g. [17, 27]');
+    else throw policyError(`${path}[${i}]`, `expected a pin number or "*", got ${echo(p)}`, 'write BCM line numbers, e.g. [17, 27]');
   });
   return set;
 }
 
 function strings(v: unknown, path: string): string[] {
   return arr(v, path).map((s, i) => {
-    if (typeof s !== 'string' || s.length === 0) throw policyError(`${path}[${i}]`, `expected a non-empty string, got ${JSON.stringify(s)}`, 'quote it');
+    if (typeof s !== 'string' || s.length === 0) throw policyError(`${path}[${i}]`, `expected a non-empty string, got ${echo(s)}`, 'quote it');
     return s;
   });
 }
@@ -106,15 +107,15 @@ export function parsePolicy(raw: unknown): Policy {
   const roles = new Map<string, Role>();
   if (raw.roles !== undefined) {
     if (!isObj(raw.roles)) throw policyError('roles', 'expected a mapping of role name to capabilities', 'write e.g. roles: { climate: { telemetry: ["*"] } }');
-    for (const [name, r] of Object.entries(raw.roles)) roles.set(name, parseRole(r, `roles.${name}`));
+    for (const [name, r] of Object.entries(raw.roles)) roles.set(name, parseRole(r, `roles.${clip(name)}`));
   }
   const components = new Map<string, string[]>();
   if (raw.components !== undefined) {
     if (!isObj(raw.components)) throw policyError('components', 'expected a mapping of component name to role list', 'write e.g. components: { thermo: [climate] }');
     for (const [name, list] of Object.entries(raw.components)) {
-      const names = strings(list, `components.${name}`);
+      const names = strings(list, `components.${clip(name)}`);
       names.forEach((r, i) => {
-        if (!roles.has(r)) throw policyError(`components.${name}[${i}]`, `unknown role ${JSON.stringify(r)}`, `define it under policy.roles or use one of: ${[...roles.keys()].join(', ') || '(none defined)'}`);
+        if (!roles.has(r)) throw policyError(`components.${clip(name)}[${i}]`, `unknown role ${echo(r)}`, `define it under policy.roles or use one of: ${[...roles.keys()].slice(0, 10).map((k) => clip(k)).join(', ') || '(none defined)'}`);
       });
       components.set(name, names);
     }
@@ -157,17 +158,17 @@ export function checkManifestAgainstPolicy(manifest: Manifest, policy: Policy): 
   for (const ch of caps.telemetry) {
     // A manifest asking for "*" needs a role with "*": a prefix role does not cover every channel.
     const ok = roles.some((r) => r.telemetry.some((p) => (ch === '*' ? p === '*' : nameMatches(p, ch))));
-    if (!ok) out.push(`${who}: telemetry channel ${JSON.stringify(ch)} is not granted by ${by}`);
+    if (!ok) out.push(`${who}: telemetry channel ${echo(ch)} is not granted by ${by}`);
   }
   for (const f of [...caps.messaging.send, ...caps.messaging.receive]) {
     const bad = filterProblem(f);
     if (bad) out.push(`${who}: messaging ${bad}`);
   }
   for (const f of caps.messaging.send) {
-    if (!roles.some((r) => r.messaging.send.some((rf) => filterCovers(rf, f)))) out.push(`${who}: messaging.send ${JSON.stringify(f)} is not covered by ${by}`);
+    if (!roles.some((r) => r.messaging.send.some((rf) => filterCovers(rf, f)))) out.push(`${who}: messaging.send ${echo(f)} is not covered by ${by}`);
   }
   for (const f of caps.messaging.receive) {
-    if (!roles.some((r) => r.messaging.receive.some((rf) => filterCovers(rf, f)))) out.push(`${who}: messaging.receive ${JSON.stringify(f)} is not covered by ${by}`);
+    if (!roles.some((r) => r.messaging.receive.some((rf) => filterCovers(rf, f)))) out.push(`${who}: messaging.receive ${echo(f)} is not covered by ${by}`);
   }
   return out;
 }

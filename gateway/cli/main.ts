@@ -19,6 +19,9 @@ export const VERBS: ReadonlyArray<readonly [string, () => Promise<VerbModule>]> 
   ['status', () => import('./verbs/status.js')],
   ['telemetry', () => import('./verbs/telemetry.js')],
   ['artifacts', () => import('./verbs/artifacts.js')],
+  ['rollout', () => import('./verbs/rollout.js')],
+  ['fleet', () => import('./verbs/fleet.js')],
+  ['fleet-sim', () => import('./verbs/fleet-sim.js')],
   ['doctor', () => import('./verbs/doctor.js')],
 ];
 

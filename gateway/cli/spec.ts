@@ -25,6 +25,8 @@ export interface VerbSpec {
   summary: string;
   /** The synopsis after `airssys `, positionals and required flags first; `[options]` for the rest. */
   usage: string;
+  /** Further synopses of the same verb (sub-commands such as `rollout status ID`). */
+  forms?: string[];
   /** A few sentences: what it does, what it prints, when it exits. */
   about?: string;
   flags: FlagSpec[];
@@ -118,7 +120,7 @@ function flagLabel(f: FlagSpec): string {
 export function helpText(spec: VerbSpec): string[] {
   const flags = [...spec.flags, HELP_FLAG];
   const width = Math.min(30, Math.max(...flags.map((f) => flagLabel(f).length)));
-  const lines = [`Usage: ${usageLine(spec)}`, '', spec.summary.replace(/^./, (c) => c.toUpperCase()) + '.'];
+  const lines = [`Usage: ${usageLine(spec)}`, ...(spec.forms ?? []).map((f) => `       airssys ${f}`), '', spec.summary.replace(/^./, (c) => c.toUpperCase()) + '.'];
   if (spec.about) lines.push('', ...wrap(spec.about, 100));
   lines.push('', 'Options:');
   for (const f of flags) {
@@ -150,7 +152,7 @@ export function markdownReference(specs: VerbSpec[], intro: string[]): string {
   md.push('| verb | does |', '|---|---|');
   for (const s of specs) md.push(`| [\`${s.name}\`](#airssys-${s.name.replace(/\s+/g, '-')}) | ${s.summary} |`);
   for (const s of specs) {
-    md.push('', `## airssys ${s.name}`, '', '```', usageLine(s), '```', '', s.summary.replace(/^./, (c) => c.toUpperCase()) + '.');
+    md.push('', `## airssys ${s.name}`, '', '```', usageLine(s), ...(s.forms ?? []).map((f) => `airssys ${f}`), '```', '', s.summary.replace(/^./, (c) => c.toUpperCase()) + '.');
     if (s.about) md.push('', s.about);
     md.push('', '| option | meaning |', '|---|---|');
     for (const f of [...s.flags, HELP_FLAG]) {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';
+import { parseYamlText } from '../config/yaml.js';
 
 /** Reads a manifest file (YAML, or JSON which YAML accepts) as the raw mapping, unvalidated. */
 export async function readManifestObject(path: string): Promise<Record<string, unknown>> {
@@ -11,12 +11,9 @@ export async function readManifestObject(path: string): Promise<Record<string, u
   } catch (err) {
     throw new GatewayError('INVALID_MANIFEST', `cannot read manifest ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; check the path`);
   }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (err) {
-    throw new GatewayError('INVALID_MANIFEST', `manifest ${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}; fix the line shown`);
-  }
+  const parsed = parseYamlText(text, path);
+  if (parsed.problems.length > 0) throw new GatewayError('INVALID_MANIFEST', `manifest ${parsed.problems[0]}`);
+  const raw = parsed.value;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new GatewayError('INVALID_MANIFEST', `manifest ${path} must be a mapping; start it with name: and version:`);
   }

@@ -4,6 +4,8 @@
  * `config <key.path>: <what is wrong>; <the fix>`.
  */
 
+import { clip, echo } from '../../runtime/echo.js';
+
 export type Obj = Record<string, unknown>;
 export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -17,14 +19,16 @@ export class Problems {
   }
 }
 
-export const show = (v: unknown): string => {
-  const s = JSON.stringify(v);
-  if (s === undefined) return String(v);
-  return s.length > 60 ? s.slice(0, 57) + '...' : s;
-};
+/** A user value in a message: quoted, at most ECHO_MAX characters (runtime/echo.ts). */
+export const show = (v: unknown): string => echo(v);
 
+/** A key path; a user-written key is cut like any echoed value. */
 export const join = (path: string, key: string | number): string =>
-  typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+  typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${clip(key)}` : clip(key);
+
+/** User-written names as a bounded "use one of" list: each cut, at most 10 shown. */
+export const listed = (names: string[]): string =>
+  names.length === 0 ? '(none defined)' : names.slice(0, 10).map((n) => clip(n)).join(', ') + (names.length > 10 ? ` (and ${names.length - 10} more)` : '');
 
 /** Rejects keys outside `allowed`; returns the object (or undefined when it is not a mapping). */
 export function mapping(p: Problems, v: unknown, path: string, allowed: string[], fix: string): Obj | undefined {

@@ -1,11 +1,15 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import YAML, { LineCounter } from 'yaml';
+import { clip } from '../../runtime/echo.js';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';
-import { bytes, integer, isObj, join, list, mapping, millis, oneOf, Problems, show, string, type Obj } from './check.js';
-import type { BoardConfig, ComponentConfig, GatewayConfig, LogLevel, MqttConfig, OtaConfig, TelemetryConfig } from './types.js';
+import { bytes, integer, isObj, join, list, listed, mapping, millis, oneOf, Problems, show, string, type Obj } from './check.js';
+import { parseHomeAssistantConfig, parseMetricsConfig } from '../extensions/config.js';
+import { parseCommands } from '../commands/config.js';
+import { isLoopbackHost } from '../mqtt/loopback.js';
+import { parseYamlText } from './yaml.js';
+import type { BoardConfig, ComponentConfig, GatewayConfig, LogLevel, MqttConfig, OtaConfig, StorageConfig, TelemetryConfig } from './types.js';
 
 /**
  * Loads and validates the gateway YAML (contract section 3). Every mistake is one line naming the
@@ -15,7 +19,8 @@ import type { BoardConfig, ComponentConfig, GatewayConfig, LogLevel, MqttConfig,
 export class ConfigError extends GatewayError {
   readonly problems: string[];
   constructor(problems: string[]) {
-    super('INVALID_CONFIG', problems.join('\n'));
+    // A fuzzed file can hold thousands of mistakes; the first 20 say enough to start fixing.
+    super('INVALID_CONFIG', (problems.length > 20 ? [...problems.slice(0, 20), `config: and ${problems.length - 20} more problems`] : problems).join('\n'));
     this.problems = problems;
   }
 }
@@ -38,7 +43,7 @@ export const DEFAULTS = {
   dataDir: './var',
   topicPrefix: 'airssys',
   embeddedPort: 1883,
-  embeddedHost: '0.0.0.0',
+  embeddedHost: '127.0.0.1',
   keepaliveS: 30,
   threshold: 1,
   maxArtifactBytes: 33_554_432,
@@ -48,7 +53,9 @@ export const DEFAULTS = {
   outboxMaxAgeMs: 7 * 86_400_000,
   inflightWindow: 100,
   healthIntervalMs: 30_000,
-  commitIntervalMs: 2,
+  commitIntervalMs: 1000,
+  storageFlushMs: 10_000,
+  memoryMaxBytes: 4 * 1024 * 1024,
 } as const;
 
 export function loadConfig(file: string, options: LoadOptions = {}): GatewayConfig {
@@ -60,16 +67,9 @@ export function loadConfig(file: string, options: LoadOptions = {}): GatewayConf
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new ConfigError([`config ${file}: cannot read the file (${code}); check the path or pass --config FILE`]);
   }
-  const lineCounter = new LineCounter();
-  const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => {
-      const pos = lineCounter.linePos(e.pos[0]);
-      const where = pos ? `${file}:${pos.line}:${pos.col}` : file;
-      return `config ${where}: YAML syntax error (${e.message.split('\n')[0]}); fix the syntax at that line`;
-    }));
-  }
-  return parseConfig(doc.toJS(), { ...options, baseDir: dirname(abs), file: abs });
+  const parsed = parseYamlText(text, file);
+  if (parsed.problems.length > 0) throw new ConfigError(parsed.problems.map((line) => `config ${line}`));
+  return parseConfig(parsed.value, { ...options, baseDir: dirname(abs), file: abs });
 }
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -82,7 +82,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const env = options.env ?? process.env;
   const base = options.baseDir;
   if (raw === undefined || raw === null) raw = {};
-  const root = mapping(p, raw, '', ['gateway', 'mqtt', 'board', 'ota', 'policy', 'components', 'telemetry', 'log'], 'the file holds keys gateway, mqtt, board, ota, policy, components, telemetry');
+  const root = mapping(p, raw, '', ['gateway', 'mqtt', 'board', 'ota', 'policy', 'components', 'telemetry', 'storage', 'log', 'commands', 'metrics', 'homeassistant'], 'the file holds keys gateway, mqtt, board, ota, policy, components, telemetry');
   const r: Obj = root ?? {};
 
   // The path is relative to the config file, so the same config works from any working directory.
@@ -113,13 +113,17 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const policy = parsePolicy(p, r.policy);
   const components = parseComponents(p, r.components, path, mustExist);
   const telemetry = parseTelemetry(p, r.telemetry);
+  const storage = parseStorage(p, r.storage);
   const lg = mapping(p, r.log, 'log', ['level'], 'write e.g. { level: info }') ?? {};
   const log = { level: oneOf<LogLevel>(p, lg.level, 'log.level', 'info', ['trace', 'debug', 'info', 'warn', 'error']) };
+  const metrics = parseMetricsConfig(p, r.metrics);
+  const homeassistant = parseHomeAssistantConfig(p, r.homeassistant);
+  const commands = parseCommands(p, r.commands);
 
   // Cross-checks: only meaningful once each part is valid on its own.
   for (const [name, roles] of Object.entries(policy.components)) {
     roles.forEach((role, i) => {
-      if (!(role in policy.roles)) p.add(`policy.components.${name}[${i}]`, `role ${show(role)} is not defined`, `define it under policy.roles or use one of: ${Object.keys(policy.roles).join(', ') || '(none defined)'}`);
+      if (!(role in policy.roles)) p.add(join(join('policy.components', name), i), `role ${show(role)} is not defined`, `define it under policy.roles or use one of: ${listed(Object.keys(policy.roles))}`);
     });
   }
   const seen = new Map<string, number>();
@@ -133,7 +137,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   }
 
   if (p.count > 0) throw new ConfigError(p.lines);
-  return { file: options.file, gateway: { id, dataDir, groups }, mqtt, board, ota, policy, components, telemetry, log };
+  return { file: options.file, gateway: { id, dataDir, groups }, mqtt, board, ota, policy, components, telemetry, storage, log, commands, metrics, homeassistant };
 }
 
 export function sanitizeId(name: string): string {
@@ -182,11 +186,16 @@ function parseMqtt(p: Problems, v: unknown, env: Record<string, string | undefin
     else if (pr === '3.1.1' || pr === '4') protocol = 4;
     else p.add('mqtt.protocol', `unknown protocol ${show(m.protocol)}`, 'use auto, 5 or "3.1.1"');
   }
+  // Contract 7.4: beyond loopback the embedded broker needs an account (it becomes its only one).
+  const embeddedHost = string(p, m['embedded-host'], 'mqtt.embedded-host', DEFAULTS.embeddedHost);
+  if (embedded && !isLoopbackHost(embeddedHost) && (username === undefined || password === undefined)) {
+    p.add('mqtt.embedded-host', `${show(embeddedHost)} opens the embedded broker to the network without an account`, 'set mqtt.username and mqtt.password (its only account), or remove embedded-host to listen on 127.0.0.1 only');
+  }
   return {
     url,
     embedded,
     embeddedPort: integer(p, m['embedded-port'], 'mqtt.embedded-port', DEFAULTS.embeddedPort, 0, 65535),
-    embeddedHost: string(p, m['embedded-host'], 'mqtt.embedded-host', DEFAULTS.embeddedHost),
+    embeddedHost,
     topicPrefix,
     clientId,
     username,
@@ -244,7 +253,7 @@ function parsePolicy(p: Problems, v: unknown): GatewayConfig['policy'] {
   if (pol.roles !== undefined && pol.roles !== null) {
     if (!isObj(pol.roles)) p.add('policy.roles', `expected a mapping of role name to grants, got ${show(pol.roles)}`, 'write e.g. { climate: { gpio: { read: [17] } } }');
     else for (const [name, body] of Object.entries(pol.roles)) {
-      if (!isObj(body)) p.add(`policy.roles.${name}`, `expected a mapping of grants, got ${show(body)}`, 'write e.g. { gpio: { read: [17] }, telemetry: ["*"] }');
+      if (!isObj(body)) p.add(join('policy.roles', name), `expected a mapping of grants, got ${show(body)}`, 'write e.g. { gpio: { read: [17] }, telemetry: ["*"] }');
       else roles[name] = body;
     }
   }
@@ -252,7 +261,7 @@ function parsePolicy(p: Problems, v: unknown): GatewayConfig['policy'] {
   if (pol.components !== undefined && pol.components !== null) {
     if (!isObj(pol.components)) p.add('policy.components', `expected a mapping of component name to roles, got ${show(pol.components)}`, 'write e.g. { thermo: [climate] }');
     else for (const [name, rs] of Object.entries(pol.components)) {
-      const at = `policy.components.${name}`;
+      const at = join('policy.components', name);
       if (!NAME_RE.test(name)) p.add(at, `${show(name)} is not a valid component name`, 'use lowercase letters, digits and -');
       const arr = typeof rs === 'string' ? [rs] : rs;
       components[name] = list(p, arr, at, 'write it as [role-a, role-b]').map((x, i) => string(p, x, join(at, i), ''));
@@ -281,13 +290,20 @@ function parseComponents(p: Problems, v: unknown, path: (s: string) => string, m
     }
     if (typeof c.manifest === 'string') {
       manifestPath = path(c.manifest);
+      let text: string;
       try {
-        raw = YAML.parse(readFileSync(manifestPath, 'utf8'));
+        text = readFileSync(manifestPath, 'utf8');
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        p.add(label, code ? `cannot read ${show(c.manifest)} (${code}, looked at ${manifestPath})` : `${show(c.manifest)} is not valid YAML (${(err as Error).message.split('\n')[0]})`, code ? 'check the path; relative paths start at the config file\'s folder' : 'fix the syntax');
+        const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+        p.add(label, `cannot read ${show(c.manifest)} (${code}, looked at ${clip(manifestPath, 200)})`, 'check the path; relative paths start at the config file\'s folder');
         return;
       }
+      const parsed = parseYamlText(text, clip(c.manifest, 200));
+      if (parsed.problems.length > 0) {
+        p.add(label, `${show(c.manifest)} is not usable YAML (${parsed.problems[0]})`, 'fix the manifest file');
+        return;
+      }
+      raw = parsed.value;
     } else if (!isObj(c.manifest)) {
       p.add(label, `expected a file path or an inline manifest, got ${show(c.manifest)}`, 'write manifest: thermo.yaml or manifest: { name: thermo, version: 1.0.0, … }');
       return;
@@ -310,14 +326,24 @@ function parseComponents(p: Problems, v: unknown, path: (s: string) => string, m
   return out;
 }
 
+/**
+ * `storage` (contract 7.1/7.4): components' key-value buckets (world 0.2.0), durable within
+ * `flush-ms` (default 10 s). The telemetry outbox has its own interval (telemetry.commit-interval-ms).
+ */
+function parseStorage(p: Problems, v: unknown): StorageConfig {
+  const st = mapping(p, v, 'storage', ['flush-ms'], 'write e.g. { flush-ms: 10000 }') ?? {};
+  return { flushMs: millis(p, st['flush-ms'], 'storage.flush-ms', DEFAULTS.storageFlushMs, 0) };
+}
+
 function parseTelemetry(p: Problems, v: unknown): TelemetryConfig {
-  const t = mapping(p, v, 'telemetry', ['outbox-max-bytes', 'outbox-max-age-ms', 'inflight-window', 'health-interval-ms', 'commit-interval-ms', 'synchronous'], 'write e.g. { outbox-max-bytes: 64MiB, inflight-window: 100 }') ?? {};
+  const t = mapping(p, v, 'telemetry', ['outbox-max-bytes', 'outbox-max-age-ms', 'inflight-window', 'health-interval-ms', 'commit-interval-ms', 'memory-max-bytes', 'synchronous'], 'write e.g. { outbox-max-bytes: 64MiB, inflight-window: 100 }') ?? {};
   return {
     outboxMaxBytes: bytes(p, t['outbox-max-bytes'], 'telemetry.outbox-max-bytes', DEFAULTS.outboxMaxBytes, 1024),
     outboxMaxAgeMs: millis(p, t['outbox-max-age-ms'], 'telemetry.outbox-max-age-ms', DEFAULTS.outboxMaxAgeMs, 1000),
     inflightWindow: integer(p, t['inflight-window'], 'telemetry.inflight-window', DEFAULTS.inflightWindow, 1, 65535),
     healthIntervalMs: millis(p, t['health-interval-ms'], 'telemetry.health-interval-ms', DEFAULTS.healthIntervalMs, 100),
     commitIntervalMs: millis(p, t['commit-interval-ms'], 'telemetry.commit-interval-ms', DEFAULTS.commitIntervalMs, 0),
+    memoryMaxBytes: bytes(p, t['memory-max-bytes'], 'telemetry.memory-max-bytes', DEFAULTS.memoryMaxBytes, 1024),
     synchronous: oneOf(p, t.synchronous, 'telemetry.synchronous', 'normal', ['normal', 'full'] as const),
   };
 }

@@ -1,4 +1,6 @@
 import type { Manifest } from '../../runtime/manifest.js';
+import type { HomeAssistantConfig, MetricsConfig } from '../extensions/config.js';
+import type { CommandsConfig } from '../commands/config.js';
 
 /**
  * The gateway configuration after validation: every default filled in, every path absolute
@@ -15,7 +17,15 @@ export interface GatewayConfig {
   policy: { roles: Record<string, unknown>; components: Record<string, string[]> };
   components: ComponentConfig[];
   telemetry: TelemetryConfig;
+  /** Components' key-value buckets (world 0.2.0). */
+  storage: StorageConfig;
   log: { level: LogLevel };
+  /** Prometheus `GET /metrics`; undefined: off. */
+  metrics?: MetricsConfig | undefined;
+  /** Home Assistant MQTT discovery; undefined: off. */
+  homeassistant?: HomeAssistantConfig | undefined;
+  /** Limits on inbound `cmd/…` traffic (gateway/commands). */
+  commands: CommandsConfig;
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
@@ -71,8 +81,15 @@ export interface TelemetryConfig {
   outboxMaxAgeMs: number;
   inflightWindow: number;
   healthIntervalMs: number;
-  /** Group-commit interval for the outbox (0: next event-loop turn). */
+  /** `telemetry.commit-interval-ms`: how long a sample may be held in memory only before it is committed (0: next event-loop turn). */
   commitIntervalMs: number;
+  /** `telemetry.memory-max-bytes`: samples held in memory at most while the disk refuses writes. */
+  memoryMaxBytes: number;
   /** 'normal' survives a process crash; 'full' also survives power loss at the cost of an fsync per commit. */
   synchronous: 'normal' | 'full';
+}
+
+export interface StorageConfig {
+  /** `storage.flush-ms` (contract 7.1): a bucket's writes are durable within this interval. */
+  flushMs: number;
 }

@@ -133,7 +133,7 @@ function loadForDoctor(options: DoctorOptions): Loaded {
 function lenient(file: string): { board: 'sim' | 'raspberry-pi'; dataDir: string } {
   let raw: any;
   try {
-    raw = YAML.parse(readFileSync(file, 'utf8'));
+    raw = YAML.parse(readFileSync(file, 'utf8'), { logLevel: 'silent' });
   } catch {
     raw = undefined;
   }

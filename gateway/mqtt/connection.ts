@@ -83,6 +83,7 @@ export class MqttConnection extends EventEmitter {
   private _connected = false;
   private _protocolVersion: 4 | 5 | undefined;
   private _attempts = 0;
+  private _sessions = 0;
 
   constructor(private readonly opts: MqttConnectionOptions) {
     super();
@@ -99,6 +100,10 @@ export class MqttConnection extends EventEmitter {
   /** Connection attempts so far (for tests and health). */
   get attempts(): number {
     return this._attempts;
+  }
+  /** Sessions established after the first (metrics: how often the link came back). */
+  get reconnects(): number {
+    return Math.max(0, this._sessions - 1);
   }
 
   /**
@@ -320,6 +325,7 @@ export class MqttConnection extends EventEmitter {
     const f = this.firstConnect;
     this.firstConnect = undefined;
     f?.resolve();
+    this._sessions++;
     this.emit('connect', { protocolVersion: this._protocolVersion });
   }
 

@@ -7,6 +7,10 @@ import { GatewayError } from '../../runtime/errors.js';
  * `mqtt.url: embedded`: an in-process Aedes broker so the gateway runs with no broker installed.
  * Aedes speaks MQTT 3.1.1 only (our connection falls back to it). Retained messages and sessions
  * live in memory: they last as long as the gateway process.
+ *
+ * It listens on 127.0.0.1 unless told otherwise (contract 7.4); the config refuses a non-loopback
+ * host without `mqtt.username`/`mqtt.password`, and with them set that pair is the only account:
+ * every other CONNECT, anonymous or not, is refused ("bad username or password").
  */
 export interface EmbeddedBrokerOptions {
   port?: number;
@@ -66,9 +70,9 @@ export class EmbeddedBroker {
         broker.close();
         reject(err.code === 'EADDRINUSE'
           ? new GatewayError('EMBEDDED_BROKER', `port ${this.opts.port ?? 1883} is in use, so the embedded broker cannot start; set mqtt.embedded-port to a free port or point mqtt.url at the broker already running`)
-          : new GatewayError('EMBEDDED_BROKER', `the embedded broker cannot listen on ${this.opts.host ?? '0.0.0.0'}:${this.opts.port ?? 1883} (${err.code ?? err.message}); set mqtt.embedded-host/embedded-port`));
+          : new GatewayError('EMBEDDED_BROKER', `the embedded broker cannot listen on ${this.opts.host ?? '127.0.0.1'}:${this.opts.port ?? 1883} (${err.code ?? err.message}); set mqtt.embedded-host/embedded-port`));
       });
-      server.listen(this.opts.port ?? 1883, this.opts.host ?? '0.0.0.0', () => resolve());
+      server.listen(this.opts.port ?? 1883, this.opts.host ?? '127.0.0.1', () => resolve());
     });
     this.server = server;
     this.broker = broker;

@@ -18,12 +18,12 @@ export interface BrokerLink {
   stop(): Promise<void>;
 }
 
-export function brokerLink(config: GatewayConfig, options: { version: string; overrides?: Partial<MqttConnectionOptions> }): BrokerLink {
+export function brokerLink(config: GatewayConfig, options: { version: string; groups?: string[]; overrides?: Partial<MqttConnectionOptions> }): BrokerLink {
   const m = config.mqtt;
   const embedded = m.embedded
     ? new EmbeddedBroker({ port: m.embeddedPort, host: m.embeddedHost, ...(m.username !== undefined ? { username: m.username, password: m.password ?? '' } : {}) })
     : undefined;
-  const p = presence(m.topicPrefix, config.gateway.id, options.version);
+  const p = presence(m.topicPrefix, config.gateway.id, options.version, options.groups ?? config.gateway.groups);
   const read = (file: string | undefined) => (file === undefined ? undefined : readFileSync(file));
   const build = (): MqttConnectionOptions => {
     const o: MqttConnectionOptions = {

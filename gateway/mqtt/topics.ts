@@ -14,17 +14,19 @@ export const topics = {
 export interface GatewayStatePayload {
   state: 'online' | 'offline';
   version: string;
+  /** gateway.groups (contract 7.4): lets a rollout pick its targets from the retained states alone. */
+  groups: string[];
   ts: number;
 }
 
 /** Retained birth message and the matching LWT for `<prefix>/gw/<id>/state`. */
-export function presence(prefix: string, gatewayId: string, version: string): {
+export function presence(prefix: string, gatewayId: string, version: string, groups: string[] = []): {
   will: { topic: string; payload: string; qos: 1; retain: true };
   birth: () => { topic: string; payload: string; qos: 1; retain: true };
   farewell: () => { topic: string; payload: string; qos: 1; retain: true };
 } {
   const topic = topics.gatewayState(prefix, gatewayId);
-  const msg = (state: 'online' | 'offline', ts: number) => JSON.stringify({ state, version, ts } satisfies GatewayStatePayload);
+  const msg = (state: 'online' | 'offline', ts: number) => JSON.stringify({ state, version, groups, ts } satisfies GatewayStatePayload);
   return {
     // The LWT is fixed at connect time, so its ts is the connect time; subscribers see when the session began.
     will: { topic, payload: msg('offline', Date.now()), qos: 1, retain: true },

@@ -1,6 +1,7 @@
 import { type KeyObject } from 'node:crypto';
 import { sha256Hex } from '../../runtime/cache.js';
 import { GatewayError } from '../../runtime/errors.js';
+import { echo } from '../../runtime/echo.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';
 import { WORLD_NAME } from '../../runtime/world.js';
 import { verifyManifest, type Signature } from './keys.js';
@@ -104,7 +105,7 @@ export function runtimeManifestSource(m: ReleaseManifest): Record<string, unknow
 }
 
 function int(v: unknown, key: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw bad(`manifest.${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw bad(`manifest.${key} must be an integer from ${min} to ${max}, got ${echo(v)}`);
   return v;
 }
 
@@ -116,14 +117,14 @@ function text(v: unknown, key: string): string {
 /** Shape only: types, formats and arithmetic consistency. Throws Reject('bad-envelope'). */
 export function parseEnvelopeShape(raw: unknown): Envelope {
   if (!isObj(raw)) throw bad('envelope must be a JSON object with manifest and signatures');
-  for (const k of Object.keys(raw)) if (k !== 'manifest' && k !== 'signatures') throw bad(`unknown envelope key ${JSON.stringify(k)}`);
+  for (const k of Object.keys(raw)) if (k !== 'manifest' && k !== 'signatures') throw bad(`unknown envelope key ${echo(k)}`);
   const m = raw.manifest;
   if (!isObj(m)) throw bad('envelope.manifest must be an object');
-  for (const k of Object.keys(m)) if (!MANIFEST_KEYS.includes(k)) throw bad(`unknown manifest key ${JSON.stringify(k)}`);
+  for (const k of Object.keys(m)) if (!MANIFEST_KEYS.includes(k)) throw bad(`unknown manifest key ${echo(k)}`);
   const component = text(m.component, 'component');
-  if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(component)) throw bad(`manifest.component ${JSON.stringify(component)} is not a component name`);
+  if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(component)) throw bad(`manifest.component ${echo(component)} is not a component name`);
   const version = text(m.version, 'version');
-  if (!isSemver(version)) throw bad(`manifest.version ${JSON.stringify(version)} is not semver`);
+  if (!isSemver(version)) throw bad(`manifest.version ${echo(version)} is not semver`);
   const sha256 = text(m.sha256, 'sha256');
   if (!SHA_RE.test(sha256)) throw bad('manifest.sha256 must be 64 lowercase hex digits');
   const size = int(m.size, 'size', 1, Number.MAX_SAFE_INTEGER);
@@ -139,7 +140,7 @@ export function parseEnvelopeShape(raw: unknown): Envelope {
   if (m['tick-ms'] !== undefined) out['tick-ms'] = int(m['tick-ms'], 'tick-ms', 1, 86_400_000);
   if (m.expires !== undefined) {
     const e = text(m.expires, 'expires');
-    if (!ISO_RE.test(e) || Number.isNaN(Date.parse(e))) throw bad(`manifest.expires ${JSON.stringify(e)} is not an ISO 8601 date-time with a zone`);
+    if (!ISO_RE.test(e) || Number.isNaN(Date.parse(e))) throw bad(`manifest.expires ${echo(e)} is not an ISO 8601 date-time with a zone`);
     out.expires = e;
   }
   if (m.targets !== undefined) {
@@ -214,7 +215,7 @@ export function checkEnvelope(bytes: Uint8Array, opts: EnvelopeCheckOptions): Ch
     const now = (opts.now ?? Date.now)();
     if (m.expires !== undefined && Date.parse(m.expires) <= now) throw new Reject('expired', `release expired at ${m.expires}`);
     if (!isTargeted(m.targets, opts.gatewayId, opts.groups)) {
-      throw new Reject('not-targeted', `targets ${JSON.stringify(m.targets)} name neither ${opts.gatewayId} nor its groups ${JSON.stringify(opts.groups)}`);
+      throw new Reject('not-targeted', `targets ${echo(m.targets)} name neither ${opts.gatewayId} nor its groups ${echo(opts.groups)}`);
     }
     if (m.world !== WORLD_NAME) throw new Reject('incompatible-world', `release is for world ${m.world}; this gateway runs ${WORLD_NAME}`);
     const floor = opts.floor(m.component);

@@ -7,6 +7,8 @@ import { trustStore } from './keys.js';
 import type { MessageListener, MqttPort } from './mqtt-port.js';
 import { isPhase, OtaError, type Phase, type Reason } from './reasons.js';
 import { maxVersion } from './semver.js';
+import { RecentSet } from './recent.js';
+import { clip } from '../../runtime/echo.js';
 import type { OtaStore, Recovery } from './store.js';
 
 /**
@@ -20,9 +22,17 @@ import type { OtaStore, Recovery } from './store.js';
  * directory, so a rejection leaves the store as it was. From `activating` to `committed` the store
  * carries a `pending` marker: a restart in that window reverts to the last committed version.
  *
- * Replays: an envelope is identified by the SHA-256 of its bytes. One that is in flight, queued,
- * already committed (it is the current version's envelope) or already rolled back is ignored with
- * no status change. A different envelope whose version is not above the floor is `downgrade`.
+ * Replays: an envelope is identified by the SHA-256 of its bytes. One that is in flight or queued
+ * for the same component, already committed (it is the current version's envelope) or already
+ * rolled back is ignored with no status change. A different envelope whose version is not above the
+ * floor is `downgrade`. Deterministic rejections are remembered by topic + hash, for the last
+ * `rememberRejected` (256) of them: the same bytes published first on another topic (a decoy
+ * `…/ota/decoy`) cannot make the gateway ignore them on the right one.
+ *
+ * Status topics: a retained status is published only for a component this gateway has or had (the
+ * `isKnown` hook: config and policy; a running version; a store record) or for an envelope whose
+ * signatures verified. Junk for made-up names (unsigned, badly signed) leaves no retained topic
+ * behind; it is counted and logged through `logRefused` (throttled by the gateway).
  */
 
 export interface Activation {
@@ -82,6 +92,12 @@ export interface UpdaterOptions {
   recovered?: Recovery[];
   /** Called after each status is published (awaited). */
   onStatus?: (component: string, status: OtaStatus) => void | Promise<void>;
+  /** Components this gateway has or had beyond its store and running versions (config, policy). */
+  isKnown?: (component: string) => boolean;
+  /** How many rejected envelopes are remembered (default 256). */
+  rememberRejected?: number;
+  /** Refused junk and ignored replays, one call each (the gateway throttles them); else `log` at info. */
+  logRefused?: (kind: string, component: string, message: string) => void;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -94,6 +110,9 @@ export const groupOtaTopic = (prefix: string, group: string, component: string) 
 export const statusTopic = (prefix: string, gatewayId: string, component: string) => `${prefix}/gw/${gatewayId}/ota/${component}/status`;
 
 class Stopped extends Error {}
+
+/** Rejections that come before any trusted signature verified: anyone on the broker can cause them. */
+const UNAUTHENTICATED: readonly Reason[] = ['bad-envelope', 'bad-signature', 'untrusted-key'];
 
 /** Rejections that would come out the same on every retry; retained replays of them are ignored this session. */
 const DETERMINISTIC: readonly Reason[] = ['bad-envelope', 'bad-signature', 'untrusted-key', 'not-targeted', 'downgrade', 'too-large', 'capability-denied', 'incompatible-world', 'invalid-component'];
@@ -108,7 +127,7 @@ export class OtaUpdater {
   private readonly prefix: string;
   private readonly trusted: ReadonlyMap<string, KeyObject>;
   private readonly inFlight = new Set<string>();
-  private readonly rejected = new Set<string>();
+  private readonly rejected: RecentSet;
   private readonly chains = new Map<string, Promise<void>>();
   private readonly stopCtl = new AbortController();
   private recovered: Recovery[] | undefined;
@@ -122,6 +141,7 @@ export class OtaUpdater {
     const envPause = process.env.AIRSSYS_OTA_PAUSE_AT;
     this.pauseAt = opts.pauseAt ?? (isPhase(envPause) ? envPause : undefined);
     this.recovered = opts.recovered;
+    this.rejected = new RecentSet(opts.rememberRejected ?? 256);
   }
 
   get topics(): string[] {
@@ -202,35 +222,50 @@ export class OtaUpdater {
   private onMessage(topic: string, payload: Buffer): void {
     const component = this.componentOf(topic);
     if (component === undefined || payload.length === 0) return;
-    void this.handle(component, payload);
+    void this.handle(component, payload, topic);
   }
 
-  /** Entry point for one envelope (also used by tests). Resolves when this release is settled or ignored. */
-  handle(component: string, payload: Uint8Array): Promise<void> {
+  /**
+   * Entry point for one envelope (also used by tests). Resolves when this release is settled or
+   * ignored. `topic` (default: the component name) scopes the memory of rejections.
+   */
+  handle(component: string, payload: Uint8Array, topic: string = component): Promise<void> {
     const envSha = sha256Hex(payload);
     const st = this.opts.store.state(component);
+    const flight = `${component}\n${envSha}`;
+    const rejectKey = `${topic}\n${envSha}`;
     const ignore =
-      this.inFlight.has(envSha) ||
-      this.rejected.has(envSha) ||
+      this.inFlight.has(flight) ||
+      this.rejected.has(rejectKey) ||
       (st.current?.envelopeSha256 === envSha && !st.pending) ||
       this.opts.store.isRolledBack(component, envSha);
     if (ignore) {
-      this.opts.log?.('info', `ota ${component}: envelope ${envSha.slice(0, 12)} seen again; ignored`);
+      this.refused('ota-replay', component, `ota ${clip(component)}: envelope ${envSha.slice(0, 12)} seen again; ignored`);
       return Promise.resolve();
     }
-    this.inFlight.add(envSha);
+    this.inFlight.add(flight);
     const prev = this.chains.get(component) ?? Promise.resolve();
     const run = prev
-      .then(() => this.process(component, Buffer.from(payload), envSha))
+      .then(() => this.process(component, Buffer.from(payload), envSha, rejectKey))
       .catch((err) => {
         if (!(err instanceof Stopped)) this.opts.log?.('error', `ota ${component}: ${(err as Error).stack ?? String(err)}`);
       })
       .finally(() => {
-        this.inFlight.delete(envSha);
+        this.inFlight.delete(flight);
         if (this.chains.get(component) === run) this.chains.delete(component);
       });
     this.chains.set(component, run);
     return run;
+  }
+
+  private refused(kind: string, component: string, message: string): void {
+    if (this.opts.logRefused) this.opts.logRefused(kind, component, message);
+    else this.opts.log?.('info', message);
+  }
+
+  /** Whether this gateway has or had `component` (see the class comment on status topics). */
+  private known(component: string): boolean {
+    return this.opts.host.currentVersion(component) !== undefined || this.opts.store.components().includes(component) || (this.opts.isKnown?.(component) ?? false);
   }
 
   private publish(component: string, status: OtaStatus): void {
@@ -240,11 +275,12 @@ export class OtaUpdater {
     });
   }
 
-  private async report(component: string, version: string, envelope: string, phase: Phase, reason: Reason | '' = '', detail = ''): Promise<void> {
+  /** `quiet`: the status is published but not logged (the caller logged it, throttled). */
+  private async report(component: string, version: string, envelope: string, phase: Phase, reason: Reason | '' = '', detail = '', quiet = false): Promise<void> {
     if (this.stopCtl.signal.aborted) throw new Stopped();
     const status: OtaStatus = { version, phase, reason, detail, ts: this.now(), envelope };
     this.publish(component, status);
-    this.opts.log?.(phase === 'rejected' || phase === 'rolled-back' ? 'warn' : 'info', `ota ${component} ${version}: ${phase}${reason ? ` (${reason})` : ''}${detail ? `: ${detail}` : ''}`);
+    if (!quiet) this.opts.log?.(phase === 'rejected' || phase === 'rolled-back' ? 'warn' : 'info', `ota ${component} ${version}: ${phase}${reason ? ` (${reason})` : ''}${detail ? `: ${detail}` : ''}`);
     await this.opts.onStatus?.(component, status);
     if (this.pauseAt === phase) {
       this.opts.log?.('warn', `ota ${component}: paused at ${phase} (test hook)`);
@@ -252,7 +288,7 @@ export class OtaUpdater {
     }
   }
 
-  private async process(component: string, payload: Buffer, envSha: string): Promise<void> {
+  private async process(component: string, payload: Buffer, envSha: string, rejectKey: string): Promise<void> {
     const { store, host } = this.opts;
     const check = checkEnvelope(payload, {
       gatewayId: this.opts.gatewayId,
@@ -267,16 +303,29 @@ export class OtaUpdater {
       now: () => this.now(),
     });
     const claimed = check.ok ? check.release.manifest.version : (check.version ?? '');
+    if (!check.ok && UNAUTHENTICATED.includes(check.reason)) {
+      this.rejected.add(rejectKey);
+      const line = `ota ${clip(component)}: envelope ${envSha.slice(0, 12)} rejected (${check.reason}): ${check.detail}`;
+      if (!this.known(component)) {
+        // Nobody we trust sent it and no such component is ours: no retained topic for it.
+        this.refused('ota-unknown-component', component, `${line}; no status published (no such component here)`);
+        return;
+      }
+      this.refused(`ota-${check.reason}:${component}`, component, line);
+      await this.report(component, claimed, envSha, 'received', '', '', true);
+      await this.report(component, claimed, envSha, 'rejected', check.reason, check.detail, true);
+      return;
+    }
     await this.report(component, claimed, envSha, 'received');
     if (!check.ok) {
-      this.rejected.add(envSha);
+      this.rejected.add(rejectKey);
       await this.report(component, claimed, envSha, 'rejected', check.reason, check.detail);
       return;
     }
     const release = check.release;
     const step = (phase: Phase, detail = '') => this.report(component, claimed, envSha, phase, '', detail);
     const reject = async (reason: Reason, detail: string) => {
-      if (DETERMINISTIC.includes(reason)) this.rejected.add(envSha);
+      if (DETERMINISTIC.includes(reason)) this.rejected.add(rejectKey);
       await this.report(component, claimed, envSha, 'rejected', reason, detail);
     };
 

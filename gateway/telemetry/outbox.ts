@@ -1,37 +1,53 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { GatewayError } from '../../runtime/errors.js';
 
 /**
- * The durable telemetry outbox: every sample is written here first, published at QoS 1, and removed
- * only when the broker acknowledges it (at-least-once).
+ * The telemetry outbox: every sample goes through here, is published at QoS 1, and is forgotten only
+ * when the broker acknowledges it (at-least-once). Written for SD cards (see docs/telemetry.md,
+ * "Durability and flash wear"):
  *
- * - `seq` per (component, channel) is assigned at append time from a counter stored in the same
- *   transaction as the sample, so after any crash the next seq is exactly one more than the last
- *   stored sample: consumers see no gaps.
- * - Group commit: appends and acks are queued in memory and written in one transaction every
- *   `commitIntervalMs` (or at once when `maxBatch` rows are queued), so a component publishing at
- *   kHz costs a handful of transactions per second, not one per sample. A SIGKILL loses at most the
- *   samples of the last few ms (never acknowledged to anyone, never given a stored seq).
- * - Bounded by bytes and age: the oldest samples go first and are counted (`droppedFull`,
- *   `droppedAge`, persisted across restarts) so the gateway can publish what it lost.
+ * - Memory first. A new sample is held in memory and handed to the publisher from there. Every
+ *   `commitIntervalMs` (config `telemetry.commit-interval-ms`, default 1 s) one SQLite transaction stores the
+ *   samples that are still unacknowledged and deletes acknowledged stored ones. With the broker up
+ *   almost every sample is acknowledged before its commit and never touches the disk; with it down
+ *   the commit writes what is stored, in one WAL append per interval.
+ * - `seq` is never reused. Numbers are reserved per channel in blocks (`streams.reserved`, written
+ *   and fsynced before a number of the block is handed out, mirrored in `<db>.seq`). A clean close
+ *   records exact positions; after an unclean stop each channel continues above its reservation and
+ *   its first sample carries `skipped: [first, last]`, the range jumped.
+ * - Storage failures never throw out of a timer. A commit that fails (disk full, I/O error) keeps its
+ *   samples in memory, bounded by `memoryMaxBytes` (oldest dropped first, counted `disk-full`), and is
+ *   retried every second; the first success resumes persistence.
+ * - Bounded by bytes and age on disk: the oldest samples go first and are counted.
+ * - A damaged or zero-length database is moved aside (logged), never silently replaced: seq
+ *   continues above the reservations in `<db>.seq`.
  */
 
 export type SampleBody = { value: number } | { json: string };
+
+/** Why samples were dropped; keys of `OutboxStats.dropped` (a Prometheus `reason` label later). */
+export type DropReason = 'outbox-full' | 'age' | 'disk-full';
 
 export interface OutboxOptions {
   /** SQLite file (its folder is created). */
   path: string;
   maxBytes?: number;
   maxAgeMs?: number;
-  /** Group-commit interval; 0 commits on the next turn of the event loop. */
+  /** How long a sample may stay in memory only (0: until the next event-loop turn). */
   commitIntervalMs?: number;
-  /** Queue length that forces an immediate commit. */
+  /** Samples held in memory that force an immediate commit. */
   maxBatch?: number;
+  /** While the disk refuses writes: samples held in memory at most (bytes), oldest dropped beyond. */
+  memoryMaxBytes?: number;
+  /** seq numbers reserved per channel at a time. */
+  reserveBlock?: number;
   synchronous?: 'normal' | 'full';
   /** Injectable clock for the age bound (tests). */
   now?: () => number;
+  /** One line per event worth an operator's attention (storage failing, recovered, damaged file). */
+  log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
 export interface StreamInfo {
@@ -49,14 +65,25 @@ export interface OutboxRow {
   kind: 0 | 1;
   payload: string;
   bytes: number;
+  /** Set on the first sample after a jump over never-published numbers (contract 7.4). */
+  skipped?: [number, number] | undefined;
 }
 
 export interface OutboxStats {
-  /** Samples stored and not yet acknowledged (including those queued for the next commit). */
+  /** Samples not yet acknowledged: stored, or held in memory. */
   depth: number;
   bytes: number;
+  /** Samples held in memory only (not yet committed). */
+  memory: number;
+  /** Drops by reason, persisted across restarts (when the disk lets us). */
+  dropped: Record<DropReason, number>;
+  /** Same as dropped['outbox-full'] and dropped.age (older callers). */
   droppedFull: number;
   droppedAge: number;
+  /** False while commits fail (disk full, I/O error). */
+  writable: boolean;
+  /** The last storage error while not writable. */
+  storageError: string | undefined;
   /** Since this process opened the outbox. */
   appended: number;
   acked: number;
@@ -64,91 +91,125 @@ export interface OutboxStats {
   oldestAgeMs: number | undefined;
 }
 
-type FlushListener = (streams: ReadonlySet<number>) => void;
+type DataListener = (streams: ReadonlySet<number>) => void;
+
+/** A sample in memory. The publisher holds the same object; `stored` flips when it is committed. */
+interface HeldRow extends OutboxRow {
+  at: number;
+  /** Acknowledged or dropped while in memory: never written. */
+  gone?: boolean;
+  stored?: boolean;
+}
+
+interface StreamState {
+  info: StreamInfo;
+  /** Last seq handed out (or jumped over). */
+  seq: number;
+  /** seq numbers up to this one are durably reserved. */
+  reserved: number;
+  /** A jump not yet announced on a sample. */
+  skip: [number, number] | undefined;
+  /** Samples in memory, id order (gone ones are purged at commit). */
+  held: HeldRow[];
+  /** Highest id stored on disk (reads skip SQLite when the cursor is past it). */
+  lastStoredId: number;
+}
 
 /** Per-row overhead beyond the payload text, so the byte bound tracks real disk use roughly. */
 const ROW_OVERHEAD = 40;
+const RETRY_MS = 1000;
 
 export class Outbox {
-  private readonly db: Database.Database;
+  private db!: Database.Database;
+  readonly path: string;
+  private readonly sidecar: string;
   private readonly maxBytes: number;
   private readonly maxAgeMs: number;
   private readonly commitIntervalMs: number;
   private readonly maxBatch: number;
+  private readonly memoryMaxBytes: number;
+  private readonly reserveBlock: number;
+  private readonly syncMode: 'NORMAL' | 'FULL';
   private readonly now: () => number;
-  private readonly streamsByKey = new Map<string, { info: StreamInfo; seq: number; dirty: boolean }>();
-  private readonly streamsById = new Map<number, StreamInfo>();
-  private queue: OutboxRow[] = [];
-  private acks: number[] = [];
+  private readonly logLine: NonNullable<OutboxOptions['log']>;
+  private readonly streamsByKey = new Map<string, StreamState>();
+  private readonly streamsById = new Map<number, StreamState>();
+  /** Unacknowledged samples in memory, in id order (Map keeps insertion order). */
+  private readonly held = new Map<number, HeldRow>();
+  private heldBytes = 0;
+  /** Stored samples acknowledged since the last commit (deleted by it; hidden from reads now). */
+  private acks = new Set<number>();
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-  private readonly listeners = new Set<FlushListener>();
+  private readonly listeners = new Set<DataListener>();
+  private touched = new Set<number>();
+  private announceScheduled = false;
   private nextId: number;
   private storedRows: number;
   private storedBytes: number;
-  private droppedFull: number;
-  private droppedAge: number;
+  private readonly dropped: Record<DropReason, number>;
+  /** Drop counters changed since the last commit. */
+  private droppedDirty = false;
   private appended = 0;
   private acked = 0;
   private commits = 0;
   private lastAgeCheck = 0;
   private closed = false;
+  private storageError: string | undefined;
   private readonly ageTimer: NodeJS.Timeout;
-  private readonly stmt: Record<'insert' | 'del' | 'seq' | 'read' | 'oldest' | 'delUpTo' | 'setCounter' | 'oldestAt', Database.Statement>;
-  private readonly commit: () => void;
+  private stmt!: Record<'insert' | 'del' | 'read' | 'oldest' | 'delUpTo' | 'setCounter' | 'oldestAt' | 'reserve', Database.Statement>;
 
   constructor(opts: OutboxOptions) {
+    this.path = opts.path;
+    this.sidecar = `${opts.path}.seq`;
     this.maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     this.maxAgeMs = opts.maxAgeMs ?? 7 * 86_400_000;
-    this.commitIntervalMs = opts.commitIntervalMs ?? 2;
+    this.commitIntervalMs = opts.commitIntervalMs ?? 1000;
     this.maxBatch = opts.maxBatch ?? 8192;
+    this.memoryMaxBytes = opts.memoryMaxBytes ?? 4 * 1024 * 1024;
+    this.reserveBlock = Math.max(2, opts.reserveBlock ?? 10_000);
+    this.syncMode = opts.synchronous === 'full' ? 'FULL' : 'NORMAL';
     this.now = opts.now ?? Date.now;
-    try {
-      mkdirSync(dirname(opts.path), { recursive: true });
-      this.db = new Database(opts.path);
-      this.db.pragma('journal_mode = WAL');
-    } catch (err) {
-      throw new GatewayError('OUTBOX_OPEN', `cannot open the telemetry outbox ${opts.path} (${(err as Error).message}); check gateway.data-dir is writable and not used by another gateway`, { cause: err });
-    }
-    // NORMAL in WAL mode: a commit survives a process crash; only power loss can take the last ones.
-    this.db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS streams (id INTEGER PRIMARY KEY, component TEXT NOT NULL, channel TEXT NOT NULL, seq INTEGER NOT NULL, UNIQUE (component, channel));
-      CREATE TABLE IF NOT EXISTS samples (id INTEGER PRIMARY KEY, stream INTEGER NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, at INTEGER NOT NULL, kind INTEGER NOT NULL, payload TEXT NOT NULL, bytes INTEGER NOT NULL);
-      CREATE INDEX IF NOT EXISTS samples_by_stream ON samples (stream, id);
-      CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    `);
-    for (const r of this.db.prepare('SELECT id, component, channel, seq FROM streams').all() as Array<StreamInfo & { seq: number }>) {
+    this.logLine = opts.log ?? ((level, message) => (level === 'info' ? undefined : process.stderr.write(`${level}: ${message}\n`)));
+
+    mkdirSync(dirname(opts.path), { recursive: true });
+    const damage = this.openChecked();
+    const unclean = this.counter('open') === 1;
+    const positions = this.db.prepare('SELECT stream, MAX(seq) AS seq, MAX(id) AS id FROM samples GROUP BY stream').all() as Array<{ stream: number; seq: number; id: number }>;
+    const storedMax = new Map(positions.map((r) => [r.stream, r]));
+    for (const r of this.db.prepare('SELECT id, component, channel, seq, reserved, skip_from FROM streams').all() as Array<StreamInfo & { seq: number; reserved: number; skip_from: number | null }>) {
       const info = { id: r.id, component: r.component, channel: r.channel };
-      this.streamsByKey.set(key(r.component, r.channel), { info, seq: r.seq, dirty: false });
-      this.streamsById.set(r.id, info);
+      const s: StreamState = { info, seq: r.seq, reserved: Math.max(r.reserved, r.seq), skip: undefined, held: [], lastStoredId: storedMax.get(r.id)?.id ?? 0 };
+      // A jump announced by no sample yet (closed cleanly before the next sample) stays pending.
+      if (r.skip_from !== null) s.skip = [r.skip_from, r.seq];
+      if (unclean) {
+        // Numbers up to the reservation may have been published from memory: continue above it.
+        const known = Math.max(r.seq, storedMax.get(r.id)?.seq ?? 0);
+        if (s.reserved > known) s.skip = [s.skip?.[0] ?? known + 1, s.reserved];
+        s.seq = s.reserved;
+      }
+      this.streamsByKey.set(key(r.component, r.channel), s);
+      this.streamsById.set(r.id, s);
     }
-    const counter = (name: string) => (this.db.prepare('SELECT value FROM counters WHERE name = ?').get(name) as { value: number } | undefined)?.value ?? 0;
+    if (damage) this.recoverFromSidecar(damage);
     const agg = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b, COALESCE(MAX(id), 0) AS m FROM samples').get() as { n: number; b: number; m: number };
     this.storedRows = agg.n;
     this.storedBytes = agg.b;
-    // Ids only grow, even when the table empties, so the publisher's per-stream cursors stay valid.
-    this.nextId = Math.max(agg.m, counter('last-id')) + 1;
-    this.droppedFull = counter('dropped-full');
-    this.droppedAge = counter('dropped-age');
-    this.stmt = {
-      insert: this.db.prepare('INSERT INTO samples (id, stream, seq, ts, at, kind, payload, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
-      del: this.db.prepare('DELETE FROM samples WHERE id = ? RETURNING bytes'),
-      seq: this.db.prepare('UPDATE streams SET seq = ? WHERE id = ?'),
-      read: this.db.prepare('SELECT id, stream, seq, ts, kind, payload, bytes FROM samples WHERE stream = ? AND id > ? ORDER BY id LIMIT ?'),
-      oldest: this.db.prepare('SELECT id, at, bytes FROM samples WHERE id > ? ORDER BY id LIMIT ?'),
-      delUpTo: this.db.prepare('DELETE FROM samples WHERE id <= ?'),
-      setCounter: this.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value'),
-      oldestAt: this.db.prepare('SELECT at FROM samples ORDER BY id LIMIT 1'),
-    };
-    this.commit = this.db.transaction(() => this.commitTx());
-    // The age bound must hold even when nothing is being published.
-    this.ageTimer = setInterval(() => this.flush(), 1000);
+    // Ids grow within a process (the publisher's cursors); rows published from memory never had one on disk.
+    this.nextId = Math.max(agg.m, this.counter('last-id')) + 1;
+    this.dropped = { 'outbox-full': this.counter('dropped-full'), age: this.counter('dropped-age'), 'disk-full': this.counter('dropped-disk-full') };
+    // Marks the run unclean until close(); the jumps found above are persisted with it.
+    this.db.transaction(() => {
+      this.stmt.setCounter.run('open', 1);
+      for (const s of this.streamsById.values()) if (s.skip) this.db.prepare('UPDATE streams SET seq = ?, skip_from = ? WHERE id = ?').run(s.seq, s.skip[0], s.info.id);
+    })();
+    // The age bound must hold even when nothing is being published; also the retry while failing.
+    this.ageTimer = setInterval(() => this.commitHeld(true), RETRY_MS);
     this.ageTimer.unref();
   }
 
   /**
-   * Queues one sample; returns its seq. Durable after the next group commit (a few ms).
+   * Takes one sample; returns its seq (0 when it had to be dropped: no seq could be reserved because
+   * the disk refuses writes). Held in memory, stored at the next commit unless acknowledged first.
    * `json` must be valid JSON text (it is embedded verbatim in the published payload).
    */
   append(component: string, channel: string, body: SampleBody, ts: number = Date.now()): number {
@@ -165,25 +226,50 @@ export class Outbox {
       payload = Number.isFinite(body.value) ? String(body.value) : 'null';
     }
     const s = this.stream(component, channel);
+    if (!s || !this.reserveFor(s)) {
+      this.drop('disk-full', 1);
+      return 0;
+    }
     const seq = ++s.seq;
-    s.dirty = true;
-    this.queue.push({ id: this.nextId++, stream: s.info.id, seq, ts, kind, payload, bytes: payload.length + component.length + channel.length + ROW_OVERHEAD });
+    const row: HeldRow = { id: this.nextId++, stream: s.info.id, seq, ts, kind, payload, bytes: payload.length + component.length + channel.length + ROW_OVERHEAD, at: this.now(), skipped: s.skip };
+    s.skip = undefined;
+    s.held.push(row);
+    this.held.set(row.id, row);
+    this.heldBytes += row.bytes;
     this.appended++;
-    if (this.queue.length >= this.maxBatch) this.flush();
+    this.touched.add(s.info.id);
+    this.announce();
+    if (this.storageError === undefined && this.held.size >= this.maxBatch) this.flush();
+    else if (this.storageError !== undefined && this.heldBytes > this.memoryMaxBytes) this.shedMemory();
     else this.schedule();
     return seq;
   }
 
-  /** Marks a sample delivered (PUBACK); deleted at the next group commit. */
+  /** Marks a sample delivered (PUBACK). In memory: forgotten now; stored: deleted at the next commit. */
   ack(id: number): void {
     if (this.closed) return;
-    this.acks.push(id);
     this.acked++;
+    const h = this.held.get(id);
+    if (h) {
+      this.held.delete(id);
+      this.heldBytes -= h.bytes;
+      h.gone = true;
+      return;
+    }
+    this.acks.add(id);
     this.schedule();
   }
 
-  /** Commits everything queued now (the publisher calls it before re-reading after a reconnect). */
+  /**
+   * Commits now: stores the samples held in memory, deletes acknowledged ones, applies the bounds.
+   * Never throws for a storage failure: the samples stay in memory and the commit is retried.
+   */
   flush(): void {
+    this.commitHeld(false);
+  }
+
+  /** `dueOnly`: the commit timer stores only samples held a full interval (younger ones may be acked yet). */
+  private commitHeld(dueOnly: boolean): void {
     if (this.timer) {
       clearTimeout(this.timer as NodeJS.Timeout);
       clearImmediate(this.timer as NodeJS.Immediate);
@@ -191,46 +277,125 @@ export class Outbox {
     }
     if (this.closed) return;
     const now = this.now();
-    const ageCheck = now - this.lastAgeCheck >= 1000;
-    if (this.queue.length === 0 && this.acks.length === 0 && !ageCheck) return;
-    const touched = new Set<number>();
-    for (const r of this.queue) touched.add(r.stream);
-    this.commit();
+    let ageDue = false;
+    if (now - this.lastAgeCheck >= 1000) {
+      this.lastAgeCheck = now;
+      ageDue = this.storedRows > 0 && this.oldestStoredAt() < now - this.maxAgeMs;
+    }
+    const rows: HeldRow[] = [];
+    const dueAt = dueOnly ? now - this.commitIntervalMs : Infinity;
+    for (const h of this.held.values()) {
+      if (h.at > dueAt) break;
+      rows.push(h);
+    }
+    if (rows.length === 0 && this.acks.size === 0 && !this.droppedDirty && !ageDue && this.storedBytes <= this.maxBytes) {
+      // Everything due was acknowledged in time: nothing to write.
+      this.afterCommit();
+      return;
+    }
+    const saved = { storedRows: this.storedRows, storedBytes: this.storedBytes, full: this.dropped['outbox-full'], age: this.dropped.age };
+    try {
+      this.db.transaction(() => this.commitTx(rows, now, ageDue))();
+    } catch (err) {
+      this.storedRows = saved.storedRows;
+      this.storedBytes = saved.storedBytes;
+      this.dropped['outbox-full'] = saved.full;
+      this.dropped.age = saved.age;
+      this.storageFailed(err);
+      return;
+    }
     this.commits++;
-    if (touched.size > 0) for (const l of this.listeners) l(touched);
+    for (const h of rows) {
+      h.stored = true;
+      this.held.delete(h.id);
+      this.heldBytes -= h.bytes;
+      const s = this.streamsById.get(h.stream);
+      if (s) s.lastStoredId = h.id;
+    }
+    this.afterCommit();
+    this.acks.clear();
+    this.droppedDirty = false;
+    if (this.storageError !== undefined) {
+      this.logLine('info', `telemetry outbox ${this.path} is writable again; samples are stored again (${this.dropped['disk-full']} dropped while it was not, in total)`);
+      this.storageError = undefined;
+    }
   }
 
-  /** Called after each commit that stored new samples, with the streams that got them. */
-  onFlush(listener: FlushListener): () => void {
+  /** Forgets what left memory (stored, acknowledged, dropped); re-arms the timer for what is still held. */
+  private afterCommit(): void {
+    for (const s of this.streamsById.values()) {
+      if (s.held.length === 0) continue;
+      let keep = 0;
+      while (keep < s.held.length && (s.held[keep]!.gone || s.held[keep]!.stored)) keep++;
+      if (keep > 0) s.held = keep === s.held.length ? [] : s.held.slice(keep);
+    }
+    if (this.held.size > 0 && this.storageError === undefined && !this.timer) {
+      const oldest = this.held.values().next().value as HeldRow;
+      const wait = Math.max(0, oldest.at + this.commitIntervalMs - this.now());
+      this.timer = setTimeout(() => { this.timer = undefined; this.commitHeld(true); }, Math.max(wait, Math.min(this.commitIntervalMs, 50)));
+    }
+  }
+
+  /** Called (batched, after the current turn) when streams got new samples. */
+  onData(listener: DataListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  /** Stored samples of one stream after `afterId`, oldest first. */
+  /** Unacknowledged samples of one stream after `afterId`, oldest first: stored ones, then memory. */
   read(stream: number, afterId: number, limit: number): OutboxRow[] {
-    return this.stmt.read.all(stream, afterId, limit) as OutboxRow[];
+    const s = this.streamsById.get(stream);
+    let out: OutboxRow[] = [];
+    if (!s || afterId < s.lastStoredId) {
+      out = this.stmt.read.all(afterId, stream, limit) as OutboxRow[];
+      for (const r of out) if (r.skipped !== null && r.skipped !== undefined) r.skipped = JSON.parse(r.skipped as unknown as string) as [number, number];
+      else delete r.skipped;
+      if (this.acks.size > 0) out = out.filter((r) => !this.acks.has(r.id));
+      if (out.length > 0) afterId = out[out.length - 1]!.id;
+    }
+    if (s && out.length < limit && s.held.length > 0) {
+      const held = s.held;
+      let lo = 0;
+      let hi = held.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (held[mid]!.id <= afterId) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < held.length && out.length < limit; i++) if (!held[i]!.gone) out.push(held[i]!);
+    }
+    return out;
   }
 
   streamInfo(id: number): StreamInfo | undefined {
-    return this.streamsById.get(id);
+    return this.streamsById.get(id)?.info;
   }
 
   streams(): StreamInfo[] {
-    return [...this.streamsById.values()];
+    return [...this.streamsById.values()].map((s) => s.info);
   }
 
-  /** The last seq handed out for a channel (0 if none). */
+  /** The last seq handed out (or jumped over) for a channel (0 if none). */
   lastSeq(component: string, channel: string): number {
     return this.streamsByKey.get(key(component, channel))?.seq ?? 0;
   }
 
   stats(): OutboxStats {
-    const oldest = this.storedRows > 0 ? (this.stmt.oldestAt.get() as { at: number } | undefined)?.at : this.queue[0] ? this.now() : undefined;
+    let oldest: number | undefined;
+    if (this.storedRows > 0) oldest = this.oldestStoredAt();
+    else for (const h of this.held.values()) {
+      oldest = h.at;
+      break;
+    }
     return {
-      depth: this.storedRows + this.queue.length,
-      bytes: this.storedBytes + this.queue.reduce((n, r) => n + r.bytes, 0),
-      droppedFull: this.droppedFull,
-      droppedAge: this.droppedAge,
+      depth: this.storedRows + this.held.size,
+      bytes: this.storedBytes + this.heldBytes,
+      memory: this.held.size,
+      dropped: { ...this.dropped },
+      droppedFull: this.dropped['outbox-full'],
+      droppedAge: this.dropped.age,
+      writable: this.storageError === undefined,
+      storageError: this.storageError,
       appended: this.appended,
       acked: this.acked,
       commits: this.commits,
@@ -238,56 +403,264 @@ export class Outbox {
     };
   }
 
+  /**
+   * Stores what is unacknowledged and records exact seq positions, so the next start continues
+   * without a jump. If the disk refuses, the run stays marked unclean: the next start jumps.
+   */
   close(): void {
     if (this.closed) return;
     this.flush();
     clearInterval(this.ageTimer);
+    if (this.storageError === undefined) {
+      try {
+        this.db.transaction(() => {
+          const upd = this.db.prepare('UPDATE streams SET seq = ?, skip_from = ? WHERE id = ?');
+          for (const s of this.streamsById.values()) upd.run(s.seq, s.skip ? s.skip[0] : null, s.info.id);
+          this.stmt.setCounter.run('open', 0);
+          this.stmt.setCounter.run('last-id', this.nextId - 1);
+        })();
+        this.writeSidecar();
+      } catch (err) {
+        this.logLine('warn', `telemetry outbox ${this.path}: could not record the seq positions at close (${(err as Error).message}); the next start continues above the reservations`);
+      }
+    } else if (this.held.size > 0) {
+      this.logLine('error', `telemetry outbox ${this.path}: ${this.held.size} unacknowledged samples could not be stored at close (${this.storageError}) and are lost`);
+    }
     this.closed = true;
     this.listeners.clear();
     this.db.close();
   }
 
-  private stream(component: string, channel: string): { info: StreamInfo; seq: number; dirty: boolean } {
+  // --- opening, damage -------------------------------------------------------------------------
+
+  /** Opens the database; a damaged one is moved aside and a new one made. Returns what was wrong. */
+  private openChecked(): string | undefined {
+    let damage: string | undefined;
+    if (existsSync(this.path) && statSync(this.path).size === 0) damage = 'zero-length file';
+    if (!damage) {
+      try {
+        this.openDb();
+        return undefined;
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? '';
+        if (!/^SQLITE_(CORRUPT|NOTADB)/.test(code)) throw new GatewayError('OUTBOX_OPEN', `cannot open the telemetry outbox ${this.path} (${(err as Error).message}); check gateway.data-dir is writable and not used by another gateway`, { cause: err });
+        damage = (err as Error).message;
+        try {
+          this.db?.close();
+        } catch {
+          // already unusable
+        }
+      }
+    }
+    const aside = `${this.path}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    renameSync(this.path, aside);
+    for (const ext of ['-wal', '-shm']) if (existsSync(this.path + ext)) renameSync(this.path + ext, aside + ext);
+    try {
+      this.openDb();
+    } catch (err) {
+      throw new GatewayError('OUTBOX_OPEN', `cannot create a new telemetry outbox ${this.path} (${(err as Error).message}); check gateway.data-dir is writable`, { cause: err });
+    }
+    return `${damage}; moved it aside to ${aside} and started a new one`;
+  }
+
+  private openDb(): void {
+    this.db = new Database(this.path);
+    // Small pages (new files only): each commit appends at least one whole page to the WAL, and at a
+    // few samples per second a 4 KiB page would be mostly rewritten padding (bench/disk-writes).
+    this.db.pragma('page_size = 1024');
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode: a commit survives a process crash; only power loss can take the last ones.
+    this.db.pragma(`synchronous = ${this.syncMode}`);
+    this.db.pragma('busy_timeout = 5000');
+    // Checkpoints copy pages into the main file: fewer of them, fewer rewrites of the same page.
+    this.db.pragma('wal_autocheckpoint = 2000');
+    this.db.pragma('journal_size_limit = 16777216');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS streams (id INTEGER PRIMARY KEY, component TEXT NOT NULL, channel TEXT NOT NULL, seq INTEGER NOT NULL, UNIQUE (component, channel));
+      CREATE TABLE IF NOT EXISTS samples (id INTEGER PRIMARY KEY, stream INTEGER NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, at INTEGER NOT NULL, kind INTEGER NOT NULL, payload TEXT NOT NULL, bytes INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    `);
+    // Older outboxes: the reservation columns, and no secondary index (one page less per commit;
+    // reads scan forward from a cursor by rowid, which is what they need).
+    const cols = new Set((this.db.prepare('PRAGMA table_info(streams)').all() as Array<{ name: string }>).map((c) => c.name));
+    if (!cols.has('reserved')) this.db.exec('ALTER TABLE streams ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0');
+    if (!cols.has('skip_from')) this.db.exec('ALTER TABLE streams ADD COLUMN skip_from INTEGER');
+    const scols = new Set((this.db.prepare('PRAGMA table_info(samples)').all() as Array<{ name: string }>).map((c) => c.name));
+    if (!scols.has('skipped')) this.db.exec('ALTER TABLE samples ADD COLUMN skipped TEXT');
+    this.db.exec('DROP INDEX IF EXISTS samples_by_stream');
+    this.stmt = {
+      insert: this.db.prepare('INSERT INTO samples (id, stream, seq, ts, at, kind, payload, bytes, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      del: this.db.prepare('DELETE FROM samples WHERE id = ? RETURNING bytes'),
+      // Parameters (afterId, stream, limit): a forward scan by rowid from the stream's cursor.
+      read: this.db.prepare('SELECT id, stream, seq, ts, kind, payload, bytes, skipped FROM samples WHERE id > ? AND stream = ? ORDER BY id LIMIT ?'),
+      oldest: this.db.prepare('SELECT id, at, bytes FROM samples WHERE id > ? ORDER BY id LIMIT ?'),
+      delUpTo: this.db.prepare('DELETE FROM samples WHERE id <= ?'),
+      setCounter: this.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value'),
+      oldestAt: this.db.prepare('SELECT at FROM samples ORDER BY id LIMIT 1'),
+      reserve: this.db.prepare('UPDATE streams SET reserved = ? WHERE id = ?'),
+    };
+    // Verifies the file beyond its header (a torn page shows up here rather than mid-run).
+    this.db.prepare('SELECT COUNT(*) FROM streams').get();
+  }
+
+  /** A new database after damage: seed every channel from the reservation record beside it. */
+  private recoverFromSidecar(damage: string): void {
+    let record: Array<{ component: string; channel: string; seq: number; reserved: number }> = [];
+    try {
+      record = (JSON.parse(readFileSync(this.sidecar, 'utf8')) as { streams: typeof record }).streams ?? [];
+    } catch {
+      record = [];
+    }
+    if (record.length === 0) {
+      this.logLine('error', `telemetry outbox ${this.path} was damaged (${damage}); no seq reservation record (${this.sidecar}) was found, so seq restarts at 1 on every channel and consumers may see numbers again`);
+      return;
+    }
+    const ins = this.db.prepare('INSERT INTO streams (component, channel, seq, reserved, skip_from) VALUES (?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const r of record) {
+        const id = Number(ins.run(r.component, r.channel, r.reserved, r.reserved, r.seq + 1).lastInsertRowid);
+        const info = { id, component: r.component, channel: r.channel };
+        const s: StreamState = { info, seq: r.reserved, reserved: r.reserved, skip: [r.seq + 1, r.reserved], held: [], lastStoredId: 0 };
+        this.streamsByKey.set(key(r.component, r.channel), s);
+        this.streamsById.set(id, s);
+      }
+    })();
+    this.logLine('error', `telemetry outbox ${this.path} was damaged (${damage}); its unsent samples are lost, seq continues above the reservations of ${record.length} channel(s) from ${this.sidecar} (announced with "skipped")`);
+  }
+
+  // --- seq reservation ---------------------------------------------------------------------------
+
+  /**
+   * Makes sure the next seq of `s` is durably reserved before it is handed out. A block is reserved
+   * when the current one is half used, so a disk that refuses writes for a while still leaves room.
+   */
+  private reserveFor(s: StreamState): boolean {
+    const left = s.reserved - s.seq;
+    if (left > this.reserveBlock / 2) return true;
+    try {
+      const to = s.seq + this.reserveBlock + (left > 0 ? left : 0);
+      // FULL for this one commit: a reservation must survive a power cut, not only a process crash.
+      this.db.pragma('synchronous = FULL');
+      try {
+        this.stmt.reserve.run(to, s.info.id);
+      } finally {
+        this.db.pragma(`synchronous = ${this.syncMode}`);
+      }
+      s.reserved = to;
+      this.writeSidecar();
+      return true;
+    } catch (err) {
+      this.storageFailed(err);
+      return left > 0;
+    }
+  }
+
+  /** The reservation record beside the database, for when the database itself is lost. */
+  private writeSidecar(): void {
+    const body = JSON.stringify({ streams: [...this.streamsById.values()].map((s) => ({ component: s.info.component, channel: s.info.channel, seq: s.seq, reserved: s.reserved })) });
+    const tmp = `${this.sidecar}.tmp`;
+    try {
+      const fd = openSync(tmp, 'w');
+      try {
+        writeSync(fd, body);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, this.sidecar);
+    } catch {
+      // Best effort: the database's own reservation holds; this copy only matters if the database is lost.
+    }
+  }
+
+  // --- internals ---------------------------------------------------------------------------------
+
+  private counter(name: string): number {
+    return (this.db.prepare('SELECT value FROM counters WHERE name = ?').get(name) as { value: number } | undefined)?.value ?? 0;
+  }
+
+  private oldestStoredAt(): number {
+    return (this.stmt.oldestAt.get() as { at: number } | undefined)?.at ?? this.now();
+  }
+
+  private stream(component: string, channel: string): StreamState | undefined {
     const k = key(component, channel);
     let s = this.streamsByKey.get(k);
     if (!s) {
       // Rare (first sample of a channel ever): insert the stream row at once to get its id.
-      const id = Number(this.db.prepare('INSERT INTO streams (component, channel, seq) VALUES (?, ?, 0)').run(component, channel).lastInsertRowid);
-      s = { info: { id, component, channel }, seq: 0, dirty: false };
+      let id: number;
+      try {
+        id = Number(this.db.prepare('INSERT INTO streams (component, channel, seq, reserved) VALUES (?, ?, 0, 0)').run(component, channel).lastInsertRowid);
+      } catch (err) {
+        this.storageFailed(err);
+        return undefined;
+      }
+      s = { info: { id, component, channel }, seq: 0, reserved: 0, skip: undefined, held: [], lastStoredId: 0 };
       this.streamsByKey.set(k, s);
-      this.streamsById.set(id, s.info);
+      this.streamsById.set(id, s);
     }
     return s;
   }
 
+  private announce(): void {
+    if (this.announceScheduled) return;
+    this.announceScheduled = true;
+    queueMicrotask(() => {
+      this.announceScheduled = false;
+      const t = this.touched;
+      this.touched = new Set();
+      for (const l of this.listeners) l(t);
+    });
+  }
+
   private schedule(): void {
     if (this.timer) return;
+    // While the disk refuses writes the 1 s retry timer does the retrying.
+    if (this.storageError !== undefined) return;
     this.timer = this.commitIntervalMs > 0
-      ? setTimeout(() => { this.timer = undefined; this.flush(); }, this.commitIntervalMs)
+      ? setTimeout(() => { this.timer = undefined; this.commitHeld(true); }, this.commitIntervalMs)
       : setImmediate(() => { this.timer = undefined; this.flush(); });
   }
 
-  private commitTx(): void {
-    const now = this.now();
-    const rows = this.queue;
-    const acks = this.acks;
-    this.queue = [];
-    this.acks = [];
+  private drop(reason: DropReason, n: number): void {
+    this.dropped[reason] += n;
+    this.droppedDirty = true;
+  }
+
+  /** A commit failed: keep the samples in memory (bounded), say so once, retry on the timer. */
+  private storageFailed(err: unknown): void {
+    const msg = (err as Error).message ?? String(err);
+    if (this.storageError === undefined) {
+      this.logLine('error', `telemetry outbox ${this.path}: cannot write (${msg}); holding up to ${this.memoryMaxBytes} bytes of samples in memory, dropping the oldest beyond (counted as disk-full), retrying every ${RETRY_MS / 1000} s; free space in gateway.data-dir`);
+    }
+    this.storageError = msg;
+    for (const s of this.streamsById.values()) if (s.held.length > 0) s.held = s.held.filter((h) => !h.gone);
+    this.shedMemory();
+  }
+
+  /** Drops the oldest samples held in memory until they fit `memoryMaxBytes`. */
+  private shedMemory(): void {
+    if (this.heldBytes <= this.memoryMaxBytes) return;
+    let n = 0;
+    for (const h of this.held.values()) {
+      if (this.heldBytes <= this.memoryMaxBytes) break;
+      this.held.delete(h.id);
+      this.heldBytes -= h.bytes;
+      h.gone = true;
+      n++;
+    }
+    this.drop('disk-full', n);
+  }
+
+  private commitTx(rows: HeldRow[], now: number, ageDue: boolean): void {
     const insert = this.stmt.insert;
     for (const r of rows) {
-      insert.run(r.id, r.stream, r.seq, r.ts, now, r.kind, r.payload, r.bytes);
+      insert.run(r.id, r.stream, r.seq, r.ts, r.at, r.kind, r.payload, r.bytes, r.skipped ? JSON.stringify(r.skipped) : null);
       this.storedRows++;
       this.storedBytes += r.bytes;
     }
-    for (const s of this.streamsByKey.values()) {
-      if (s.dirty) {
-        this.stmt.seq.run(s.seq, s.info.id);
-        s.dirty = false;
-      }
-    }
-    if (rows.length > 0) this.stmt.setCounter.run('last-id', this.nextId - 1);
     const del = this.stmt.del;
-    for (const id of acks) {
+    for (const id of this.acks) {
       // An evicted sample can still be acknowledged; only count what was really there.
       const gone = del.get(id) as { bytes: number } | undefined;
       if (gone) {
@@ -297,13 +670,17 @@ export class Outbox {
     }
     if (this.storedBytes > this.maxBytes) {
       const n = this.evictOldest((_at, bytesLeft) => bytesLeft > this.maxBytes);
-      if (n > 0) this.stmt.setCounter.run('dropped-full', (this.droppedFull += n));
+      if (n > 0) this.drop('outbox-full', n);
     }
-    if (now - this.lastAgeCheck >= 1000) {
-      this.lastAgeCheck = now;
+    if (ageDue) {
       const cutoff = now - this.maxAgeMs;
       const n = this.evictOldest((at) => at < cutoff);
-      if (n > 0) this.stmt.setCounter.run('dropped-age', (this.droppedAge += n));
+      if (n > 0) this.drop('age', n);
+    }
+    if (this.droppedDirty) {
+      this.stmt.setCounter.run('dropped-full', this.dropped['outbox-full']);
+      this.stmt.setCounter.run('dropped-age', this.dropped.age);
+      this.stmt.setCounter.run('dropped-disk-full', this.dropped['disk-full']);
     }
   }
 

@@ -33,7 +33,7 @@ export interface TelemetryPublisherOptions {
   gatewayId: string;
   /** Publishes in flight (awaiting PUBACK) at most. */
   window?: number;
-  /** Samples read from SQLite per stream at a time. */
+  /** Samples read from the outbox per stream at a time. */
   readBatch?: number;
   /** Samples a stream may send per round-robin turn. */
   quantum?: number;
@@ -55,9 +55,9 @@ interface Stream {
   topic: string;
   buffer: OutboxRow[];
   pos: number;
-  /** Last id read from SQLite. */
+  /** Last id read from the outbox. */
   cursor: number;
-  /** SQLite had nothing after `cursor` when last read, and no commit has touched this stream since. */
+  /** The outbox had nothing after `cursor` when last read, and no sample was appended to this stream since. */
   exhausted: boolean;
 }
 
@@ -114,7 +114,7 @@ export class TelemetryPublisher {
     this.running = true;
     this.conn.on('connect', this.onConnect);
     this.conn.on('disconnect', this.onDisconnect);
-    this.unsubscribeFlush = this.outbox.onFlush((touched) => {
+    this.unsubscribeFlush = this.outbox.onData((touched) => {
       for (const id of touched) this.stream(id).exhausted = false;
       this.schedulePump();
     });
@@ -153,9 +153,11 @@ export class TelemetryPublisher {
     }
   }
 
-  /** Forget what was read; re-read every stream from its oldest unacknowledged sample. */
+  /**
+   * Forget what was read; re-read every stream from its oldest unacknowledged sample (acknowledged
+   * ones are hidden by the outbox's reads at once, so nothing is committed here: no disk write).
+   */
   private resync(): void {
-    this.outbox.flush(); // apply pending acks first so acknowledged samples are not sent again
     this.epoch++;
     this.inflight = 0;
     for (const info of this.outbox.streams()) {
@@ -250,9 +252,9 @@ export class TelemetryPublisher {
     const epoch = this.epoch;
     this.inflight++;
     this.s.published++;
-    const payload = row.kind === 0
-      ? `{"value":${row.payload},"ts":${row.ts},"seq":${row.seq}}`
-      : `{"json":${row.payload},"ts":${row.ts},"seq":${row.seq}}`;
+    // `skipped` only on the first sample after a jump over never-published numbers (contract 7.4).
+    const tail = row.skipped ? `,"seq":${row.seq},"skipped":[${row.skipped[0]},${row.skipped[1]}]}` : `,"seq":${row.seq}}`;
+    const payload = row.kind === 0 ? `{"value":${row.payload},"ts":${row.ts}${tail}` : `{"json":${row.payload},"ts":${row.ts}${tail}`;
     const done = (err?: unknown): void => {
       if (err === undefined) {
         // A PUBACK counts even from an old session: the broker has the sample.

@@ -66,7 +66,7 @@ components:
     expect(c.components[0]!.manifest.capabilities.telemetry).toEqual(['temperature']);
     expect(c.components[1]!.manifest.name).toBe('other');
     expect(c.components[1]!.manifestPath).toBeUndefined();
-    expect(c.telemetry).toEqual({ outboxMaxBytes: 64 * 1024 * 1024, outboxMaxAgeMs: 7 * 86_400_000, inflightWindow: 100, healthIntervalMs: 30_000, commitIntervalMs: 2, synchronous: 'normal' });
+    expect(c.telemetry).toEqual({ outboxMaxBytes: 64 * 1024 * 1024, outboxMaxAgeMs: 7 * 86_400_000, inflightWindow: 100, healthIntervalMs: 30_000, commitIntervalMs: 1000, memoryMaxBytes: 4 * 1024 * 1024, synchronous: 'normal' });
   });
 
   it('an empty file means: embedded broker, hostname as id, ./var next to the config', () => {

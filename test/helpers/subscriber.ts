@@ -37,17 +37,30 @@ export class Recorder {
   }
 }
 
+/** One received sample: its seq, and the jump it announces after an unclean stop (contract 7.4). */
+export type SeqSample = number | { seq: number; skipped?: [number, number] | undefined };
+
 /**
  * Checks at-least-once, in-order delivery of one channel: duplicates (seq ≤ the highest seen) are
- * allowed, but every new seq must be exactly the next one — no gap, no reordering. Returns the highest.
+ * allowed, but every new seq must be exactly the next one — no gap, no reordering — unless the sample
+ * announces the jump with `skipped: [first, last]` ending just before it (after an unclean stop the
+ * gateway continues above its seq reservation; `first` may be at or below numbers already seen, as
+ * the last ones before the stop may have been published from memory). Returns the highest, and the
+ * jumps seen.
  */
-export function checkSequence(seqs: number[], first = 1): { max: number; duplicates: number; error: string | undefined } {
+export function checkSequence(samples: SeqSample[], first = 1): { max: number; duplicates: number; jumps: Array<[number, number]>; error: string | undefined } {
   let max = first - 1;
   let duplicates = 0;
-  for (const s of seqs) {
+  const jumps: Array<[number, number]> = [];
+  for (const x of samples) {
+    const s = typeof x === 'number' ? x : x.seq;
+    const skipped = typeof x === 'number' ? undefined : x.skipped;
     if (s <= max) duplicates++;
     else if (s === max + 1) max = s;
-    else return { max, duplicates, error: `seq ${s} arrived after ${max} (expected ${max + 1})` };
+    else if (skipped && skipped[1] === s - 1 && skipped[0] <= max + 1) {
+      jumps.push(skipped);
+      max = s;
+    } else return { max, duplicates, jumps, error: `seq ${s} arrived after ${max} (expected ${max + 1}${skipped ? `; it announced skipped ${JSON.stringify(skipped)}` : ', no "skipped" announced'})` };
   }
-  return { max, duplicates, error: undefined };
+  return { max, duplicates, jumps, error: undefined };
 }

@@ -98,6 +98,8 @@ export async function cliPush(args: string[]): Promise<{ code: number; out: stri
 
 export interface Sample {
   seq: number;
+  /** The jump this sample announces after an unclean stop (contract 7.4). */
+  skipped?: [number, number] | undefined;
   /** The version marker of the component that served the tick. */
   value: number;
   /** The tick event's now-ms: one tick event, one sample. */
@@ -132,7 +134,7 @@ export class GatewayWatch {
       const body = JSON.parse(payload.toString()) as Record<string, unknown>;
       if (topic === `${base}/telemetry/${COMPONENT}/${CHANNEL}`) {
         const v = body.value as number;
-        w.samples.push({ seq: body.seq as number, value: v % 10, tick: Math.floor(v / 10), ts: body.ts as number, at: performance.now() });
+        w.samples.push({ seq: body.seq as number, skipped: body.skipped as [number, number] | undefined, value: v % 10, tick: Math.floor(v / 10), ts: body.ts as number, at: performance.now() });
       }
       else if (topic === `${base}/components/${COMPONENT}/state`) w.states.push({ ...body, retained: packet.retain });
       else if (topic === `${base}/ota/${COMPONENT}/status`) w.statuses.push({ ...(body as unknown as Status), retained: packet.retain });

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -131,4 +132,93 @@ describe('telemetry outbox', () => {
     expect(readAll(o, 'a', 'x')[0]!.payload).toBe('null');
     o.close();
   });
+});
+
+/** Runs `body` in a child process that exits without closing the outbox: an unclean stop. */
+function uncleanRun(path: string, body: string): void {
+  const script = `import { Outbox } from ${JSON.stringify(join(process.cwd(), 'gateway/telemetry/outbox.ts'))};
+const o = new Outbox({ path: ${JSON.stringify(path)}, reserveBlock: 100 });
+${body}
+process.exit(0);`;
+  execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: 'pipe' });
+}
+
+describe('seq across stops (contract 7.4: never reused)', () => {
+  it('an unclean stop jumps above the reservation and announces it once with skipped; a clean close does not jump', () => {
+    const path = join(dir, 'o.db');
+    // 5 committed, 3 more held in memory only when the process ends without close().
+    uncleanRun(path, `for (let i = 0; i < 5; i++) o.append('a', 'x', { value: i }); o.flush(); for (let i = 0; i < 3; i++) o.append('a', 'x', { value: i });`);
+    let o = new Outbox({ path, reserveBlock: 100 });
+    expect(readAll(o, 'a', 'x').map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(o.append('a', 'x', { value: 9 })).toBe(101);
+    expect(o.append('a', 'x', { value: 10 })).toBe(102);
+    const rows = readAll(o, 'a', 'x');
+    expect(rows.map((r) => [r.seq, r.skipped])).toEqual([[1, undefined], [2, undefined], [3, undefined], [4, undefined], [5, undefined], [101, [6, 100]], [102, undefined]]);
+    o.close();
+    o = new Outbox({ path, reserveBlock: 100 });
+    expect(o.append('a', 'x', { value: 11 })).toBe(103);
+    // The stored jump announcement survives the reopen (it has not been acknowledged yet).
+    expect(readAll(o, 'a', 'x').find((r) => r.seq === 101)!.skipped).toEqual([6, 100]);
+    expect(readAll(o, 'a', 'x').find((r) => r.seq === 103)!.skipped).toBeUndefined();
+    o.close();
+  });
+
+  it('a jump not yet announced when the gateway closes cleanly is announced after the next start', () => {
+    const path = join(dir, 'o.db');
+    uncleanRun(path, `o.append('a', 'x', { value: 1 }); o.flush();`);
+    let o = new Outbox({ path, reserveBlock: 100 });
+    o.close(); // no sample since the jump
+    o = new Outbox({ path, reserveBlock: 100 });
+    o.append('a', 'x', { value: 2 });
+    expect(readAll(o, 'a', 'x').map((r) => [r.seq, r.skipped])).toEqual([[1, undefined], [101, [2, 100]]]);
+    o.close();
+  });
+
+  it('crosses reservation blocks without a jump while running', () => {
+    const path = join(dir, 'o.db');
+    const o = new Outbox({ path, reserveBlock: 10 });
+    const seqs = Array.from({ length: 45 }, (_, i) => o.append('a', 'x', { value: i }));
+    expect(seqs).toEqual(Array.from({ length: 45 }, (_, i) => i + 1));
+    o.close();
+  });
+});
+
+describe('memory first', () => {
+  it('samples acknowledged before their commit are never written; unacknowledged ones are', () => {
+    const path = join(dir, 'o.db');
+    const o = new Outbox({ path, commitIntervalMs: 60_000 });
+    for (let i = 0; i < 10; i++) o.append('a', 'x', { value: i });
+    const rows = readAll(o, 'a', 'x');
+    expect(rows).toHaveLength(10); // readable (publishable) from memory before any commit
+    for (const r of rows.slice(0, 8)) o.ack(r.id);
+    expect(o.stats()).toMatchObject({ depth: 2, memory: 2, commits: 0 });
+    o.flush();
+    expect(o.stats()).toMatchObject({ depth: 2, memory: 0, commits: 1 });
+    const other = new Outbox({ path });
+    expect(readAll(other, 'a', 'x').map((r) => r.seq)).toEqual([9, 10]);
+    other.close();
+    o.close();
+  });
+});
+
+describe('a damaged outbox', () => {
+  for (const damage of ['zero-length', 'garbage'] as const) {
+    it(`${damage} telemetry.db: moved aside with one log line, seq continues above the reservation, announced`, () => {
+      const path = join(dir, 'telemetry.db');
+      let o = new Outbox({ path, reserveBlock: 100 });
+      for (let i = 0; i < 5; i++) o.append('a', 'x', { value: i });
+      o.close();
+      for (const ext of ['-wal', '-shm']) rmSync(path + ext, { force: true });
+      writeFileSync(path, damage === 'zero-length' ? '' : 'this is not a database, it was overwritten by something else entirely'.repeat(100));
+      const lines: string[] = [];
+      o = new Outbox({ path, reserveBlock: 100, log: (level, m) => lines.push(`${level}: ${m}`) });
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(path);
+      expect(lines[0]).toMatch(/moved it aside to .*telemetry\.db\.damaged-/);
+      expect(readdirSync(dir).some((f) => f.startsWith('telemetry.db.damaged-'))).toBe(true);
+      expect(o.append('a', 'x', { value: 9 })).toBe(101);
+      expect(readAll(o, 'a', 'x').map((r) => [r.seq, r.skipped])).toEqual([[101, [6, 100]]]);
+      o.close();
+    });
+  }
 });

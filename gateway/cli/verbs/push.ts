@@ -1,20 +1,18 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { GatewayError } from '../../../runtime/errors.js';
 import { flagInt, flagString, type ParsedArgs } from '../args.js';
 import type { Verb } from '../io.js';
-import { artifactTopic } from '../../ota/chunks.js';
 import { connectBroker } from '../../ota/connect.js';
 import { BROKER_FLAGS, brokerUrl, cliCredentials, PREFIX_FLAG } from '../broker-flags.js';
 import { readGatewayStates, resolveTarget } from '../gateway-states.js';
 import { INTERRUPTED_EXIT, trapInterrupt } from '../interrupt.js';
 import { ProgressView } from '../progress.js';
 import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js';
-import { parseEnvelopeShape, sha256Hex, type Envelope } from '../../ota/envelope.js';
+import { sha256Hex } from '../../ota/envelope.js';
 import { publishAsync, subscribeAsync } from '../../ota/mqtt-port.js';
 import { FINAL_PHASES, isPhase } from '../../ota/reasons.js';
 import { groupOtaTopic, otaTopic, type OtaStatus } from '../../ota/updater.js';
 import { envelopeFromFlags, RELEASE_FLAGS } from './sign.js';
+import { publishChunks, readReleaseFile, type LoadedRelease } from '../release-io.js';
 
 export const spec: VerbSpec = {
   name: 'push',
@@ -42,49 +40,8 @@ export const spec: VerbSpec = {
   exits: '0 every gateway committed, 1 a gateway rejected or rolled back the release, the wait timed out, or the broker is unreachable, 2 invalid arguments or a target no gateway has reported for, 130 interrupted',
 };
 
-async function findComponentBytes(releasePath: string, sha256: string, explicit: string | undefined): Promise<Uint8Array> {
-  const candidates: string[] = [];
-  if (explicit) candidates.push(explicit);
-  else {
-    const dir = dirname(releasePath);
-    candidates.push(join(dir, basename(releasePath).replace(/\.json$/i, '') + '.wasm'));
-    try {
-      for (const f of await readdir(dir)) if (f.endsWith('.wasm')) candidates.push(join(dir, f));
-    } catch {
-      /* the release's directory is unreadable: only --wasm can help */
-    }
-  }
-  for (const c of candidates) {
-    try {
-      const bytes = new Uint8Array(await readFile(c));
-      if (sha256Hex(bytes) === sha256) return bytes;
-      if (explicit) throw new GatewayError('BAD_FILE', `${c} does not match the release (sha256 ${sha256Hex(bytes)}, release says ${sha256}); pass the component the release was signed for`);
-    } catch (err) {
-      if (err instanceof GatewayError) throw err;
-      if (explicit) throw new GatewayError('BAD_FILE', `cannot read ${c}; check --wasm`);
-    }
-  }
-  throw new GatewayError('BAD_FILE', `no component with sha256 ${sha256.slice(0, 16)}… next to ${releasePath}; pass it with --wasm FILE.wasm`);
-}
-
-async function loadRelease(file: string, args: ParsedArgs): Promise<{ envelope: Envelope; bytes: Uint8Array; payload: Buffer }> {
-  if (/\.json$/i.test(file)) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(file, 'utf8'));
-    } catch (err) {
-      throw new GatewayError('BAD_FILE', `cannot read release ${file} (${(err as Error).message.split('\n')[0]}); write one with \`airssys sign\``);
-    }
-    let envelope: Envelope;
-    try {
-      envelope = parseEnvelopeShape(raw);
-    } catch (err) {
-      throw new GatewayError('BAD_FILE', `release ${file} is malformed: ${(err as Error).message}; write it again with \`airssys sign\``);
-    }
-    const bytes = await findComponentBytes(file, envelope.manifest.sha256, flagString(args, 'wasm'));
-    // Publish what was signed, compactly: the same file always gives the same bytes (idempotent re-push).
-    return { envelope, bytes, payload: Buffer.from(JSON.stringify(raw)) };
-  }
+async function loadRelease(file: string, args: ParsedArgs): Promise<LoadedRelease> {
+  if (/\.json$/i.test(file)) return readReleaseFile(file, flagString(args, 'wasm'));
   const { envelope, bytes } = await envelopeFromFlags(file, args, usageLine(spec));
   return { envelope, bytes, payload: Buffer.from(JSON.stringify(envelope)) };
 }
@@ -187,17 +144,8 @@ export const run: Verb = async (argv, io) => {
     await subscribeAsync(client, statusFilter, 1);
 
     io.err(`pushing ${m.component} ${m.version} (${m.size} bytes, ${m.chunks} chunk(s), sha256 ${m.sha256.slice(0, 16)}…) to ${gateway ? `gateway ${gateway}` : `group ${group} (${target.ids.length} known gateway(s))`}`);
-    // Chunks first, retained, a few in flight at a time; the envelope only once they are all there.
-    let sent = 0;
-    let next = 0;
-    const worker = async () => {
-      while (next < m.chunks && !interrupt.signal.aborted) {
-        const i = next++;
-        await publishAsync(client, artifactTopic(prefix, m.sha256, i), Buffer.from(bytes.subarray(i * m.chunkSize, Math.min(m.size, (i + 1) * m.chunkSize))), { qos: 1, retain: true });
-        view.bar('chunks', ++sent, m.chunks);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(8, m.chunks) }, worker));
+    // Chunks first, retained; the envelope only once they are all there (Ctrl-C stops between chunks).
+    await publishChunks(client, prefix, envelope, bytes, (sent, total) => view.bar('chunks', sent, total), interrupt.signal);
     view.end();
     if (interrupt.signal.aborted) {
       io.err(`error: interrupted before the envelope was published; no gateway got the release (the chunks sent stay retained: \`airssys artifacts rm ${m.sha256}\` clears them)`);

@@ -1,6 +1,7 @@
 import { GatewayError } from '../../../runtime/errors.js';
 import { connectCli } from '../../mqtt/client.js';
 import { BROKER_FLAGS, brokerUrl, cliCredentials, PREFIX_FLAG } from '../broker-flags.js';
+import { announceBrokerChanges } from '../broker-notices.js';
 import { flagInt, flagString } from '../args.js';
 import type { Verb } from '../io.js';
 import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js';
@@ -43,6 +44,7 @@ export const run: Verb = async (argv, io) => {
   const prefix = flagString(args, 'prefix') ?? 'airssys';
   const waitMs = flagInt(args, 'wait-ms', USAGE) ?? 1000;
   const conn = await connectCli(broker, cliCredentials(args));
+  const quiet = announceBrokerChanges(conn, broker, io.err);
   const gateways = new Map<string, Row>();
   const components = new Map<string, Row>();
   const health = new Map<string, Record<string, unknown>>();
@@ -67,6 +69,7 @@ export const run: Verb = async (argv, io) => {
     await conn.subscribe(`${base}/health`, { qos: 0 });
     await new Promise((r) => setTimeout(r, waitMs));
   } finally {
+    quiet();
     await conn.stop();
   }
   const ids = [...new Set([...gateways.keys(), ...[...components.values()].map((c) => c.gateway)])].sort();
@@ -99,7 +102,13 @@ export const run: Verb = async (argv, io) => {
   for (const id of ids) {
     const h = health.get(id);
     const o = h?.outbox as Record<string, unknown> | undefined;
-    if (o) io.out(`${id}: outbox depth ${cell(o.depth)}, dropped ${cell(Number(o.droppedFull ?? 0) + Number(o.droppedAge ?? 0))}`);
+    if (o) {
+      // `dropped` by reason (outbox-full, age, disk-full); older gateways sent only the first two.
+      const byReason = (o.dropped as Record<string, number> | undefined) ?? { 'outbox-full': Number(o.droppedFull ?? 0), age: Number(o.droppedAge ?? 0) };
+      const total = Object.values(byReason).reduce((n, v) => n + Number(v), 0);
+      const detail = Object.entries(byReason).filter(([, v]) => Number(v) > 0).map(([k, v]) => `${k} ${v}`).join(', ');
+      io.out(`${id}: outbox depth ${cell(o.depth)}, dropped ${cell(total)}${detail ? ` (${detail})` : ''}${o.writable === false ? `, NOT WRITABLE: ${String(o.storageError)}` : ''}`);
+    }
   }
   return 0;
 };

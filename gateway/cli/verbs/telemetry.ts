@@ -1,13 +1,15 @@
 import { GatewayError } from '../../../runtime/errors.js';
 import { connectCli } from '../../mqtt/client.js';
 import { BROKER_FLAGS, brokerUrl, cliCredentials, PREFIX_FLAG } from '../broker-flags.js';
+import { announceBrokerChanges } from '../broker-notices.js';
 import { flagInt, flagString } from '../args.js';
 import type { Verb } from '../io.js';
 import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js';
 
 /**
  * `airssys telemetry --broker URL [--gateway ID] [--component NAME]`: prints one line per sample
- * until Ctrl-C, or until `--count N` samples arrived.
+ * until Ctrl-C, or until `--count N` samples arrived. A lost broker is reconnected (subscription
+ * restored), with one line on stderr when it goes and one when it is back.
  */
 export const spec: VerbSpec = {
   name: 'telemetry',
@@ -37,6 +39,7 @@ export const run: Verb = async (argv, io) => {
   const json = args.flags.json === true;
   const filter = `${prefix}/gw/${flagString(args, 'gateway') ?? '+'}/telemetry/${flagString(args, 'component') ?? '+'}/${flagString(args, 'channel') ?? '+'}`;
   const conn = await connectCli(broker, cliCredentials(args));
+  const quiet = announceBrokerChanges(conn, broker, io.err);
   let seen = 0;
   let refused = false;
   await new Promise<void>((resolve) => {
@@ -74,6 +77,7 @@ export const run: Verb = async (argv, io) => {
       done();
     });
   });
+  quiet();
   await conn.stop();
   return refused ? 1 : 0;
 };
