@@ -27,6 +27,8 @@ import { decodeInstruction, Op, type Decoded } from './instructions.js';
 export interface MeterContext {
   /** Index of the appended i64 fuel global. */
   fuelGlobal: number;
+  /** Function index of the refill helper a failing check calls (see REFILL_EXPORT). */
+  refillFunc: number;
   /** Function index of the grow helper for a memory index (creates it on first use). */
   growHelper(memidx: number): number;
 }
@@ -46,23 +48,31 @@ const LOCAL_GET = 0x20;
 const LOCAL_SET = 0x21;
 const LOCAL_TEE = 0x22;
 
-/** global mode: global.get F; i64.const C; i64.sub; global.set F; global.get F; i64.const 0; i64.lt_s; if unreachable end */
-function emitGlobalCheck(w: Writer, g: number, cost: number): void {
+const CALL = 0x10;
+
+/**
+ * global mode: global.get F; i64.const C; i64.sub; global.set F; global.get F; i64.const 0; i64.lt_s;
+ * if call $refill end
+ * The refill helper either tops the global up (execution continues) or traps.
+ */
+function emitGlobalCheck(w: Writer, g: number, cost: number, refill: number): void {
   w.byte(GLOBAL_GET).u32(g).byte(I64_CONST).signed(cost).byte(I64_SUB).byte(GLOBAL_SET).u32(g);
   w.byte(GLOBAL_GET).u32(g).byte(I64_CONST).byte(0).byte(I64_LT_S);
-  w.byte(0x04).byte(0x40).byte(0x00).byte(0x0b);
+  w.byte(0x04).byte(0x40).byte(CALL).u32(refill).byte(0x0b);
 }
 
 /**
  * local mode: (global.get F | local.get L); i64.const C; i64.sub; local.tee L; i64.const 0; i64.lt_s;
- * if local.get L; global.set F; unreachable end
+ * if local.get L; global.set F; call $refill; global.get F; local.set L end
+ * The hot path (the branch not taken) is unchanged by refills: they live in the cold branch.
  */
-function emitLocalCheck(w: Writer, g: number, l: number, cost: number, entry: boolean): void {
+function emitLocalCheck(w: Writer, g: number, l: number, cost: number, entry: boolean, refill: number): void {
   if (entry) w.byte(GLOBAL_GET).u32(g);
   else w.byte(LOCAL_GET).u32(l);
   w.byte(I64_CONST).signed(cost).byte(I64_SUB).byte(LOCAL_TEE).u32(l);
   w.byte(I64_CONST).byte(0).byte(I64_LT_S);
-  w.byte(0x04).byte(0x40).byte(LOCAL_GET).u32(l).byte(GLOBAL_SET).u32(g).byte(0x00).byte(0x0b);
+  w.byte(0x04).byte(0x40).byte(LOCAL_GET).u32(l).byte(GLOBAL_SET).u32(g);
+  w.byte(CALL).u32(refill).byte(GLOBAL_GET).u32(g).byte(LOCAL_SET).u32(l).byte(0x0b);
 }
 
 /**
@@ -158,10 +168,10 @@ export function meterBody(bytes: Uint8Array, start: number, end: number, funcInd
   const l = localCount; // the new local's index: after every parameter and declared local
   if (local) {
     w.u32(groups + 1).bytes(bytes.subarray(groupsStart, codeStart)).byte(1).byte(0x7e);
-    emitLocalCheck(w, g, l, fnCost, true);
+    emitLocalCheck(w, g, l, fnCost, true, ctx.refillFunc);
   } else {
     w.bytes(bytes.subarray(start, codeStart));
-    emitGlobalCheck(w, g, fnCost);
+    emitGlobalCheck(w, g, fnCost, ctx.refillFunc);
   }
   let copied = codeStart;
   let grow = 0;
@@ -173,8 +183,8 @@ export function meterBody(bytes: Uint8Array, start: number, end: number, funcInd
     copied = pos;
     switch (kind) {
       case EV_LOOP:
-        if (local) emitLocalCheck(w, g, l, loopCosts[events[i + 2]!]!, false);
-        else emitGlobalCheck(w, g, loopCosts[events[i + 2]!]!);
+        if (local) emitLocalCheck(w, g, l, loopCosts[events[i + 2]!]!, false, ctx.refillFunc);
+        else emitGlobalCheck(w, g, loopCosts[events[i + 2]!]!, ctx.refillFunc);
         break;
       case EV_GROW:
         w.byte(0x10).u32(ctx.growHelper(events[i + 2]!));
