@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../runtime/engine.js';
 import { buildWat } from '../../runtime/build/wat.js';
 import { parseManifest } from '../../runtime/manifest.js';
-import { FUEL_SLICE, HOST_CALL_BASE_FUEL, HOST_CALL_BYTE_FUEL } from '../../runtime/metering/index.js';
+import { FUEL_SLICE, HOST_CALL_BASE_FUEL, HOST_CALL_BYTE_FUEL, HOST_CALL_SINK_FUEL } from '../../runtime/metering/index.js';
 import { ComponentHost } from '../../gateway/component/component-host.js';
 import { OK, sensorWat, strings } from '../helpers/sensor-wat.js';
 import { wellBehavedSensor } from '../helpers/components.js';
@@ -99,7 +99,7 @@ describe('deadline (inline)', () => {
 });
 
 describe('host calls cost fuel', () => {
-  it('each call is charged the base cost', async () => {
+  it('each call is charged its base cost (now-ms: the plain base)', async () => {
     const calls = (n: number) => sensorWat({ onTick: `${'call $now_ms drop '.repeat(n)} ${OK}` });
     const none = (await load(calls(0), { fuel: 10_000_000 })).inst.call('on-tick', [0n]);
     const ten = (await load(calls(10), { fuel: 10_000_000 })).inst.call('on-tick', [0n]);
@@ -130,7 +130,7 @@ describe('host calls cost fuel', () => {
     const outcome = inst.call('on-tick', [0n]);
     expect(outcome).toMatchObject({ ok: false, kind: 'out-of-fuel' });
     expect(host.logs.length).toBeGreaterThan(0);
-    expect(host.logs.length).toBeLessThanOrEqual(Math.ceil(budget / HOST_CALL_BASE_FUEL));
+    expect(host.logs.length).toBeLessThanOrEqual(Math.ceil(budget / HOST_CALL_SINK_FUEL));
     await neighbourStillPublishes();
   });
 });
