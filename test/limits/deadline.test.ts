@@ -7,6 +7,7 @@ import { buildWat } from '../../runtime/build/wat.js';
 import { parseManifest } from '../../runtime/manifest.js';
 import { FUEL_SLICE, HOST_CALL_BASE_FUEL, HOST_CALL_BYTE_FUEL, HOST_CALL_SINK_FUEL } from '../../runtime/metering/index.js';
 import { ComponentHost } from '../../gateway/component/component-host.js';
+import { WorkerInstance } from '../../runtime/worker/index.js';
 import { OK, sensorWat, strings } from '../helpers/sensor-wat.js';
 import { wellBehavedSensor } from '../helpers/components.js';
 import { RecordingHost } from '../helpers/recording-host.js';
@@ -132,5 +133,26 @@ describe('host calls cost fuel', () => {
     expect(host.logs.length).toBeGreaterThan(0);
     expect(host.logs.length).toBeLessThanOrEqual(Math.ceil(budget / HOST_CALL_SINK_FUEL));
     await neighbourStillPublishes();
+  });
+
+  it('in a worker (isolation: worker) too: the flood is charged where the guest runs and stopped by fuel', async () => {
+    const flood = sensorWat({
+      strings: S,
+      onTick: `(local $i i32) i32.const 1000000 local.set $i
+        (block $done (loop $l local.get $i i32.eqz br_if $done
+          i32.const 2 i32.const ${T.ptr('hello')} i32.const ${T.len('hello')} call $log
+          local.get $i i32.const 1 i32.sub local.set $i br $l)) ${OK}`,
+    });
+    const prepared = await engine.prepare(await buildWat(flood), { memoryMb: 16 });
+    const host = new RecordingHost();
+    const budget = 10_000_000;
+    const w = await WorkerInstance.start(prepared.workerSource(), host, { fuel: budget, deadlineMs: 120_000 });
+    try {
+      expect(await w.callAsync('on-tick', [0n])).toMatchObject({ ok: false, kind: 'out-of-fuel' });
+      expect(host.logs.length).toBeGreaterThan(0);
+      expect(host.logs.length).toBeLessThanOrEqual(Math.ceil(budget / HOST_CALL_SINK_FUEL));
+    } finally {
+      await w.terminate();
+    }
   });
 });
