@@ -9,7 +9,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { FUEL_EXPORT, instrumentCoreModule } from '../runtime/instrument/index.js';
 import { FuelMeter } from '../runtime/metering/fuel-meter.js';
-import { enableBranchHints } from '../runtime/metering/v8-flags.js';
 import { kernels, type Kernel } from './fuel-kernels.js';
 
 const ROUNDS = 151;
@@ -46,8 +45,6 @@ async function measure(k: Kernel): Promise<Row> {
   const { bytes: metered } = instrumentCoreModule(original, { memoryMaxPages: 16 });
   // Compile straight to V8's optimizing tier: with the default lazy tier-up, a busy machine can
   // leave one side on the baseline compiler for the whole measurement. Steady state is TurboFan.
-  // As the gateway runs: V8 reads the instrumenter's branch hints (runtime/metering/v8-flags.ts).
-  if (process.env.FUEL_NO_HINTS !== '1') enableBranchHints();
   setFlagsFromString('--no-liftoff');
   let plain: Record<string, any>;
   let inst: Record<string, any>;

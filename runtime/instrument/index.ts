@@ -42,7 +42,6 @@ export const REFILL_EXPORT = 'airssys_refill';
 export const DEFAULT_INITIAL_FUEL = 1_000_000_000n;
 
 const KEPT_CUSTOM_SECTIONS = new Set(['name', 'producers', 'target_features']);
-const BRANCH_HINT_SECTION = 'metadata.code.branch_hint';
 const GROW_TYPE = [0x60, 0x01, 0x7f, 0x01, 0x7f]; // (func (param i32) (result i32))
 const VOID_TYPE = [0x60, 0x00, 0x00]; // (func)
 
@@ -117,7 +116,6 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
   const ctx = {
     fuelGlobal,
     refillFunc,
-    coldIfs: [] as number[],
     typeParams: (t: number) => {
       const n = types.paramCounts[t];
       if (n === undefined) throw invalid(`a loop uses type ${t}, which does not exist`);
@@ -139,8 +137,6 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
   // The count goes in front last, once the helpers are known.
   const code = new Writer(Math.ceil((codeSection?.payload.length ?? 0) * 1.3) + 256);
   let instrumented = 0;
-  const hints = new Writer(1024);
-  let hintedFuncs = 0;
   if (codeSection) {
     const r = new Reader(codeSection.payload);
     const n = r.u32();
@@ -151,13 +147,7 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
       const start = r.pos;
       r.skip(size);
       body.length = 0;
-      ctx.coldIfs.length = 0;
       meterBody(codeSection.payload, start, start + size, imports.funcs + i, paramCounts[i]!, ctx, body);
-      if (ctx.coldIfs.length > 0) {
-        hints.u32(imports.funcs + i).u32(ctx.coldIfs.length);
-        for (const off of ctx.coldIfs) hints.u32(off).u32(1).byte(0x00);
-        hintedFuncs++;
-      }
       instrumented++;
       code.u32(body.length).bytes(body.view());
     }
@@ -175,16 +165,6 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
 
   const codePayload = new Writer(code.length + 8).u32(definedFuncs + 1 + helperMemories.length).bytes(code.view()).finish();
   putSection(sections, SectionId.code, codePayload);
-  if (hintedFuncs > 0) {
-    // Branch hints (metadata.code.branch_hint): every check's refill branch is unlikely. V8 then
-    // compiles it as a deferred block, so the call in it does not make the hot loop spill its
-    // registers around it (measured: FIR 4-7x slower without the hints, ~1.1x with them). Read only
-    // when V8 runs with --experimental-wasm-branch-hinting (see runtime/metering/v8-flags.ts);
-    // ignored otherwise. It must come before the code section.
-    const payload = new Writer(hints.length + 40).name(BRANCH_HINT_SECTION).u32(hintedFuncs).bytes(hints.view()).finish();
-    const at = sections.findIndex((sec) => sec.id === SectionId.code);
-    sections.splice(at, 0, { id: SectionId.custom, payload, customName: BRANCH_HINT_SECTION });
-  }
 
   // Function section: helper signatures appended.
   const fs = findSection(sections, SectionId.function);

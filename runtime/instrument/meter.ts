@@ -15,8 +15,13 @@
  *   tail call, throw, branch to the function label, final end) and reloaded after every call. Loop
  *   headers then cost a register subtract and a never-taken branch, not a load and a store. Functions
  *   with try/try_table stay in global mode: a catch can land where the local is stale.
- * Either way the global is exact whenever control is outside the function, and set below zero
- * before the out-of-fuel `unreachable`.
+ * Either way the global is exact whenever control is outside the function.
+ *
+ * A check that finds the count below zero does not trap at once: it writes the count to the global
+ * and calls the appended refill helper (index.ts), which lets the host top the count up (fuel is
+ * handed out in slices; between slices the host checks the event's deadline) or traps. In local
+ * mode a loop header does this from outside the loop, through a wrapper (emitLoopExitCheck), so no
+ * loop contains a call it did not have.
  *
  * Two passes: the first decodes and records where loops, calls, exits and grows are and what each
  * region costs; the second copies the body, splicing the inserted code in at those positions.
@@ -31,12 +36,6 @@ export interface MeterContext {
   refillFunc: number;
   /** Function index of the grow helper for a memory index (creates it on first use). */
   growHelper(memidx: number): number;
-  /**
-   * Offsets (from the start of the rewritten body, locals included) of every inserted check's `if`,
-   * for the branch-hint section: the refill branch is cold, and telling V8 so keeps its call from
-   * costing the hot loop (see index.ts).
-   */
-  coldIfs: number[];
   /** Parameter count of a type index (a loop whose block type has parameters is not wrapped). */
   typeParams(typeIndex: number): number;
 }
@@ -69,10 +68,9 @@ const CALL = 0x10;
  * if call $refill end
  * The refill helper either tops the global up (execution continues) or traps.
  */
-function emitGlobalCheck(w: Writer, g: number, cost: number, refill: number, coldIfs: number[]): void {
+function emitGlobalCheck(w: Writer, g: number, cost: number, refill: number): void {
   w.byte(GLOBAL_GET).u32(g).byte(I64_CONST).signed(cost).byte(I64_SUB).byte(GLOBAL_SET).u32(g);
   w.byte(GLOBAL_GET).u32(g).byte(I64_CONST).byte(0).byte(I64_LT_S);
-  coldIfs.push(w.length);
   w.byte(0x04).byte(0x40).byte(CALL).u32(refill).byte(0x0b);
 }
 
@@ -81,12 +79,11 @@ function emitGlobalCheck(w: Writer, g: number, cost: number, refill: number, col
  * if local.get L; global.set F; call $refill; global.get F; local.set L end
  * The hot path (the branch not taken) is unchanged by refills: they live in the cold branch.
  */
-function emitLocalCheck(w: Writer, g: number, l: number, cost: number, entry: boolean, refill: number, coldIfs: number[]): void {
+function emitLocalCheck(w: Writer, g: number, l: number, cost: number, entry: boolean, refill: number): void {
   if (entry) w.byte(GLOBAL_GET).u32(g);
   else w.byte(LOCAL_GET).u32(l);
   w.byte(I64_CONST).signed(cost).byte(I64_SUB).byte(LOCAL_TEE).u32(l);
   w.byte(I64_CONST).byte(0).byte(I64_LT_S);
-  coldIfs.push(w.length);
   w.byte(0x04).byte(0x40).byte(LOCAL_GET).u32(l).byte(GLOBAL_SET).u32(g);
   w.byte(CALL).u32(refill).byte(GLOBAL_GET).u32(g).byte(LOCAL_SET).u32(l).byte(0x0b);
 }
@@ -255,10 +252,10 @@ export function meterBody(bytes: Uint8Array, start: number, end: number, funcInd
   const l = localCount; // the new local's index: after every parameter and declared local
   if (local) {
     w.u32(groups + 1).bytes(bytes.subarray(groupsStart, codeStart)).byte(1).byte(0x7e);
-    emitLocalCheck(w, g, l, fnCost, true, ctx.refillFunc, ctx.coldIfs);
+    emitLocalCheck(w, g, l, fnCost, true, ctx.refillFunc);
   } else {
     w.bytes(bytes.subarray(start, codeStart));
-    emitGlobalCheck(w, g, fnCost, ctx.refillFunc, ctx.coldIfs);
+    emitGlobalCheck(w, g, fnCost, ctx.refillFunc);
   }
   let copied = codeStart;
   let grow = 0;
@@ -273,8 +270,8 @@ export function meterBody(bytes: Uint8Array, start: number, end: number, funcInd
       case EV_LOOP: {
         const idx = events[i + 2]!;
         if (local && loopWrapped[idx]) emitLoopExitCheck(w, l, loopCosts[idx]!);
-        else if (local) emitLocalCheck(w, g, l, loopCosts[idx]!, false, ctx.refillFunc, ctx.coldIfs);
-        else emitGlobalCheck(w, g, loopCosts[idx]!, ctx.refillFunc, ctx.coldIfs);
+        else if (local) emitLocalCheck(w, g, l, loopCosts[idx]!, false, ctx.refillFunc);
+        else emitGlobalCheck(w, g, loopCosts[idx]!, ctx.refillFunc);
         break;
       }
       case EV_WRAP_OPEN: {
