@@ -92,7 +92,7 @@ async function neighbourRates(dir: string): Promise<void> {
     { name: 'same `log` flood, restarted within 50 ms', other: { wasm: flood, manifest: { name: 'flood', version: '1.0.0', 'tick-ms': 100, restart } }, fastRestart: true },
     { name: 'same endless loop, restarted within 50 ms', other: { wasm: spin, manifest: { name: 'spinner', version: '1.0.0', 'tick-ms': 1000, limits: { fuel: 1e11, 'deadline-ms': 100 }, restart } }, fastRestart: true },
   ];
-  const WINDOW_MS = 10_000;
+  const WINDOW_MS = 20_000;
   const rows: Record<string, string | number>[] = [];
   let baseline = 0;
   const only = process.env.ISOLATION_SCENARIOS?.split(',').map(Number);
