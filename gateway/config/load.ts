@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { clip } from '../../runtime/echo.js';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';
+import { parsePolicy as parseDriverPolicy } from '../../drivers/pipeline/policy.js';
 import { bytes, integer, isObj, join, list, listed, mapping, millis, oneOf, Problems, show, string, type Obj } from './check.js';
 import { parseHomeAssistantConfig, parseMetricsConfig } from '../extensions/config.js';
 import { parseCommands } from '../commands/config.js';
@@ -248,7 +249,8 @@ function parseOta(p: Problems, v: unknown, mustExist: MustExist): OtaConfig {
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
 function parsePolicy(p: Problems, v: unknown): GatewayConfig['policy'] {
-  const pol = mapping(p, v, 'policy', ['roles', 'components'], 'write e.g. { roles: {…}, components: { thermo: [climate] } }') ?? {};
+  const start = p.count;
+  const pol = mapping(p, v, 'policy', ['roles', 'components', 'default-limits'], 'write e.g. { roles: {…}, components: { thermo: [climate] } }') ?? {};
   const roles: Record<string, unknown> = {};
   if (pol.roles !== undefined && pol.roles !== null) {
     if (!isObj(pol.roles)) p.add('policy.roles', `expected a mapping of role name to grants, got ${show(pol.roles)}`, 'write e.g. { climate: { gpio: { read: [17] } } }');
@@ -267,7 +269,19 @@ function parsePolicy(p: Problems, v: unknown): GatewayConfig['policy'] {
       components[name] = list(p, arr, at, 'write it as [role-a, role-b]').map((x, i) => string(p, x, join(at, i), ''));
     }
   }
-  return { roles, components };
+  const policy: GatewayConfig['policy'] = { roles, components };
+  if (pol['default-limits'] !== undefined && pol['default-limits'] !== null) policy['default-limits'] = pol['default-limits'];
+  // The role bodies are interpreted by the driver layer; parse them here too, so a bad role or
+  // limit fails config validation (one line) instead of the gateway's start. Role references are
+  // checked by parseConfig's cross-check, so they are left out here (no line twice).
+  if (p.count === start) {
+    try {
+      parseDriverPolicy({ ...policy, components: {} });
+    } catch (err) {
+      p.lines.push((err as Error).message);
+    }
+  }
+  return policy;
 }
 
 function parseComponents(p: Problems, v: unknown, path: (s: string) => string, mustExist: MustExist): ComponentConfig[] {
