@@ -191,6 +191,12 @@ export async function run(): Promise<void> {
   const firstQ = median(after.slice(0, q).map((s) => s.mb));
   const lastQ = median(after.slice(-q).map((s) => s.mb));
   const spanMin = after.length ? after.at(-1)!.min - after[0]!.min : 0;
+  // The build worker (jco) that compiles each release lives a minute past its last build, so RSS
+  // saw-tooths with every OTA; the sample just before each OTA (worker long gone) is the floor that
+  // a leak would raise.
+  const floors = otas.map((o) => [...samples].reverse().find((s) => s.min < o.atMin)).filter((s): s is { min: number; mb: number } => s !== undefined && s.min >= warmupMin);
+  floors.push(samples.at(-1)!);
+  const floorPerTenMin = slope(floors.map((s) => [s.min, s.mb])) * 10;
   const f = (x: number) => x.toFixed(2);
 
   console.log(`soak: ${minutes} min of config/gateway.yaml (${fromSource ? 'sources via tsx' : 'compiled'}, --max-semi-space-size=1), an OTA every ${otaEveryMin} min, RSS every ${sampleS} s; target slope < 1 MB / 10 min after ${warmupMin} min warm-up`);
@@ -201,6 +207,7 @@ export async function run(): Promise<void> {
       'RSS peak (MB)': f(Math.max(...samples.map((s) => s.mb))),
       'RSS end (MB)': f(samples.at(-1)?.mb ?? NaN),
       'slope after warm-up (MB / 10 min, least squares)': f(perTenMin),
+      'slope of the pre-OTA floors (MB / 10 min)': `${f(floorPerTenMin)} (${floors.map((s) => f(s.mb)).join(', ')})`,
       'median last quarter − first quarter (MB)': `${f(lastQ - firstQ)} over ${f(spanMin * 0.75)} min`,
       'OTAs committed': `${otas.filter((o) => o.ok).length}/${otas.length}`,
       'telemetry msgs / min': Math.round(telemetryPerMin),
@@ -210,7 +217,7 @@ export async function run(): Promise<void> {
   // Every sample, for plotting (minute, MB).
   const out = join(root, '.tmp', `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, JSON.stringify({ minutes, otaEveryMin, warmupMin, perTenMin, otas, samples }, null, 1));
+  await writeFile(out, JSON.stringify({ minutes, otaEveryMin, warmupMin, perTenMin, floorPerTenMin, otas, samples }, null, 1));
   console.log(`samples: ${out}`);
   await rm(dir, { recursive: true, force: true });
   if (otas.some((o) => !o.ok) || exitCode !== 0) process.exitCode = 1;
