@@ -124,7 +124,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   // Cross-checks: only meaningful once each part is valid on its own.
   for (const [name, roles] of Object.entries(policy.components)) {
     roles.forEach((role, i) => {
-      if (!(role in policy.roles)) p.add(join(join('policy.components', name), i), `role ${show(role)} is not defined`, `define it under policy.roles or use one of: ${listed(Object.keys(policy.roles))}`);
+      if (!Object.hasOwn(policy.roles, role)) p.add(join(join('policy.components', name), i), `role ${show(role)} is not defined`, `define it under policy.roles or use one of: ${listed(Object.keys(policy.roles))}`);
     });
   }
   const seen = new Map<string, number>();
@@ -256,7 +256,8 @@ function parsePolicy(p: Problems, v: unknown): GatewayConfig['policy'] {
     if (!isObj(pol.roles)) p.add('policy.roles', `expected a mapping of role name to grants, got ${show(pol.roles)}`, 'write e.g. { climate: { gpio: { read: [17] } } }');
     else for (const [name, body] of Object.entries(pol.roles)) {
       if (!isObj(body)) p.add(join('policy.roles', name), `expected a mapping of grants, got ${show(body)}`, 'write e.g. { gpio: { read: [17] }, telemetry: ["*"] }');
-      else roles[name] = body;
+      // defineProperty: a role named __proto__ is a role, not the object's prototype.
+      else Object.defineProperty(roles, name, { value: body, enumerable: true, writable: true, configurable: true });
     }
   }
   const components: Record<string, string[]> = {};

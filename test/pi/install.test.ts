@@ -129,6 +129,12 @@ describe('install-pi.sh into a temporary root', () => {
     const one = (k: string) => u.get(k)?.[0];
     expect(one("ExecStart")).toBe(`${process.execPath} --max-semi-space-size=1 /opt/airssys/bin/airssys.mjs start --config /etc/airssys/gateway.yaml`);
     expect(one('User')).toBe('airssys');
+    // systemd notify and the watchdog: READY=1 from the gateway itself (not a child), pings it checks
+    expect(one('Type')).toBe('notify');
+    expect(one('NotifyAccess')).toBe('main');
+    expect(one('WatchdogSec')).toBe('60s');
+    expect(one('TimeoutStartSec')).toBe('10min');
+    expect(u.get('RestrictAddressFamilies')?.[0]).toMatch(/\bAF_UNIX\b/); // the notify socket
     expect(one('Restart')).toBe('on-failure');
     expect(one('RestartSec')).toBe('10s');
     expect(u.has('RestartSteps')).toBe(false); // systemd 252 does not know it
