@@ -123,7 +123,7 @@ describe('SIGKILL the real gateway process during an OTA', () => {
       const watch = await GatewayWatch.start(broker.url, run.prefix);
       try {
         const g1 = launch(run, phase);
-        await until(() => watch.samples.length >= 5, 20_000, `telemetry from the first gateway; output: ${g1.output()}`);
+        await until(() => watch.samples.length >= 5, 90_000, `telemetry from the first gateway; output: ${g1.output()}`);
         const since = watch.statuses.length;
         await publishRaw(operator, { envelope: v110.envelope, bytes: v110.bytes, sha256: v110.sha256, chunkSize: 1024, prefix: run.prefix });
         await until(() => watch.statuses.slice(since).some((s) => s.phase === phase), 20_000, `status ${phase}; saw ${JSON.stringify(watch.statuses.slice(since))}`);
