@@ -18,6 +18,7 @@ const VERBS: Record<string, { summary: string; load: () => Promise<{ run: Verb }
   telemetry: { summary: 'tail telemetry', load: () => import('./verbs/telemetry.js') },
   artifacts: { summary: 'remove retained OTA artifacts from a broker (artifacts rm)', load: () => import('./verbs/artifacts.js') },
   new: { summary: 'scaffold a component project', load: () => import('./verbs/new.js') },
+  test: { summary: "run a component project's tests (vitest, @airssys/testing)", load: () => import('./verbs/test.js') },
   rollout: { summary: 'send a release to a fleet in waves; rollout status|resume ID', load: () => import('./verbs/rollout.js') },
   fleet: { summary: 'the fleet as the broker knows it (fleet ls)', load: () => import('./verbs/fleet.js') },
   'fleet-sim': { summary: 'run N simulated gateways in one process', load: () => import('./verbs/fleet-sim.js') },
