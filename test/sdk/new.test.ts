@@ -34,7 +34,7 @@ describe('airssys new', () => {
     c.pulse(17, { highMs: 100, lowMs: 100, count: 3 });
     expect(c.last('presses')).toBe(3);
     expect(c.errors()).toEqual([]);
-  });
+  }, 300_000); // compiles AssemblyScript: minutes when the machine is busy
 
   it('refuses bad names and existing files with one clear line', async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'airssys-new-'));

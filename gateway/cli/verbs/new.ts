@@ -101,7 +101,7 @@ describe('${name}', () => {
     ${ident}.pulse(17, { highMs: 100, lowMs: 100, count: 3 });
     expect(${ident}.last('presses')).toBe(3);
     expect(${ident}.errors()).toEqual([]);
-  }, 120_000); // the first load compiles ${name}.ts: allow for a slow machine
+  }, 300_000); // the first load compiles ${name}.ts: minutes on a slow or busy machine
 });
 `,
     'README.md': `# ${name}

@@ -10,7 +10,7 @@ import type { Verb } from '../io.js';
 
 const USAGE = 'airssys test [FILE.test.ts …] [--timeout MS]';
 /** Loading a component builds it from source first: seconds on a Pi or a busy machine, not the 5 s vitest allows. */
-export const DEFAULT_TEST_TIMEOUT_MS = 120_000;
+export const DEFAULT_TEST_TIMEOUT_MS = 300_000;
 /** What a component project's tests import the SDK's test helper as (`airssys new` writes it). */
 export const TESTING_SPECIFIER = '@airssys/testing';
 
