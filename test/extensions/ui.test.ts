@@ -13,7 +13,9 @@ import { GatewayEvents } from '../../gateway/extensions/events.js';
 import { UiAuth } from '../../gateway/extensions/ui/auth.js';
 import { BIN } from '../helpers/cli.js';
 import { freePort, Mosquitto, until } from '../helpers/mosquitto.js';
-import { buildAll, GATEWAY_ID, killAll, launch, sensorComponent, writeConfig, type Gw } from './helpers.js';
+import { buildWat } from '../../runtime/build/wat.js';
+import { OK, sensorWat, strings } from '../helpers/sensor-wat.js';
+import { buildAll, GATEWAY_ID, killAll, launch, writeConfig, type Gw } from './helpers.js';
 
 /**
  * `ui: { listen, token }`: the status page on the real gateway process, read by a real browser
@@ -25,6 +27,24 @@ const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`ui.test: ${CHROMIUM} is missing (apt-get install chromium); the browser tests are skipped`);
 const TOKEN = 'test-token-0123456789abcdef';
 
+/** `sensor`: each tick, temperature a triangle wave 20..22 (0.1 steps) and humidity 40..46 (a sawtooth). */
+const S = { temp: 'temperature', hum: 'humidity' };
+const T = strings(S);
+const waveComponent = () =>
+  buildWat(
+    sensorWat({
+      strings: S,
+      extra: '(global $n (mut i32) (i32.const 0))',
+      onTick: `global.get $n i32.const 1 i32.add global.set $n
+        i32.const ${T.ptr('temp')} i32.const ${T.len('temp')}
+        global.get $n i32.const 40 i32.rem_u i32.const 20 i32.sub f64.convert_i32_s f64.abs f64.const 10 f64.div f64.const 20 f64.add
+        i32.const 32 call $publish
+        i32.const ${T.ptr('hum')} i32.const ${T.len('hum')}
+        global.get $n i32.const 7 i32.rem_u f64.convert_i32_u f64.const 40 f64.add
+        i32.const 32 call $publish ${OK}`,
+    }),
+  );
+
 let dir: string;
 let broker: Mosquitto;
 let gw: Gw;
@@ -35,7 +55,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'airssys-ui-'));
   broker = await new Mosquitto().start();
   const { built, warmCache } = await buildAll(dir, [
-    { name: 'sensor', bytes: await sensorComponent(), manifest: { name: 'sensor', version: '1.4.2', 'tick-ms': 100, capabilities: { telemetry: [{ name: 'temperature', unit: '°C' }, 'humidity'] } } },
+    { name: 'sensor', bytes: await waveComponent(), manifest: { name: 'sensor', version: '1.4.2', 'tick-ms': 100, capabilities: { telemetry: [{ name: 'temperature', unit: '°C' }, 'humidity'] } } },
   ]);
   port = await freePort();
   base = `http://127.0.0.1:${port}`;
@@ -139,9 +159,13 @@ describe.skipIf(!hasChromium)('status page in a browser', () => {
     await expect.poll(points, { timeout: 30_000 }).toBeGreaterThan(3);
     const before = await points();
     await expect.poll(points, { timeout: 30_000 }).toBeGreaterThan(before + 3);
-    expect(await page.evaluate(() => (window as any).airssysUi.charts.get('sensor/temperature').ys.at(-1))).toBe(21.5);
+    // The values are the component's (a triangle wave 20..22), with the manifest's unit.
+    const ys: number[] = await page.evaluate(() => (window as any).airssysUi.charts.get('sensor/temperature').ys);
+    expect(Math.min(...ys)).toBeGreaterThanOrEqual(20);
+    expect(Math.max(...ys)).toBeLessThanOrEqual(22);
+    expect(new Set(ys).size).toBeGreaterThan(1);
     expect(await page.locator('#chart-sensor--humidity canvas').count()).toBe(1);
-    expect(await page.locator('#chart-sensor--temperature .last').textContent()).toBe('21.5 °C');
+    expect(await page.locator('#chart-sensor--temperature .last').textContent()).toMatch(/^2[0-2](\.\d+)? °C$/);
 
     // An OTA status: a bad envelope for a known component is rejected, and the page lists it.
     const client = await mqtt.connectAsync(broker.url);
@@ -153,6 +177,7 @@ describe.skipIf(!hasChromium)('status page in a browser', () => {
     expect(await page.locator('#ota tbody tr', { hasText: 'received' }).count()).toBeGreaterThan(0);
 
     const shot = join(dir, 'status-page.png');
+    if (process.env.AIRSSYS_SCREENSHOT) await expect.poll(points, { timeout: 30_000 }).toBeGreaterThan(60);
     await page.screenshot({ path: shot, fullPage: true });
     if (process.env.AIRSSYS_SCREENSHOT) {
       await mkdir(resolve(process.env.AIRSSYS_SCREENSHOT, '..'), { recursive: true });
