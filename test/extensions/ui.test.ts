@@ -15,7 +15,7 @@ import { BIN } from '../helpers/cli.js';
 import { freePort, Mosquitto, until } from '../helpers/mosquitto.js';
 import { buildWat } from '../../runtime/build/wat.js';
 import { OK, sensorWat, strings } from '../helpers/sensor-wat.js';
-import { buildAll, GATEWAY_ID, killAll, launch, writeConfig, type Gw } from './helpers.js';
+import { buildAll, crasherComponent, GATEWAY_ID, killAll, launch, writeConfig, type Gw } from './helpers.js';
 
 /**
  * `ui: { listen, token }`: the status page on the real gateway process, read by a real browser
@@ -56,6 +56,7 @@ beforeAll(async () => {
   broker = await new Mosquitto().start();
   const { built, warmCache } = await buildAll(dir, [
     { name: 'sensor', bytes: await waveComponent(), manifest: { name: 'sensor', version: '1.4.2', 'tick-ms': 100, capabilities: { telemetry: [{ name: 'temperature', unit: '°C' }, 'humidity'] } } },
+    { name: 'crasher', bytes: await crasherComponent(), manifest: { name: 'crasher', version: '0.3.0', 'tick-ms': 200, restart: { policy: 'permanent', intensity: 1000, 'period-ms': 60000 } } },
   ]);
   port = await freePort();
   base = `http://127.0.0.1:${port}`;
@@ -99,7 +100,7 @@ describe('status page access (ui.token)', () => {
     expect(bearer.status).toBe(200);
     const s = JSON.parse(bearer.body);
     expect(s.gateway.id).toBe(GATEWAY_ID);
-    expect(s.components.map((c: { name: string }) => c.name)).toEqual(['sensor']);
+    expect(s.components.map((c: { name: string }) => c.name).sort()).toEqual(['crasher', 'sensor']);
 
     const first = await get(`/?token=${TOKEN}&x=1`);
     expect(first.status).toBe(303);
@@ -149,6 +150,10 @@ describe.skipIf(!hasChromium)('status page in a browser', () => {
     const row = page.locator('#component-sensor');
     await row.locator('.state.running').waitFor({ timeout: 30_000 });
     await expect.poll(() => row.locator('td').nth(2).textContent()).toBe('1.4.2');
+    // A component that traps on every tick: its restarts count up and its last error is shown.
+    const crasher = page.locator('#component-crasher');
+    await expect.poll(async () => Number(await crasher.locator('td').nth(3).textContent()), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect.poll(() => crasher.locator('td').nth(7).textContent(), { timeout: 30_000 }).toMatch(/restarting: .*(trap|unreachable)/i);
     await expect.poll(() => page.locator('#broker-state').textContent(), { timeout: 30_000 }).toBe('connected');
     await expect.poll(() => page.locator('#outbox-depth').textContent(), { timeout: 30_000 }).toMatch(/^\d+$/);
     expect(await page.locator('#outbox-storage').textContent()).toBe('writable');
