@@ -33,6 +33,7 @@ import { readPublicKeyFile } from './ota/keys.js';
 import { connectionPort } from './ota/connection-port.js';
 import { compareSemver } from './ota/semver.js';
 import { ExtensionHost, GatewayEvents, extensionsFor } from './extensions/index.js';
+import { startSystemdService, type SystemdService } from './service/systemd.js';
 
 /**
  * The gateway process (`airssys start`): config → board → components under supervision →
@@ -86,6 +87,7 @@ export class Gateway {
   private link: LinkWatch | undefined;
   private policy!: Policy;
   private healthTimer: NodeJS.Timeout | undefined;
+  private systemd: SystemdService | undefined;
   private readonly prefix: string;
   private readonly id: string;
   private readonly unsubscribe: Array<() => void> = [];
@@ -197,6 +199,8 @@ export class Gateway {
     this.healthTimer = setInterval(() => this.publishHealth(), t.healthIntervalMs);
     this.healthTimer.unref?.();
     this.extensions = await ExtensionHost.start(extensionsFor(config), { config, log: this.log, version: GATEWAY_VERSION, connection: conn, events: this.events, services: this.services, metrics: this.metrics, outbox: this.outbox, publisher: this.publisher });
+    // Under systemd (Type=notify): READY=1 now, and the liveness-checked watchdog (docs/raspberry-pi.md).
+    this.systemd = startSystemdService({ services: this.services, connection: () => this.broker.connection, log: (level, m) => this.log[level]({ source: 'systemd' }, m) });
     this.log.info({ components: [...this.services.keys()], broker: config.mqtt.embedded ? `embedded :${this.broker.embedded?.port ?? config.mqtt.embeddedPort}` : config.mqtt.url }, 'gateway started');
   }
 
@@ -518,6 +522,7 @@ export class Gateway {
 
   /** Stops in reverse order of start; safe after a start that failed half-way. */
   async stop(): Promise<void> {
+    this.systemd?.stopping();
     await this.extensions?.stop();
     if (this.healthTimer) clearInterval(this.healthTimer);
     for (const u of this.unsubscribe.splice(0)) u();

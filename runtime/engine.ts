@@ -4,6 +4,7 @@ import type { HostApi } from './host-api.js';
 import { ComponentInstance, type InstanceOptions } from './instance.js';
 import { inlineBuilder, type Builder } from './build/artifacts.js';
 import { Linker } from './linker.js';
+import { chargeHostCalls } from './metering/host-charge.js';
 import { requireComponent } from './wasm-header.js';
 import { oneLine } from './build/component.js';
 import { GLUE_HARDENING_VERSION } from './glue-hardening.js';
@@ -20,7 +21,7 @@ import { importGlue, type GlueModule } from './glue-module.js';
  */
 export const JCO_VERSION = '1.11.2';
 /** Bump when instrumentation changes what it writes: old cache entries then stop matching. */
-export const INSTRUMENT_VERSION = 1;
+export const INSTRUMENT_VERSION = 2;
 
 export interface EngineOptions {
   /** Where load artifacts are cached (normally `<data-dir>/cache`). */
@@ -145,9 +146,9 @@ export class PreparedComponent {
 
   /** Instantiates synchronously; throws GatewayError INSTANTIATE_FAILED if a start function traps. */
   instantiate(api: HostApi, opts: InstanceOptions): ComponentInstance {
-    return new ComponentInstance((instantiateCore) => {
+    return new ComponentInstance((instantiateCore, charge) => {
       try {
-        return this.glue.instantiate((name) => this.modules.get(name)!, this.linker.bind(api), instantiateCore);
+        return this.glue.instantiate((name) => this.modules.get(name)!, chargeHostCalls(this.linker.bind(api), charge), instantiateCore);
       } catch (err) {
         throw new GatewayError('INSTANTIATE_FAILED', `component failed to instantiate: ${oneLine(err)}; check the component's start code and memory limit`);
       }

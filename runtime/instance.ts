@@ -1,16 +1,25 @@
 import type { FailureKind } from './errors.js';
-import { FUEL_EXPORT, GROW_FAILED_EXPORT } from './instrument/index.js';
+import { GROW_FAILED_EXPORT } from './instrument/index.js';
+import { FuelMeter } from './metering/fuel-meter.js';
 import type { WorldExport } from './world.js';
 
 /**
  * One live instance of a component: its own memories, globals and fuel. `call` delivers one event
- * (an export call) under the fuel budget and classifies how it ended. After a crash (trap,
+ * (an export call) under the fuel budget and the wall-clock deadline, and classifies how it ended.
+ * Fuel is handed out in slices (runtime/metering/fuel-meter.ts); between slices the deadline is
+ * checked, so an endless loop with any fuel budget stops within a few ms of its deadline, on the
+ * gateway's own thread, as kind `deadline`. Host calls are charged fuel (metering/host-charge.ts). After a crash (trap,
  * out-of-fuel, memory-limit, stack overflow) the instance is discarded: its state may be corrupt,
  * so every later call fails fast and the supervisor starts a new one.
  */
 export interface InstanceOptions {
   /** Fuel per event (limits.fuel). */
   fuel: number;
+  /**
+   * Wall-clock limit per event (limits.deadline-ms): the event is stopped at the first fuel slice
+   * that ends past it and the outcome is `deadline` (a crash). Omitted: no deadline.
+   */
+  deadlineMs?: number;
   /**
    * Measure each event's wall-clock duration (two clock reads, ~100 ns). The gateway keeps it on
    * to record deadline overruns; benchmarks of the bare call path turn it off.
@@ -33,47 +42,50 @@ const EXPORT_NAMES: Record<WorldExport, string> = {
 };
 
 export class ComponentInstance {
-  private readonly fuelGlobals: WebAssembly.Global[] = [];
   /**
-   * The fuel counter of the guest's own module (the one that exports its memory). It is read after
-   * every event for metrics; the counters of jco's small shim modules are reset every event but
-   * read only to classify a trap, which keeps the common path to one BigInt read.
+   * The fuel counters of every core module. The guest's own module (the one that exports its
+   * memory) is the primary: host calls are charged to it and its counter is read after every event
+   * for metrics; the counters of jco's small shim modules are reset every event but read only to
+   * classify a trap, which keeps the common path to one BigInt read.
    */
-  private primaryFuel: WebAssembly.Global | undefined;
+  private readonly meter: FuelMeter;
+  private readonly deadlineMs: number | undefined;
   private readonly timed: boolean;
   private readonly growFlags: WebAssembly.Global[] = [];
   private readonly memories: WebAssembly.Memory[] = [];
   private readonly exports: Exports;
-  private readonly budget: bigint;
   private readonly fuelBudget: number;
   private crashed: { kind: FailureKind; message: string } | undefined;
 
+  /**
+   * `instantiate` runs the glue: it gets the hook that instantiates each core module and `charge`,
+   * which the host functions it links must call with each call's cost (wrap the linker's import
+   * object with `chargeHostCalls(imports, charge)`, runtime/metering/host-charge.ts).
+   */
   constructor(
-    instantiate: (core: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance) => Exports,
+    instantiate: (core: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance, charge: (fuel: number) => void) => Exports,
     opts: InstanceOptions,
   ) {
     this.fuelBudget = opts.fuel;
-    this.budget = BigInt(opts.fuel);
-    this.timed = opts.timed ?? true;
+    this.meter = new FuelMeter(opts.fuel);
+    this.deadlineMs = opts.deadlineMs;
+    // The clock must be read to know the deadline.
+    this.timed = (opts.timed ?? true) || opts.deadlineMs !== undefined;
+    const meter = this.meter;
     // The glue instantiates each core module through this hook: it is where the instance learns
-    // the fuel counters and memory-grow flags that instrumentation exported.
-    this.exports = instantiate((module, imports) => {
-      const inst = new WebAssembly.Instance(module, imports);
-      const fuel = inst.exports[FUEL_EXPORT];
-      if (fuel instanceof WebAssembly.Global) {
-        fuel.value = this.budget;
-        this.fuelGlobals.push(fuel);
-      }
-      const grow = inst.exports[GROW_FAILED_EXPORT];
-      if (grow instanceof WebAssembly.Global) this.growFlags.push(grow);
-      for (const value of Object.values(inst.exports)) {
-        if (value instanceof WebAssembly.Memory) {
-          this.memories.push(value);
-          if (fuel instanceof WebAssembly.Global && !this.primaryFuel) this.primaryFuel = fuel;
-        }
-      }
-      return inst;
-    });
+    // the fuel counters, refill tables and memory-grow flags that instrumentation exported.
+    this.exports = instantiate(
+      (module, imports) => {
+        const inst = new WebAssembly.Instance(module, imports);
+        const hasMemory = Object.values(inst.exports).some((v) => v instanceof WebAssembly.Memory);
+        meter.attach(inst.exports, hasMemory);
+        const grow = inst.exports[GROW_FAILED_EXPORT];
+        if (grow instanceof WebAssembly.Global) this.growFlags.push(grow);
+        for (const value of Object.values(inst.exports)) if (value instanceof WebAssembly.Memory) this.memories.push(value);
+        return inst;
+      },
+      (fuel) => meter.charge(fuel),
+    );
   }
 
   get isCrashed(): boolean {
@@ -97,32 +109,27 @@ export class ComponentInstance {
     if (!fn) return { ok: false, kind: 'trap', message: `component has no export ${event}`, fuelUsed: 0, durationMs: 0 };
     // Grow flags are not reset here: a flag left set by a grow the guest handled only matters if
     // the instance later traps, and then its memory is at the cap, where memory-limit is the truth.
-    for (const g of this.fuelGlobals) g.value = this.budget;
+    this.meter.begin(this.deadlineMs === undefined ? Infinity : started + this.deadlineMs);
     try {
       fn(...args);
-      const fuelUsed = this.primaryFuel ? this.fuelBudget - Number(this.primaryFuel.value as bigint) : 0;
-      return { ok: true, fuelUsed, durationMs: this.timed ? performance.now() - started : 0 };
+      return { ok: true, fuelUsed: this.meter.used(), durationMs: this.timed ? performance.now() - started : 0 };
     } catch (err) {
-      const fuelUsed = this.fuelSpent();
+      const fuelUsed = this.meter.usedAll();
       const durationMs = this.timed ? performance.now() - started : 0;
       if (isReturnedErr(err)) return { ok: false, kind: 'returned-err', message: err.payload, fuelUsed, durationMs };
-      const failure = this.classify(err);
+      const failure = this.classify(err, event, durationMs);
       this.crashed = failure;
       return { ok: false, ...failure, fuelUsed, durationMs };
     }
   }
 
-  /** Fuel spent across all core modules (after a failure, when every counter matters). */
-  private fuelSpent(): number {
-    let used = 0;
-    for (const g of this.fuelGlobals) used += this.fuelBudget - Number(g.value as bigint);
-    return used;
-  }
-
-  private classify(err: unknown): { kind: FailureKind; message: string } {
+  private classify(err: unknown, event: WorldExport, durationMs: number): { kind: FailureKind; message: string } {
     const message = err instanceof Error ? err.message : String(err);
     if (err instanceof WebAssembly.RuntimeError) {
-      if (this.fuelGlobals.some((g) => (g.value as bigint) < 0n)) {
+      if (this.meter.deadlineHit) {
+        return { kind: 'deadline', message: `event ${event} ran past its deadline of ${this.deadlineMs} ms; stopped after ${Math.round(durationMs)} ms` };
+      }
+      if (this.meter.exhausted()) {
         return { kind: 'out-of-fuel', message: `ran out of fuel (budget ${this.fuelBudget} per event)` };
       }
       if (this.growFlags.some((g) => g.value === 1)) {

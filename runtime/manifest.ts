@@ -166,7 +166,8 @@ function parseCapabilities(v: unknown, path: string): Capabilities {
       if (typeof val !== 'string' && typeof val !== 'number' && typeof val !== 'boolean') {
         throw manifestError(`${path}.config.${clip(k)}`, 'expected a scalar value', 'quote it as a string');
       }
-      caps.config[k] = String(val);
+      // defineProperty: a key named __proto__ is a key like any other, not the object's prototype.
+      Object.defineProperty(caps.config, k, { value: String(val), enumerable: true, writable: true, configurable: true });
     }
   }
   return caps;

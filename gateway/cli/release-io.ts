@@ -99,13 +99,13 @@ export async function readReleaseFile(file: string, wasm: string | undefined): P
 }
 
 /** Publishes the component's chunks, retained, a few in flight at a time (before any envelope). */
-export async function publishChunks(client: MqttPort, prefix: string, envelope: Envelope, bytes: Uint8Array, progress?: (sent: number, total: number) => void): Promise<void> {
+export async function publishChunks(client: MqttPort, prefix: string, envelope: Envelope, bytes: Uint8Array, progress?: (sent: number, total: number) => void, signal?: AbortSignal): Promise<void> {
   const m = envelope.manifest;
   let sent = 0;
   let next = 0;
   const window = 8;
   const worker = async () => {
-    while (next < m.chunks) {
+    while (next < m.chunks && !signal?.aborted) {
       const i = next++;
       await publishAsync(client, artifactTopic(prefix, m.sha256, i), Buffer.from(bytes.subarray(i * m.chunkSize, Math.min(m.size, (i + 1) * m.chunkSize))), { qos: 1, retain: true });
       progress?.(++sent, m.chunks);

@@ -16,7 +16,8 @@ import { exportFor, type ComponentEvent } from './events.js';
  *
  * Two kinds of instance, chosen by the manifest's `isolation`:
  * - inline (default): `start`/`deliver`/`replace` call the instance synchronously, no promise per
- *   event. A deadline overrun is only counted (fuel is what stops runaway code).
+ *   event. `limits.deadline-ms` stops an event at the first fuel slice past it (outcome `deadline`,
+ *   a crash), so runaway code is stopped by fuel or by the deadline, whichever comes first.
  * - worker: `startAsync`/`deliverAsync`/`replaceAsync` run the instance in a worker thread
  *   (runtime/worker) that is terminated when an event passes `limits.deadline-ms`.
  * The async methods honour the manifest (an inline component completes at once); the sync ones
@@ -189,7 +190,7 @@ export class ComponentHost {
   private boot(version: ComponentVersion): { outcome: CallOutcome; instance: ComponentInstance | undefined } {
     let instance: ComponentInstance;
     try {
-      instance = version.prepared.instantiate(version.api, { fuel: version.manifest.limits.fuel });
+      instance = version.prepared.instantiate(version.api, { fuel: version.manifest.limits.fuel, deadlineMs: version.manifest.limits.deadlineMs });
     } catch (err) {
       const outcome: CallOutcome = { ok: false, kind: 'trap', message: (err as Error).message, fuelUsed: 0, durationMs: 0 };
       this.record('init', outcome);

@@ -218,6 +218,11 @@ export class ComponentService {
     return outcome;
   }
 
+  /** Resolves when this component's supervisor has worked through its queue (service watchdog). */
+  ping(): Promise<void> {
+    return this.tree?.ping() ?? Promise.resolve();
+  }
+
   /** Operator retry of a failed component. */
   async retry(): Promise<void> {
     await this.tree?.retry();

@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { clip } from '../../runtime/echo.js';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';
+import { parsePolicy as parseDriverPolicy } from '../../drivers/pipeline/policy.js';
 import { bytes, integer, isObj, join, list, listed, mapping, millis, oneOf, Problems, show, string, type Obj } from './check.js';
 import { parseHomeAssistantConfig, parseMetricsConfig } from '../extensions/config.js';
 import { parseUiConfig } from '../extensions/ui/config.js';
@@ -125,7 +126,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   // Cross-checks: only meaningful once each part is valid on its own.
   for (const [name, roles] of Object.entries(policy.components)) {
     roles.forEach((role, i) => {
-      if (!(role in policy.roles)) p.add(join(join('policy.components', name), i), `role ${show(role)} is not defined`, `define it under policy.roles or use one of: ${listed(Object.keys(policy.roles))}`);
+      if (!Object.hasOwn(policy.roles, role)) p.add(join(join('policy.components', name), i), `role ${show(role)} is not defined`, `define it under policy.roles or use one of: ${listed(Object.keys(policy.roles))}`);
     });
   }
   const seen = new Map<string, number>();
@@ -250,13 +251,15 @@ function parseOta(p: Problems, v: unknown, mustExist: MustExist): OtaConfig {
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
 function parsePolicy(p: Problems, v: unknown): GatewayConfig['policy'] {
-  const pol = mapping(p, v, 'policy', ['roles', 'components'], 'write e.g. { roles: {…}, components: { thermo: [climate] } }') ?? {};
+  const start = p.count;
+  const pol = mapping(p, v, 'policy', ['roles', 'components', 'default-limits'], 'write e.g. { roles: {…}, components: { thermo: [climate] } }') ?? {};
   const roles: Record<string, unknown> = {};
   if (pol.roles !== undefined && pol.roles !== null) {
     if (!isObj(pol.roles)) p.add('policy.roles', `expected a mapping of role name to grants, got ${show(pol.roles)}`, 'write e.g. { climate: { gpio: { read: [17] } } }');
     else for (const [name, body] of Object.entries(pol.roles)) {
       if (!isObj(body)) p.add(join('policy.roles', name), `expected a mapping of grants, got ${show(body)}`, 'write e.g. { gpio: { read: [17] }, telemetry: ["*"] }');
-      else roles[name] = body;
+      // defineProperty: a role named __proto__ is a role, not the object's prototype.
+      else Object.defineProperty(roles, name, { value: body, enumerable: true, writable: true, configurable: true });
     }
   }
   const components: Record<string, string[]> = {};
@@ -269,7 +272,19 @@ function parsePolicy(p: Problems, v: unknown): GatewayConfig['policy'] {
       components[name] = list(p, arr, at, 'write it as [role-a, role-b]').map((x, i) => string(p, x, join(at, i), ''));
     }
   }
-  return { roles, components };
+  const policy: GatewayConfig['policy'] = { roles, components };
+  if (pol['default-limits'] !== undefined && pol['default-limits'] !== null) policy['default-limits'] = pol['default-limits'];
+  // The role bodies are interpreted by the driver layer; parse them here too, so a bad role or
+  // limit fails config validation (one line) instead of the gateway's start. Role references are
+  // checked by parseConfig's cross-check, so they are left out here (no line twice).
+  if (p.count === start) {
+    try {
+      parseDriverPolicy({ ...policy, components: {} });
+    } catch (err) {
+      p.lines.push((err as Error).message);
+    }
+  }
+  return policy;
 }
 
 function parseComponents(p: Problems, v: unknown, path: (s: string) => string, mustExist: MustExist): ComponentConfig[] {

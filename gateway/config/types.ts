@@ -15,7 +15,7 @@ export interface GatewayConfig {
   board: BoardConfig;
   ota: OtaConfig;
   /** The capability ceiling, kept as data: the driver layer interprets the role bodies. */
-  policy: { roles: Record<string, unknown>; components: Record<string, string[]> };
+  policy: { roles: Record<string, unknown>; components: Record<string, string[]>; 'default-limits'?: unknown };
   components: ComponentConfig[];
   telemetry: TelemetryConfig;
   /** Components' key-value buckets (world 0.2.0). */

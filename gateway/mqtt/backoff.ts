@@ -34,6 +34,11 @@ export class Backoff {
     return Math.round(base * (1 - this.jitter) + base * this.jitter * this.random());
   }
 
+  /** The longest delay next() can return. */
+  get ceilingMs(): number {
+    return this.maxMs;
+  }
+
   get attempts(): number {
     return this.attempt;
   }

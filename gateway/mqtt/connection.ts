@@ -65,6 +65,17 @@ export interface PublishOptions {
   retain?: boolean;
 }
 
+export interface ConnectionLiveness {
+  connected: boolean;
+  /** false once stopped, or after an error retrying cannot fix (a bad URL). */
+  retrying: boolean;
+  lastPacketAt: number;
+  lastProgressAt: number;
+  keepaliveMs: number;
+  /** Longest a connect attempt plus the backoff before the next one may take. */
+  connectBoundMs: number;
+}
+
 interface Pending {
   reject(err: Error): void;
 }
@@ -84,6 +95,8 @@ export class MqttConnection extends EventEmitter {
   private _protocolVersion: 4 | 5 | undefined;
   private _attempts = 0;
   private _sessions = 0;
+  private lastPacketAt = 0;
+  private lastProgressAt = 0;
 
   constructor(private readonly opts: MqttConnectionOptions) {
     super();
@@ -97,6 +110,22 @@ export class MqttConnection extends EventEmitter {
   get protocolVersion(): 4 | 5 | undefined {
     return this._protocolVersion;
   }
+  /**
+   * For the service watchdog (gateway/service/watchdog.ts), which tells a wedged session from a
+   * broker that is merely down: when a packet last came in, when the connect/backoff cycle last moved
+   * (an attempt began or a session closed), and the limits that bound both.
+   */
+  liveness(): ConnectionLiveness {
+    return {
+      connected: this._connected,
+      retrying: !this.stopped,
+      lastPacketAt: this.lastPacketAt,
+      lastProgressAt: this.lastProgressAt,
+      keepaliveMs: (this.opts.keepaliveS ?? 30) * 1000,
+      connectBoundMs: (this.opts.connectTimeoutMs ?? 10_000) + this.backoff.ceilingMs,
+    };
+  }
+
   /** Connection attempts so far (for tests and health). */
   get attempts(): number {
     return this._attempts;
@@ -217,6 +246,7 @@ export class MqttConnection extends EventEmitter {
     if (this.stopped) return;
     const gen = ++this.generation;
     this._attempts++;
+    this.lastProgressAt = Date.now();
     const protocolVersion: 4 | 5 = this.opts.protocol === 4 || (this.opts.protocol !== 5 && this.fallbackTo4) ? 4 : 5;
     const o = this.opts;
     const options: IClientOptions = {
@@ -248,6 +278,9 @@ export class MqttConnection extends EventEmitter {
     let refusedProtocol = false;
     let closed = false;
 
+    client.on('packetreceive', () => {
+      if (gen === this.generation) this.lastPacketAt = Date.now();
+    });
     client.on('connect', () => {
       if (gen !== this.generation) return;
       this._connected = true;
@@ -272,6 +305,7 @@ export class MqttConnection extends EventEmitter {
     client.on('close', () => {
       if (closed || gen !== this.generation) return;
       closed = true;
+      this.lastProgressAt = Date.now();
       const wasConnected = this._connected;
       this._connected = false;
       this.dropSession(client);

@@ -31,11 +31,19 @@ export interface InstrumentReport {
 export const FUEL_EXPORT = 'airssys_fuel';
 /** Exported mutable i32 global: set to 1 when a memory.grow returned -1. */
 export const GROW_FAILED_EXPORT = 'airssys_grow_failed';
+/**
+ * Exported one-slot funcref table. When a fuel check finds the counter below zero, the module calls
+ * the function in slot 0 (if the host put one there) before deciding it is out of fuel: the host
+ * hands out fuel in slices and uses these calls to top the counter up and to read the clock (the
+ * per-event deadline). An empty slot means no refill: the first negative check traps, as before.
+ */
+export const REFILL_EXPORT = 'airssys_refill';
 /** Enough for any reasonable start function (about a second of guest code on a Pi). */
 export const DEFAULT_INITIAL_FUEL = 1_000_000_000n;
 
 const KEPT_CUSTOM_SECTIONS = new Set(['name', 'producers', 'target_features']);
 const GROW_TYPE = [0x60, 0x01, 0x7f, 0x01, 0x7f]; // (func (param i32) (result i32))
+const VOID_TYPE = [0x60, 0x00, 0x00]; // (func)
 
 export function instrumentCoreModule(bytes: Uint8Array, opts: InstrumentOptions): { bytes: Uint8Array<ArrayBuffer>; report: InstrumentReport } {
   const cap = opts.memoryMaxPages;
@@ -81,7 +89,7 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
   // Exports: the two new names must be free.
   const exportSection = findSection(sections, SectionId.export);
   const exportNames = readExportNames(exportSection);
-  for (const name of [FUEL_EXPORT, GROW_FAILED_EXPORT]) {
+  for (const name of [FUEL_EXPORT, GROW_FAILED_EXPORT, REFILL_EXPORT]) {
     if (exportNames.has(name)) {
       throw new GatewayError('UNSUPPORTED_WASM', `the module already exports "${name}" (instrumented twice?); instrument the original module`);
     }
@@ -89,15 +97,30 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
 
   const fuelGlobal = imports.globals + definedGlobals;
   const flagGlobal = fuelGlobal + 1;
+  const refillTable = imports.tables + countOf(findSection(sections, SectionId.table));
 
-  // The grow-helper type: reuse an existing (i32) -> i32, else append one.
-  let growType = types.growTypeIndex;
+  // Appended types: reuse an existing (func) and (i32) -> i32, else append them.
   const newTypes: number[][] = [];
+  let voidType = types.voidTypeIndex;
+  if (voidType < 0) {
+    voidType = types.count + newTypes.length;
+    newTypes.push(VOID_TYPE);
+  }
+  let growType = types.growTypeIndex;
+  // Appended functions: the refill helper first (its index is needed while metering), then one
+  // grow helper per memory that grows, created as metering finds them.
+  const refillFunc = imports.funcs + definedFuncs;
   const helperMemories: number[] = [];
   const helperIndex = new Map<number, number>();
-  const firstHelper = imports.funcs + definedFuncs;
+  const firstHelper = refillFunc + 1;
   const ctx = {
     fuelGlobal,
+    refillFunc,
+    typeParams: (t: number) => {
+      const n = types.paramCounts[t];
+      if (n === undefined) throw invalid(`a loop uses type ${t}, which does not exist`);
+      return n;
+    },
     growHelper(memidx: number): number {
       let idx = helperIndex.get(memidx);
       if (idx === undefined) {
@@ -134,19 +157,20 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
   }
 
   if (helperMemories.length > 0 && growType < 0) {
-    growType = types.count;
+    growType = types.count + newTypes.length;
     newTypes.push(GROW_TYPE);
   }
+  code.bytes(refillBody(refillTable, voidType, fuelGlobal));
   for (const memidx of helperMemories) code.bytes(growHelperBody(memidx, flagGlobal));
 
-  const codePayload = new Writer(code.length + 8).u32(definedFuncs + helperMemories.length).bytes(code.view()).finish();
-  if (definedFuncs + helperMemories.length > 0) putSection(sections, SectionId.code, codePayload);
+  const codePayload = new Writer(code.length + 8).u32(definedFuncs + 1 + helperMemories.length).bytes(code.view()).finish();
+  putSection(sections, SectionId.code, codePayload);
 
   // Function section: helper signatures appended.
-  if (helperMemories.length > 0) {
-    const fs = findSection(sections, SectionId.function);
-    putSection(sections, SectionId.function, appendEntries(fs, helperMemories.map(() => new Writer(5).u32(growType).finish())));
-  }
+  const fs = findSection(sections, SectionId.function);
+  putSection(sections, SectionId.function, appendEntries(fs, [new Writer(5).u32(voidType).finish(), ...helperMemories.map(() => new Writer(5).u32(growType).finish())]));
+  // The refill table: funcref, one slot, no maximum (the host only ever sets slot 0).
+  putSection(sections, SectionId.table, appendEntries(findSection(sections, SectionId.table), [Uint8Array.from([0x70, 0x00, 0x01])]));
   if (newTypes.length > 0) {
     putSection(sections, SectionId.type, appendEntries(findSection(sections, SectionId.type), newTypes.map((t) => Uint8Array.from(t))));
   }
@@ -157,9 +181,37 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
   putSection(sections, SectionId.global, appendEntries(findSection(sections, SectionId.global), [fuelEntry, flagEntry]));
 
   const exportEntry = (name: string, global: number) => new Writer(32).name(name).byte(0x03).u32(global).finish();
-  putSection(sections, SectionId.export, appendEntries(exportSection, [exportEntry(FUEL_EXPORT, fuelGlobal), exportEntry(GROW_FAILED_EXPORT, flagGlobal)]));
+  const tableExport = new Writer(32).name(REFILL_EXPORT).byte(0x01).u32(refillTable).finish();
+  putSection(sections, SectionId.export, appendEntries(exportSection, [exportEntry(FUEL_EXPORT, fuelGlobal), exportEntry(GROW_FAILED_EXPORT, flagGlobal), tableExport]));
 
   return { bytes: writeModule(sections), report: { instrumentedFunctions: instrumented, memories } };
+}
+
+/**
+ * Called by a fuel check that found the counter below zero: calls the host's refill in table slot 0
+ * when there is one (it may add fuel, or leave the counter negative to stop the guest), then traps
+ * if the counter is still negative. Cold path: runs once per slice of fuel, never per check.
+ */
+function refillBody(table: number, voidType: number, fuelGlobal: number): Uint8Array {
+  const body = new Writer(48)
+    .byte(0x00) // no locals
+    .byte(0x41).signed(0) // i32.const 0
+    .byte(0x25).u32(table) // table.get
+    .byte(0xd1) // ref.is_null
+    .byte(0x45) // i32.eqz
+    .byte(0x04).byte(0x40) // if
+    .byte(0x41).signed(0)
+    .byte(0x11).u32(voidType).u32(table) // call_indirect
+    .byte(0x0b)
+    .byte(0x23).u32(fuelGlobal) // global.get
+    .byte(0x42).byte(0x00) // i64.const 0
+    .byte(0x53) // i64.lt_s
+    .byte(0x04).byte(0x40)
+    .byte(0x00) // unreachable
+    .byte(0x0b)
+    .byte(0x0b)
+    .finish();
+  return new Writer(body.length + 5).sized(body).finish();
 }
 
 /** memory.grow that raises the flag when it fails: (param $delta i32) (result i32). */
@@ -218,11 +270,12 @@ function valType(r: Reader): void {
 }
 
 /** Counts the types and finds an existing (i32) -> i32. GC type definitions are refused. */
-function readTypes(section: Section | undefined): { count: number; growTypeIndex: number; paramCounts: number[] } {
-  if (!section) return { count: 0, growTypeIndex: -1, paramCounts: [] };
+function readTypes(section: Section | undefined): { count: number; growTypeIndex: number; voidTypeIndex: number; paramCounts: number[] } {
+  if (!section) return { count: 0, growTypeIndex: -1, voidTypeIndex: -1, paramCounts: [] };
   const r = new Reader(section.payload);
   const n = r.u32();
   let growTypeIndex = -1;
+  let voidTypeIndex = -1;
   const paramCounts: number[] = [];
   for (let i = 0; i < n; i++) {
     const start = r.pos;
@@ -240,14 +293,17 @@ function readTypes(section: Section | undefined): { count: number; growTypeIndex
     if (growTypeIndex < 0 && r.pos - start === GROW_TYPE.length && GROW_TYPE.every((b, j) => section.payload[start + j] === b)) {
       growTypeIndex = i;
     }
+    if (voidTypeIndex < 0 && r.pos - start === VOID_TYPE.length && VOID_TYPE.every((b, j) => section.payload[start + j] === b)) {
+      voidTypeIndex = i;
+    }
   }
   if (!r.done) throw invalid('trailing bytes in the type section');
-  return { count: n, growTypeIndex, paramCounts };
+  return { count: n, growTypeIndex, voidTypeIndex, paramCounts };
 }
 
 /** Counts imported functions, globals and memories; refuses imported 64-bit memories. */
-function readImports(section: Section | undefined): { funcs: number; globals: number; memories: number } {
-  const out = { funcs: 0, globals: 0, memories: 0 };
+function readImports(section: Section | undefined): { funcs: number; tables: number; globals: number; memories: number } {
+  const out = { funcs: 0, tables: 0, globals: 0, memories: 0 };
   if (!section) return out;
   const r = new Reader(section.payload);
   const n = r.u32();
@@ -263,6 +319,7 @@ function readImports(section: Section | undefined): { funcs: number; globals: nu
       case 0x01:
         valType(r);
         readLimits(r);
+        out.tables++;
         break;
       case 0x02:
         checkMemoryKind(readLimits(r), `imported memory ${module}.${field}`);

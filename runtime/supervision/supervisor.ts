@@ -260,6 +260,14 @@ export class Supervisor implements ChildHandle {
     });
   }
 
+  /**
+   * Resolves once every operation queued before it has run: a liveness probe (the service watchdog).
+   * A supervisor whose queue is stuck (a child start or stop that never settles) never answers.
+   */
+  ping(): Promise<void> {
+    return this.enqueue(async () => undefined);
+  }
+
   whichChildren(): ChildInfo[] {
     return this.children.map((c) => ({ id: c.spec.id, status: c.status, restart: c.spec.restart, restarts: this.hub.restarts(c.path) }));
   }

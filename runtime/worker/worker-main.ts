@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ComponentInstance, type CallOutcome } from '../instance.js';
 import { Linker } from '../linker.js';
+import { chargeHostCalls } from '../metering/host-charge.js';
 import type { WorldExport } from '../world.js';
 import { ProxyHostApi } from './host-proxy.js';
 import { importGlue } from '../glue-module.js';
@@ -37,7 +38,8 @@ async function main(): Promise<void> {
     const glue = await importGlue(init.glue);
     const modules = new Map(init.modules);
     const imports = new Linker().bind(new ProxyHostApi(init.channel));
-    instance = new ComponentInstance((core) => glue.instantiate((name) => modules.get(name)!, imports, core), { fuel: init.fuel, timed: init.timed });
+    // Host calls are charged fuel here, in the worker, where the guest's counter lives.
+    instance = new ComponentInstance((core, charge) => glue.instantiate((name) => modules.get(name)!, chargeHostCalls(imports, charge), core), { fuel: init.fuel, timed: init.timed });
   } catch (err) {
     post({ type: 'failed', message: oneLine(err) });
     return;

@@ -1,6 +1,6 @@
 #!/bin/bash
 # scripts/firstrun/firstboot.sh — runs once, as root, on the first boot with a network (from
-# airssys-firstboot.service, which enable-firstboot.sh installed). Installs Node 20 if needed, the
+# airssys-firstboot.service, which enable-firstboot.sh installed). Installs Node if needed, the
 # build tools, then the gateway with scripts/install-pi.sh, using the files next to it on the boot
 # partition (written by prepare-boot.sh). Log: /var/log/airssys-firstboot.log and the journal.
 set -euo pipefail
@@ -32,8 +32,10 @@ elif ls "$HERE"/node-linux-*.tgz > /dev/null 2>&1; then
   # node-gyp finds the headers here instead of downloading them from nodejs.org
   npm config set --global nodedir /usr/local > /dev/null 2>&1 || true
 else
-  echo "airssys-firstboot: installing Node 20 from NodeSource"
-  curl -fsSL https://deb.nodesource.com/setup_20.x | bash -
+  # A maintained LTS: 24 on a 64-bit OS; 22 on 32-bit, where Node 24 has no build.
+  case "$(uname -m)" in armv7l | armv6l) major=22 ;; *) major=24 ;; esac
+  echo "airssys-firstboot: installing Node $major from NodeSource"
+  curl -fsSL "https://deb.nodesource.com/setup_$major.x" | bash -
   apt-get install -y nodejs
 fi
 hash -r

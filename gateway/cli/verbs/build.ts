@@ -2,17 +2,27 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { GatewayError } from '../../../runtime/errors.js';
 import { buildWat } from '../../../runtime/build/wat.js';
-import { flagString, parseArgs } from '../args.js';
+import { flagString } from '../args.js';
 import type { Verb } from '../io.js';
+import { parseVerbArgs, usageError, type VerbSpec } from '../spec.js';
 
-const USAGE = 'airssys build SRC(.wat|.ts) -o OUT.wasm';
+export const spec: VerbSpec = {
+  name: 'build',
+  summary: 'build a component from WAT (.wat) or AssemblyScript (.ts)',
+  usage: 'build SRC.wat|SRC.ts -o OUT.wasm',
+  about: 'WAT goes through wasm-tools, AssemblyScript through the SDK; both end as a component of the sensor world, checked the way the gateway will check it.',
+  flags: [{ name: 'out', short: 'o', arg: 'OUT.wasm', about: 'where to write the component' }],
+  examples: ['airssys build thermo.ts -o thermo.wasm'],
+  exits: '0 built, 1 the source does not build (the line says where), 2 invalid arguments',
+};
 
 /** `airssys build`: WAT through wasm-tools, AssemblyScript through the SDK; both end as a sensor-world component. */
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, { usage: USAGE, values: ['out'], aliases: { o: 'out' } });
+  const args = parseVerbArgs(argv, spec);
   const [src] = args.positionals;
   const out = flagString(args, 'out');
-  if (!src || !out || args.positionals.length > 1) throw new GatewayError('USAGE', `usage: ${USAGE}`);
+  if (!src || args.positionals.length > 1) throw usageError(spec, 'give exactly one source file');
+  if (!out) throw usageError(spec, 'missing -o OUT.wasm');
   const kind = extname(src).toLowerCase();
   let bytes: Uint8Array;
   if (kind === '.wat') {

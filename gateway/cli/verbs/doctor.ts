@@ -1,16 +1,33 @@
 import { GatewayError } from '../../../runtime/errors.js';
-import { flagInt, flagString, parseArgs } from '../args.js';
+import { flagInt, flagString } from '../args.js';
 import type { Verb } from '../io.js';
+import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js';
 
-const USAGE = 'airssys doctor [--config FILE] [--sysfs ROOT] [--dev ROOT] [--user NAME] [--timeout MS]';
+export const spec: VerbSpec = {
+  name: 'doctor',
+  summary: 'check this machine for running the gateway (GPIO, serial, permissions, broker)',
+  usage: 'doctor [--config FILE] [options]',
+  about: 'One line per check (ok / warn / fail, with the fix), then a count.',
+  flags: [
+    { name: 'config', short: 'c', arg: 'FILE', about: 'gateway configuration to check (its broker, devices, data directory)' },
+    { name: 'sysfs', arg: 'ROOT', about: 'read /sys from ROOT instead (tests, a mounted SD card)' },
+    { name: 'dev', arg: 'ROOT', about: 'read /dev from ROOT instead' },
+    { name: 'etc', arg: 'ROOT', about: 'read /etc from ROOT instead' },
+    { name: 'user', arg: 'NAME', about: 'check the permissions of this user (default: the current one)' },
+    { name: 'timeout', arg: 'MS', about: 'how long to try the broker' },
+  ],
+  examples: ['airssys doctor --config /etc/airssys/gateway.yaml --user airssys'],
+  exits: '0 no check failed, 1 a check failed, 2 invalid arguments',
+};
+const USAGE = usageLine(spec);
 
 /**
  * `airssys doctor`: one line per check (ok / warn / fail, with the fix), exit 1 when anything fails.
  * --sysfs and --dev point the checks at other trees (tests, or a mounted SD card).
  */
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, { usage: USAGE, values: ['config', 'sysfs', 'dev', 'etc', 'user', 'timeout'], aliases: { c: 'config' } });
-  if (args.positionals.length > 0) throw new GatewayError('USAGE', `unexpected ${args.positionals[0]}; usage: ${USAGE}`);
+  const args = parseVerbArgs(argv, spec);
+  if (args.positionals.length > 0) throw usageError(spec, `unexpected ${args.positionals[0]}`);
   const { runDoctor, formatResult } = await import('../../doctor/index.js');
   let results;
   try {

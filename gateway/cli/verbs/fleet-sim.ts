@@ -1,17 +1,22 @@
 import { GatewayError } from '../../../runtime/errors.js';
 import { FleetSimulator } from '../../fleet/simulator.js';
-import { flagInt, parseArgs, requireFlag } from '../args.js';
+import { flagInt, requireFlag } from '../args.js';
 import type { Verb } from '../io.js';
+import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js';
 
-/** Usage and flags in one place (for the declarative --help spec). */
-export const SPEC = {
-  usage: 'airssys fleet-sim --config TEMPLATE.yaml --gateways N',
-  flags: {
-    config: 'gateway config used as the template: gateway i gets id <id>-<i>, data dir <data-dir>/<id>-<i>',
-    gateways: 'how many gateways to run in this process (N ≥ 1)',
-  },
-  example: 'airssys fleet-sim --config config/sim-template.yaml --gateways 100',
-} as const;
+export const spec: VerbSpec = {
+  name: 'fleet-sim',
+  summary: 'run N simulated gateways in one process',
+  usage: 'fleet-sim --config TEMPLATE.yaml --gateways N',
+  about: 'Each is a real gateway (runtime, updater, outbox, MQTT connection) with id <template id>-<i> and data directory <template data-dir>/<id>, sharing one component cache. Prints `ready N` on stdout once all are online; stops them all (each publishing its retained offline state) on SIGTERM or SIGINT. A template that would bind a port per gateway (metrics, ui, an embedded broker) is refused.',
+  flags: [
+    { name: 'config', short: 'c', arg: 'TEMPLATE.yaml', about: 'gateway config used as the template: gateway i gets id <id>-<i>, data dir <data-dir>/<id>-<i>' },
+    { name: 'gateways', short: 'n', arg: 'N', about: 'how many gateways to run in this process (N ≥ 1)' },
+  ],
+  examples: ['airssys fleet-sim --config config/sim-template.yaml --gateways 100'],
+  exits: '0 stopped, 1 a gateway could not start, 2 invalid arguments or template',
+};
+const USAGE = usageLine(spec);
 
 /**
  * `airssys fleet-sim`: runs N real gateways in one process; prints `ready N` on stdout once all are
@@ -19,11 +24,11 @@ export const SPEC = {
  * SIGTERM or SIGINT.
  */
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, { usage: SPEC.usage, values: ['config', 'gateways'], aliases: { c: 'config', n: 'gateways' } });
-  if (args.positionals.length) throw new GatewayError('USAGE', `unexpected argument ${args.positionals[0]}; usage: ${SPEC.usage}`);
-  const file = requireFlag(args, 'config', SPEC.usage);
-  const count = flagInt(args, 'gateways', SPEC.usage);
-  if (count === undefined || count < 1) throw new GatewayError('USAGE', `--gateways N (at least 1) is required; usage: ${SPEC.usage}`);
+  const args = parseVerbArgs(argv, spec);
+  if (args.positionals.length) throw usageError(spec, `unexpected argument ${args.positionals[0]}`);
+  const file = requireFlag(args, 'config', USAGE);
+  const count = flagInt(args, 'gateways', USAGE);
+  if (count === undefined || count < 1) throw new GatewayError('USAGE', `--gateways N (at least 1) is required; usage: ${USAGE}`);
 
   const sim = new FleetSimulator({ templateFile: file, count });
   let stopping = false;

@@ -1,32 +1,35 @@
 import { GatewayError } from '../../../runtime/errors.js';
 import { connectCli } from '../../mqtt/client.js';
 import { byId, readInventory } from '../../fleet/inventory.js';
-import { flagString, parseArgs, requireFlag } from '../args.js';
-import { cliCredentials } from '../broker-flags.js';
+import { flagString } from '../args.js';
+import { BROKER_FLAGS, brokerUrl, cliCredentials, PREFIX_FLAG } from '../broker-flags.js';
 import type { Verb } from '../io.js';
+import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js';
 
-/** Usage, flags and an example in one place (for the declarative --help spec). */
-export const SPEC = {
-  usage: 'airssys fleet ls --broker URL [--group G] [--json] [--prefix airssys]',
-  flags: {
-    broker: 'MQTT broker URL',
-    group: 'only the gateways of this group',
-    json: 'one JSON object per gateway instead of the table',
-    prefix: 'topic prefix (default airssys)',
-    'username, password, ca': 'broker credentials',
-  },
-  example: 'airssys fleet ls --broker mqtt://broker:1883 --group lab',
-} as const;
+export const spec: VerbSpec = {
+  name: 'fleet',
+  summary: 'the fleet as the broker knows it: ids, groups, online, component versions (fleet ls)',
+  usage: 'fleet ls --broker URL [--group G] [--json]',
+  about: 'Reads the gateways\' retained states (and their components\') and prints one row per gateway.',
+  flags: [
+    ...BROKER_FLAGS,
+    { name: 'group', arg: 'G', about: 'only the gateways of this group' },
+    { name: 'json', about: 'one JSON object per gateway instead of the table' },
+    PREFIX_FLAG,
+  ],
+  examples: ['airssys fleet ls --broker mqtt://broker:1883 --group lab'],
+  exits: '0 listed, 1 no gateway found or the broker is unreachable, 2 invalid arguments',
+};
 
 /**
  * `airssys fleet ls`: the fleet as the broker knows it, from the gateways' retained states: id,
  * groups, online, and the version of each component.
  */
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, { usage: SPEC.usage, values: ['broker', 'group', 'prefix', 'username', 'password', 'ca'], booleans: ['json'], aliases: { b: 'broker' } });
+  const args = parseVerbArgs(argv, spec);
   const [sub, ...extra] = args.positionals;
-  if (sub !== 'ls' || extra.length) throw new GatewayError('USAGE', `${sub ? `unknown fleet command ${JSON.stringify(sub)}` : 'missing fleet command'}; usage: ${SPEC.usage}`);
-  const url = requireFlag(args, 'broker', SPEC.usage);
+  if (sub !== 'ls' || extra.length) throw usageError(spec, sub ? (sub === 'ls' ? 'fleet ls takes no arguments' : `unknown fleet command ${JSON.stringify(sub)}`) : 'missing fleet command');
+  const url = brokerUrl(args, usageLine(spec));
   const prefix = flagString(args, 'prefix') ?? 'airssys';
   const group = flagString(args, 'group');
   const conn = await connectCli(url, cliCredentials(args));

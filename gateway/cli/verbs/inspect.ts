@@ -3,10 +3,17 @@ import { sha256Hex } from '../../../runtime/cache.js';
 import { GatewayError } from '../../../runtime/errors.js';
 import { analyzeComponent } from '../../../runtime/analyze.js';
 import { WORLD_NAME } from '../../../runtime/world.js';
-import { parseArgs } from '../args.js';
 import type { Verb } from '../io.js';
+import { parseVerbArgs, usageError, type VerbSpec } from '../spec.js';
 
-const USAGE = 'airssys inspect FILE.wasm [--json]';
+export const spec: VerbSpec = {
+  name: 'inspect',
+  summary: 'show a component\'s world, imports, exports, size and sha256',
+  usage: 'inspect FILE.wasm [--json]',
+  flags: [{ name: 'json', about: 'print one JSON object instead of the table' }],
+  examples: ['airssys inspect thermo.wasm --json'],
+  exits: '0 a component of the sensor world, 2 not a component or not of that world',
+};
 
 export interface Inspection {
   world: string | null;
@@ -33,9 +40,9 @@ export async function inspectComponent(bytes: Uint8Array, opts: { strict?: boole
 }
 
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, { usage: USAGE, booleans: ['json'] });
+  const args = parseVerbArgs(argv, spec);
   const [file] = args.positionals;
-  if (!file || args.positionals.length > 1) throw new GatewayError('USAGE', `usage: ${USAGE}`);
+  if (!file || args.positionals.length > 1) throw usageError(spec, 'give exactly one FILE.wasm');
   let bytes: Uint8Array;
   try {
     bytes = await readFile(file);

@@ -1,17 +1,29 @@
 import { existsSync } from 'node:fs';
 import { GatewayError } from '../../../runtime/errors.js';
-import { flagString, parseArgs } from '../args.js';
+import { flagString } from '../args.js';
 import type { Verb } from '../io.js';
 import { atomicWrite } from '../../ota/durable.js';
 import { generateKeyPair } from '../../ota/keys.js';
+import { parseVerbArgs, usageError, type VerbSpec } from '../spec.js';
 
-const USAGE = 'airssys keygen --out PREFIX [--force]';
+export const spec: VerbSpec = {
+  name: 'keygen',
+  summary: 'write an Ed25519 signing key pair, PREFIX.key and PREFIX.pub (PEM)',
+  usage: 'keygen --out PREFIX [--force]',
+  about: 'PREFIX.key (PKCS#8, mode 0600) signs releases and stays with the operator; PREFIX.pub (SPKI) goes into the gateways\' ota.trusted-keys. Prints the keyid gateways will report.',
+  flags: [
+    { name: 'out', short: 'o', arg: 'PREFIX', about: 'path prefix of the two files' },
+    { name: 'force', about: 'replace existing files' },
+  ],
+  examples: ['airssys keygen --out keys/ota'],
+  exits: '0 written, 1 the files exist (pass --force), 2 invalid arguments',
+};
 
 /** Writes PREFIX.key (PKCS#8, mode 0600) and PREFIX.pub (SPKI); prints the keyid gateways will see. */
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, { usage: USAGE, values: ['out'], booleans: ['force'], aliases: { o: 'out' } });
+  const args = parseVerbArgs(argv, spec);
   const prefix = flagString(args, 'out') ?? args.positionals[0];
-  if (!prefix) throw new GatewayError('USAGE', `missing --out PREFIX; usage: ${USAGE}`);
+  if (!prefix) throw usageError(spec, 'missing --out PREFIX');
   const keyPath = `${prefix}.key`;
   const pubPath = `${prefix}.pub`;
   if (!args.flags.force) {

@@ -1,11 +1,20 @@
 import { mkdir, writeFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { GatewayError } from '../../../runtime/errors.js';
-import { flagString, parseArgs } from '../args.js';
+import { flagString } from '../args.js';
 import type { Verb } from '../io.js';
+import { parseVerbArgs, usageError, type VerbSpec } from '../spec.js';
 import { TESTING_SPECIFIER } from './test.js';
 
-const USAGE = 'airssys new NAME [--dir DIR]';
+export const spec: VerbSpec = {
+  name: 'new',
+  summary: 'scaffold a component project (AssemblyScript source, manifest, test, README)',
+  usage: 'new NAME [--dir DIR]',
+  about: 'NAME.ts, NAME.yaml, NAME.test.ts and README.md, which build, run and pass their test as they are.',
+  flags: [{ name: 'dir', arg: 'DIR', about: 'where to create the project (default ./NAME)' }],
+  examples: ['airssys new thermo && airssys test thermo/thermo.test.ts'],
+  exits: '0 created, 1 a file exists already, 2 invalid arguments or name',
+};
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
 /**
@@ -15,9 +24,9 @@ const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
  * README with the next commands.
  */
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, { usage: USAGE, values: ['dir'] });
+  const args = parseVerbArgs(argv, spec);
   const [name, extra] = args.positionals;
-  if (!name || extra !== undefined) throw new GatewayError('USAGE', `expected one NAME; usage: ${USAGE}`);
+  if (!name || extra !== undefined) throw usageError(spec, 'expected one NAME');
   if (!NAME_RE.test(name)) {
     throw new GatewayError('USAGE', `component name ${JSON.stringify(name)} is not valid; use lowercase letters, digits and dashes, starting with a letter or digit (e.g. "thermo")`);
   }

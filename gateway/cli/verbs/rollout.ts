@@ -17,36 +17,35 @@ import {
 import { runRollout, type RolloutEvent } from '../../fleet/rollout.js';
 import { connectionPort } from '../../ota/connection-port.js';
 import { sha256Hex } from '../../ota/envelope.js';
-import { flagInt, flagString, parseArgs, requireFlag, type ParsedArgs } from '../args.js';
-import { cliCredentials } from '../broker-flags.js';
+import { flagInt, flagString, requireFlag, type ParsedArgs } from '../args.js';
+import { BROKER_FLAGS, brokerUrl, cliCredentials, PREFIX_FLAG } from '../broker-flags.js';
+import { parseVerbArgs, usageLine, type VerbSpec } from '../spec.js';
 import type { CliIo, Verb } from '../io.js';
 import { ProgressView, publishChunks, readReleaseFile } from '../release-io.js';
 
-/** Usage, flags and an example in one place (for the declarative --help spec). */
-export const SPEC = {
-  usage: [
-    'airssys rollout RELEASE.json [--wasm FILE.wasm] --broker URL (--group G | --gateway ID [--gateway ID …]) --waves LIST --max-failures N|P% [--wave-timeout SECONDS] [--json]',
-    'airssys rollout status ID --broker URL [--json]',
-    'airssys rollout resume ID --broker URL [--json]',
-  ],
-  flags: {
-    wasm: 'the component the release was signed for (default: the .wasm beside RELEASE.json with its sha256)',
-    broker: 'MQTT broker URL (mqtt://host:1883, mqtts://…)',
-    group: 'targets: the online gateways whose retained state lists this group',
-    gateway: 'targets: these gateways (repeatable; offline ones are left out)',
-    waves: 'cumulative percentages of the targets ending in 100, e.g. 1,10,100',
-    'max-failures': 'abort past this many failures: a count, or a percentage of the gateways sent to so far (20%)',
-    'wave-timeout': `seconds a wave waits for its gateways to commit or fail (default ${300}); one still silent then counts as failed`,
-    json: 'last line: the {"rollout":{…}} summary',
-    prefix: 'topic prefix (default airssys)',
-    'username, password, ca': 'broker credentials',
-  },
-  example: 'airssys rollout thermo-1.1.0.json --broker mqtt://broker:1883 --group lab --waves 1,10,100 --max-failures 20%',
-} as const;
-
 export const DEFAULT_WAVE_TIMEOUT_S = 300;
-const USAGE = SPEC.usage.join('\n       ');
-const VALUES = ['wasm', 'broker', 'group', 'gateway', 'waves', 'max-failures', 'wave-timeout', 'prefix', 'username', 'password', 'ca'];
+
+export const spec: VerbSpec = {
+  name: 'rollout',
+  summary: 'send a release to a fleet in waves, stopping by itself when too many fail; rollout status|resume ID',
+  usage: 'rollout RELEASE.json [--wasm FILE.wasm] --broker URL (--group G | --gateway ID [--gateway ID …]) --waves LIST --max-failures N|P% [--wave-timeout SECONDS] [--json]',
+  forms: ['rollout status ID --broker URL [--json]', 'rollout resume ID --broker URL [--json]'],
+  about: 'Targets are fixed at the start (the online gateways of --group, or the --gateway list) and kept in the rollout\'s retained plan; the first line printed is `rollout <id>`. After each wave the failures so far are compared with --max-failures: within it the next wave goes out, past it the rollout is aborted. `rollout status ID` reads the retained state from any machine; `rollout resume ID` continues one whose CLI died.',
+  flags: [
+    ...BROKER_FLAGS,
+    { name: 'wasm', arg: 'FILE.wasm', about: 'the component the release was signed for (default: the .wasm beside RELEASE.json with its sha256)' },
+    { name: 'group', arg: 'G', about: 'targets: the online gateways whose retained state lists this group' },
+    { name: 'gateway', short: 'g', arg: 'ID', repeatable: true, about: 'targets: these gateways (offline ones are left out)' },
+    { name: 'waves', arg: 'LIST', about: 'cumulative percentages of the targets ending in 100, e.g. 1,10,100' },
+    { name: 'max-failures', arg: 'N|P%', about: 'abort past this many failures: a count, or a percentage of the gateways sent to so far (20%)' },
+    { name: 'wave-timeout', arg: 'SECONDS', about: `seconds a wave waits for its gateways to commit or fail (default ${DEFAULT_WAVE_TIMEOUT_S}); one still silent then counts as failed` },
+    { name: 'json', about: 'last line: the {"rollout":{…}} summary' },
+    PREFIX_FLAG,
+  ],
+  examples: ['airssys rollout thermo-1.1.0.json --broker mqtt://broker:1883 --group lab --waves 1,10,100 --max-failures 20%', 'airssys rollout status thermo-1.1.0-8f2c1a --broker mqtt://broker:1883'],
+  exits: '0 completed, 1 aborted, 2 invalid input',
+};
+const USAGE = usageLine(spec);
 
 /** Input errors: one line, exit 2, and nothing was sent. */
 class InputError extends Error {}
@@ -58,7 +57,7 @@ class InputError extends Error {}
 export const run: Verb = async (argv, io) => {
   let args: ParsedArgs;
   try {
-    args = parseArgs(argv, { usage: USAGE, values: VALUES, booleans: ['json'], repeatable: ['gateway'], aliases: { b: 'broker', g: 'gateway' } });
+    args = parseVerbArgs(argv, spec);
   } catch (err) {
     return inputError(io, err);
   }
@@ -90,7 +89,7 @@ async function plan(args: ParsedArgs, io: CliIo): Promise<{ conn: MqttConnection
   const [file, ...extra] = args.positionals;
   if (!file || extra.length) throw new InputError(`give exactly one RELEASE.json; usage: ${USAGE}`);
   if (!/\.json$/i.test(file)) throw new InputError(`${file} is not a release: rollout sends a signed RELEASE.json (write one with \`airssys sign\`)`);
-  const url = requireFlag(args, 'broker', USAGE);
+  const url = brokerUrl(args, USAGE);
   const group = flagString(args, 'group');
   const gw = args.flags.gateway;
   const gateways = Array.isArray(gw) ? gw : [];
@@ -209,7 +208,7 @@ async function existing(what: 'status' | 'resume', rest: string[], args: ParsedA
   try {
     if (!id || extra.length) throw new InputError(`give exactly one rollout ID; usage: ${USAGE}`);
     if (!ROLLOUT_ID_RE.test(id)) throw new InputError(`${JSON.stringify(id)} is not a rollout id (it is printed as the first line, \`rollout <id>\`)`);
-    const url = requireFlag(args, 'broker', USAGE);
+    const url = brokerUrl(args, USAGE);
     conn = await connectCli(url, cliCredentials(args));
     const found = await readState(conn, prefix, id);
     if (!found) {

@@ -11,10 +11,28 @@ import { ComponentHost } from '../../component/component-host.js';
 import type { ComponentEvent } from '../../component/events.js';
 import { loadManifestFile, readComponentFile } from '../../component/manifest-file.js';
 import { observeRefusals } from '../../component/observed-host.js';
-import { flagInt, flagString, parseArgs } from '../args.js';
+import { flagInt, flagString } from '../args.js';
 import type { Verb } from '../io.js';
+import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js';
 
-const USAGE = 'airssys run FILE.wasm --manifest M.yaml [--ticks N] [--board sim] [--gpio PIN=0|1[@TICK]]... [--serial PORT=TEXT[@TICK]]... [--data-dir DIR] [--realtime]';
+export const spec: VerbSpec = {
+  name: 'run',
+  summary: 'run one component on a simulated board, one JSON line per event',
+  usage: 'run FILE.wasm --manifest M.yaml [--ticks N] [options]',
+  about: 'Prints one JSON object per line for every telemetry sample, log line, GPIO output and error, then {"summary":{…}}. Time is virtual (each tick advances now-ms by tick-ms) unless --realtime; crashes restart the component per its manifest.',
+  flags: [
+    { name: 'manifest', short: 'm', arg: 'M.yaml', about: 'the component\'s manifest (capabilities, limits, tick-ms)' },
+    { name: 'ticks', short: 'n', arg: 'N', about: 'how many ticks to run (default 10, 0 when the manifest has no tick-ms)' },
+    { name: 'board', arg: 'sim', about: 'the board to simulate; only sim' },
+    { name: 'gpio', arg: 'PIN=0|1[@TICK]', repeatable: true, about: 'drive an input pin before tick TICK (default 0)' },
+    { name: 'serial', arg: 'PORT=TEXT[@TICK]', repeatable: true, about: 'feed bytes to a serial port before tick TICK (\\n, \\r escapes)' },
+    { name: 'data-dir', arg: 'DIR', about: 'where the compiled-component cache lives (default ~/.cache/airssys)' },
+    { name: 'realtime', about: 'sleep tick-ms between ticks' },
+  ],
+  examples: ["airssys run thermo.wasm --manifest thermo.yaml --ticks 5 --gpio 17=1@2 --serial /dev/ttyUSB0='T=21.5\\n'"],
+  exits: '0 all ticks ran, 1 the component failed past its restart intensity, 2 the component cannot be loaded or invalid arguments',
+};
+const USAGE = usageLine(spec);
 
 /**
  * `airssys run`: one component on a simulated board, as an operator tries it before shipping.
@@ -24,16 +42,11 @@ const USAGE = 'airssys run FILE.wasm --manifest M.yaml [--ticks N] [--board sim]
  * restart policy and intensity, counted in the summary.
  */
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, {
-    usage: USAGE,
-    values: ['manifest', 'ticks', 'board', 'gpio', 'serial', 'data-dir'],
-    repeatable: ['gpio', 'serial'],
-    booleans: ['realtime'],
-    aliases: { m: 'manifest', n: 'ticks' },
-  });
+  const args = parseVerbArgs(argv, spec);
   const [file] = args.positionals;
   const manifestPath = flagString(args, 'manifest');
-  if (!file || !manifestPath || args.positionals.length > 1) throw new GatewayError('USAGE', `usage: ${USAGE}`);
+  if (!file || args.positionals.length > 1) throw usageError(spec, 'give exactly one FILE.wasm');
+  if (!manifestPath) throw usageError(spec, 'missing --manifest M.yaml');
   const board = flagString(args, 'board') ?? 'sim';
   if (board !== 'sim') throw new GatewayError('USAGE', `airssys run supports only --board sim, got ${JSON.stringify(board)}; run on a Pi with \`airssys start\``);
   const script = parseScript(args.flags.gpio, args.flags.serial);

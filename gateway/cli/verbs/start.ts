@@ -1,13 +1,23 @@
-import { loadConfig } from '../../config/index.js';
-import { Gateway } from '../../gateway.js';
-import { flagString, parseArgs } from '../args.js';
+import { flagString } from '../args.js';
 import type { Verb } from '../io.js';
+import { parseVerbArgs, usageError, type VerbSpec } from '../spec.js';
 
-const USAGE = 'airssys start [--config FILE]';
+export const spec: VerbSpec = {
+  name: 'start',
+  summary: 'run the gateway until SIGINT/SIGTERM',
+  usage: 'start [--config FILE]',
+  about: 'Loads the configuration, starts the components, the MQTT connection, telemetry and the OTA updater, and runs until stopped; then stops in order (offline state last).',
+  flags: [{ name: 'config', short: 'c', arg: 'FILE', about: 'gateway configuration (default config/gateway.yaml)' }],
+  examples: ['airssys start --config /etc/airssys/gateway.yaml'],
+  exits: '0 after a clean stop, 1 when the gateway cannot start (the line says why), 2 invalid arguments',
+};
 
 /** `airssys start`: runs the gateway until SIGINT/SIGTERM, then stops it in order (offline state last). */
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, { usage: USAGE, values: ['config'], aliases: { c: 'config' } });
+  const args = parseVerbArgs(argv, spec);
+  if (args.positionals.length) throw usageError(spec, `unexpected argument ${JSON.stringify(args.positionals[0])}`);
+  // Loaded here, not at the top: `airssys --help` reads every verb's spec and must stay quick.
+  const [{ loadConfig }, { Gateway }] = await Promise.all([import('../../config/index.js'), import('../../gateway.js')]);
   const file = flagString(args, 'config') ?? 'config/gateway.yaml';
   const config = loadConfig(file);
   const gateway = new Gateway({ config });

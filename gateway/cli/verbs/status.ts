@@ -1,15 +1,31 @@
 import { GatewayError } from '../../../runtime/errors.js';
 import { connectCli } from '../../mqtt/client.js';
-import { cliCredentials } from '../broker-flags.js';
+import { BROKER_FLAGS, brokerUrl, cliCredentials, PREFIX_FLAG } from '../broker-flags.js';
 import { announceBrokerChanges } from '../broker-notices.js';
-import { flagInt, flagString, parseArgs, requireFlag } from '../args.js';
+import { flagInt, flagString } from '../args.js';
 import type { Verb } from '../io.js';
+import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js';
 
 /**
  * `airssys status --broker URL [--gateway ID]`: reads the retained gateway and component state
  * topics (and the latest health message, if one arrives) for a short window, then prints a table.
  */
-const USAGE = 'airssys status --broker URL [--gateway ID] [--prefix airssys] [--wait-ms 1000] [--json] [--username U --password P] [--ca CA.pem]';
+export const spec: VerbSpec = {
+  name: 'status',
+  summary: 'gateways, components, versions and states from the broker',
+  usage: 'status --broker URL [--gateway ID] [options]',
+  about: 'Reads the retained gateway and component states (and the latest health message) for --wait-ms, then prints a table, or one JSON object per gateway with --json.',
+  flags: [
+    ...BROKER_FLAGS,
+    { name: 'gateway', short: 'g', arg: 'ID', about: 'only this gateway' },
+    PREFIX_FLAG,
+    { name: 'wait-ms', arg: 'MS', about: 'how long to collect retained state (default 1000)' },
+    { name: 'json', about: 'one JSON object per gateway' },
+  ],
+  examples: ['airssys status --broker 192.168.1.10 --gateway gw-1'],
+  exits: '0 printed, 1 no gateway found or the broker is unreachable, 2 invalid arguments',
+};
+const USAGE = usageLine(spec);
 
 interface Row {
   gateway: string;
@@ -21,9 +37,9 @@ interface Row {
 }
 
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, { usage: USAGE, values: ['broker', 'username', 'password', 'ca', 'gateway', 'prefix', 'wait-ms'], booleans: ['json'], aliases: { b: 'broker', g: 'gateway' } });
-  if (args.positionals.length > 0) throw new GatewayError('USAGE', `unexpected argument ${JSON.stringify(args.positionals[0])}; usage: ${USAGE}`);
-  const broker = requireFlag(args, 'broker', USAGE);
+  const args = parseVerbArgs(argv, spec);
+  if (args.positionals.length > 0) throw usageError(spec, `unexpected argument ${JSON.stringify(args.positionals[0])}`);
+  const broker = brokerUrl(args, USAGE);
   const gw = flagString(args, 'gateway');
   const prefix = flagString(args, 'prefix') ?? 'airssys';
   const waitMs = flagInt(args, 'wait-ms', USAGE) ?? 1000;

@@ -1,21 +1,39 @@
 import { GatewayError } from '../../../runtime/errors.js';
 import { connectCli } from '../../mqtt/client.js';
-import { cliCredentials } from '../broker-flags.js';
+import { BROKER_FLAGS, brokerUrl, cliCredentials, PREFIX_FLAG } from '../broker-flags.js';
 import { announceBrokerChanges } from '../broker-notices.js';
-import { flagInt, flagString, parseArgs, requireFlag } from '../args.js';
+import { flagInt, flagString } from '../args.js';
 import type { Verb } from '../io.js';
+import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js';
 
 /**
  * `airssys telemetry --broker URL [--gateway ID] [--component NAME]`: prints one line per sample
  * until Ctrl-C, or until `--count N` samples arrived. A lost broker is reconnected (subscription
  * restored), with one line on stderr when it goes and one when it is back.
  */
-const USAGE = 'airssys telemetry --broker URL [--gateway ID] [--component NAME] [--channel C] [--count N] [--prefix airssys] [--json] [--username U --password P] [--ca CA.pem]';
+export const spec: VerbSpec = {
+  name: 'telemetry',
+  summary: 'tail telemetry samples from the broker',
+  usage: 'telemetry --broker URL [--gateway ID] [--component NAME] [options]',
+  about: 'One line per sample (time, gateway, component/channel, seq, value) until Ctrl-C or --count samples.',
+  flags: [
+    ...BROKER_FLAGS,
+    { name: 'gateway', short: 'g', arg: 'ID', about: 'only this gateway (default all)' },
+    { name: 'component', short: 'c', arg: 'NAME', about: 'only this component' },
+    { name: 'channel', arg: 'C', about: 'only this channel' },
+    { name: 'count', short: 'n', arg: 'N', about: 'stop after N samples' },
+    PREFIX_FLAG,
+    { name: 'json', about: 'one JSON object per sample' },
+  ],
+  examples: ['airssys telemetry --broker localhost --gateway gw-1 --component thermo --count 10'],
+  exits: '0 stopped, 1 the broker is unreachable or refused the subscription, 2 invalid arguments',
+};
+const USAGE = usageLine(spec);
 
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, { usage: USAGE, values: ['broker', 'username', 'password', 'ca', 'gateway', 'component', 'channel', 'count', 'prefix'], booleans: ['json'], aliases: { b: 'broker', g: 'gateway', c: 'component', n: 'count' } });
-  if (args.positionals.length > 0) throw new GatewayError('USAGE', `unexpected argument ${JSON.stringify(args.positionals[0])}; usage: ${USAGE}`);
-  const broker = requireFlag(args, 'broker', USAGE);
+  const args = parseVerbArgs(argv, spec);
+  if (args.positionals.length > 0) throw usageError(spec, `unexpected argument ${JSON.stringify(args.positionals[0])}`);
+  const broker = brokerUrl(args, USAGE);
   const prefix = flagString(args, 'prefix') ?? 'airssys';
   const count = flagInt(args, 'count', USAGE);
   const json = args.flags.json === true;

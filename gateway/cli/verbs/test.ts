@@ -5,10 +5,19 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GatewayError } from '../../../runtime/errors.js';
-import { flagString, parseArgs } from '../args.js';
+import { flagString } from '../args.js';
 import type { Verb } from '../io.js';
+import { parseVerbArgs, usageError, type VerbSpec } from '../spec.js';
 
-const USAGE = 'airssys test [FILE.test.ts …] [--timeout MS]';
+export const spec: VerbSpec = {
+  name: 'test',
+  summary: "run a component project's tests with the gateway's vitest (@airssys/testing)",
+  usage: 'test [FILE.test.ts …] [--timeout MS]',
+  about: "Runs vitest from this gateway in the current folder (no package.json, nothing downloaded): the given test files, or every *.test.ts under the folder. `@airssys/testing` resolves to the SDK's test helper (loadComponent). Prints vitest's report.",
+  flags: [{ name: 'timeout', arg: 'MS', about: 'per-test timeout (default 300000: loading a component compiles it)' }],
+  examples: ['airssys test thermo/thermo.test.ts'],
+  exits: "vitest's: 0 all passed, 1 a test failed; 2 invalid arguments",
+};
 /** Loading a component builds it from source first: seconds on a Pi or a busy machine, not the 5 s vitest allows. */
 export const DEFAULT_TEST_TIMEOUT_MS = 300_000;
 /** What a component project's tests import the SDK's test helper as (`airssys new` writes it). */
@@ -21,11 +30,11 @@ export const TESTING_SPECIFIER = '@airssys/testing';
  * Runs in the current folder; with no FILES, every `*.test.ts` under it. Exit status is vitest's.
  */
 export const run: Verb = async (argv, io) => {
-  const args = parseArgs(argv, { usage: USAGE, values: ['timeout'] });
+  const args = parseVerbArgs(argv, spec);
   const timeoutText = flagString(args, 'timeout');
   const timeout = timeoutText === undefined ? DEFAULT_TEST_TIMEOUT_MS : Number(timeoutText);
-  if (!Number.isInteger(timeout) || timeout <= 0) throw new GatewayError('USAGE', `--timeout ${JSON.stringify(timeoutText)} is not a number of milliseconds; usage: ${USAGE}`);
-  for (const f of args.positionals) if (!existsSync(f)) throw new GatewayError('USAGE', `${f} not found; give the path of a test file from this folder`);
+  if (!Number.isInteger(timeout) || timeout <= 0) throw usageError(spec, `--timeout ${JSON.stringify(timeoutText)} is not a number of milliseconds`);
+  for (const f of args.positionals) if (!existsSync(f)) throw usageError(spec, `${f} not found; give the path of a test file from this folder`);
 
   const require = createRequire(import.meta.url);
   let vitestBin: string;
