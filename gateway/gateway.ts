@@ -261,7 +261,10 @@ export class Gateway {
       metrics: this.metrics,
       sinks: {
         telemetry: (channel: string, sample: TelemetrySample) => {
-          this.outbox.append(name, channel, 'value' in sample ? { value: sample.value } : { json: JSON.stringify(sample.json) });
+          const body = 'value' in sample ? { value: sample.value } : { json: JSON.stringify(sample.json) };
+          this.outbox.append(name, channel, body);
+          // Extensions' telemetry tap (the status page's charts): nothing is built when none listens.
+          if (this.events.sampling) this.events.sample(name, channel, body, Date.now());
         },
         message: (topic: string, payload: Uint8Array) => this.route(name, topic, payload),
         log: (level, message) => clog[level]({ source: 'component' }, message),

@@ -11,6 +11,7 @@ export const VERBS: ReadonlyArray<readonly [string, () => Promise<VerbModule>]> 
   ['start', () => import('./verbs/start.js')],
   ['keygen', () => import('./verbs/keygen.js')],
   ['new', () => import('./verbs/new.js')],
+  ['test', () => import('./verbs/test.js')],
   ['build', () => import('./verbs/build.js')],
   ['inspect', () => import('./verbs/inspect.js')],
   ['run', () => import('./verbs/run.js')],

@@ -7,6 +7,7 @@ import { parseManifest, type Manifest } from '../../runtime/manifest.js';
 import { parsePolicy as parseDriverPolicy } from '../../drivers/pipeline/policy.js';
 import { bytes, integer, isObj, join, list, listed, mapping, millis, oneOf, Problems, show, string, type Obj } from './check.js';
 import { parseHomeAssistantConfig, parseMetricsConfig } from '../extensions/config.js';
+import { parseUiConfig } from '../extensions/ui/config.js';
 import { parseCommands } from '../commands/config.js';
 import { isLoopbackHost } from '../mqtt/loopback.js';
 import { parseYamlText } from './yaml.js';
@@ -83,7 +84,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const env = options.env ?? process.env;
   const base = options.baseDir;
   if (raw === undefined || raw === null) raw = {};
-  const root = mapping(p, raw, '', ['gateway', 'mqtt', 'board', 'ota', 'policy', 'components', 'telemetry', 'storage', 'log', 'commands', 'metrics', 'homeassistant'], 'the file holds keys gateway, mqtt, board, ota, policy, components, telemetry');
+  const root = mapping(p, raw, '', ['gateway', 'mqtt', 'board', 'ota', 'policy', 'components', 'telemetry', 'storage', 'log', 'commands', 'metrics', 'homeassistant', 'ui'], 'the file holds keys gateway, mqtt, board, ota, policy, components, telemetry');
   const r: Obj = root ?? {};
 
   // The path is relative to the config file, so the same config works from any working directory.
@@ -119,6 +120,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const log = { level: oneOf<LogLevel>(p, lg.level, 'log.level', 'info', ['trace', 'debug', 'info', 'warn', 'error']) };
   const metrics = parseMetricsConfig(p, r.metrics);
   const homeassistant = parseHomeAssistantConfig(p, r.homeassistant);
+  const ui = parseUiConfig(p, r.ui);
   const commands = parseCommands(p, r.commands);
 
   // Cross-checks: only meaningful once each part is valid on its own.
@@ -138,7 +140,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   }
 
   if (p.count > 0) throw new ConfigError(p.lines);
-  return { file: options.file, gateway: { id, dataDir, groups }, mqtt, board, ota, policy, components, telemetry, storage, log, commands, metrics, homeassistant };
+  return { file: options.file, gateway: { id, dataDir, groups }, mqtt, board, ota, policy, components, telemetry, storage, log, commands, metrics, homeassistant, ui };
 }
 
 export function sanitizeId(name: string): string {

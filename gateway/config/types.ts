@@ -1,5 +1,6 @@
 import type { Manifest } from '../../runtime/manifest.js';
 import type { HomeAssistantConfig, MetricsConfig } from '../extensions/config.js';
+import type { UiConfig } from '../extensions/ui/config.js';
 import type { CommandsConfig } from '../commands/config.js';
 
 /**
@@ -24,6 +25,8 @@ export interface GatewayConfig {
   metrics?: MetricsConfig | undefined;
   /** Home Assistant MQTT discovery; undefined: off. */
   homeassistant?: HomeAssistantConfig | undefined;
+  /** The local status page (docs/status-page.md); undefined: off. */
+  ui?: UiConfig | undefined;
   /** Limits on inbound `cmd/…` traffic (gateway/commands). */
   commands: CommandsConfig;
 }

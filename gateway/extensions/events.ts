@@ -20,7 +20,15 @@ export interface GatewayEventMap {
   version: [component: string];
   /** Every OTA status the updater published. */
   ota: [component: string, status: OtaStatus];
+  /**
+   * A telemetry sample a component published, as it entered the outbox (`value` for `publish`,
+   * `json` text for `publish-json`). Emitted only while someone listens: the core asks `sampling`
+   * first, so the data path pays nothing when no extension wants samples.
+   */
+  sample: [component: string, channel: string, sample: TelemetryTap, ts: number];
 }
+
+export type TelemetryTap = { value: number } | { json: string };
 
 export interface GatewayEventSource {
   on<K extends keyof GatewayEventMap>(event: K, listener: (...args: GatewayEventMap[K]) => void): void;
@@ -35,6 +43,7 @@ export class GatewayEvents implements GatewayEventSource {
   private readonly emitter = new EventEmitter();
   private readonly lifecycles = new Map<string, LifecycleEvent>();
   private readonly statuses = new Map<string, OtaStatus>();
+  private samplers = 0;
 
   constructor() {
     // One listener per extension and event: the default warning at 10 would be noise, not a leak.
@@ -60,10 +69,21 @@ export class GatewayEvents implements GatewayEventSource {
     this.emit('ota', component, status);
   }
 
+  /** True while a `sample` listener is registered (checked by the core before each sample). */
+  get sampling(): boolean {
+    return this.samplers > 0;
+  }
+
+  sample(component: string, channel: string, sample: TelemetryTap, ts: number): void {
+    this.emit('sample', component, channel, sample, ts);
+  }
+
   on<K extends keyof GatewayEventMap>(event: K, listener: (...args: GatewayEventMap[K]) => void): void {
+    if (event === 'sample') this.samplers++;
     this.emitter.on(event, listener as (...a: unknown[]) => void);
   }
   off<K extends keyof GatewayEventMap>(event: K, listener: (...args: GatewayEventMap[K]) => void): void {
+    if (event === 'sample' && this.emitter.listeners(event).includes(listener as (...a: unknown[]) => void)) this.samplers--;
     this.emitter.off(event, listener as (...a: unknown[]) => void);
   }
   lastLifecycle(component: string): LifecycleEvent | undefined {

@@ -128,7 +128,12 @@ function makeContext(deps: ExtensionHostDeps, log: Logger): { ctx: ExtensionCont
         events.on(event, listener);
         listened.push([event, listener as unknown as (...a: never[]) => void]);
       },
-      off: (event, listener) => events.off(event, listener),
+      off: (event, listener) => {
+        events.off(event, listener);
+        // Forget it too: an extension that turns a listener on and off (the status page's telemetry tap) must not grow this list.
+        const i = listened.findIndex(([e, l]) => e === event && l === (listener as unknown as (...a: never[]) => void));
+        if (i >= 0) listened.splice(i, 1);
+      },
       lastLifecycle: (c) => events.lastLifecycle(c),
       lastOta: (c) => events.lastOta(c),
       otaComponents: () => events.otaComponents(),

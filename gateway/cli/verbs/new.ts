@@ -1,10 +1,10 @@
 import { mkdir, writeFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { GatewayError } from '../../../runtime/errors.js';
 import { flagString } from '../args.js';
 import type { Verb } from '../io.js';
 import { parseVerbArgs, usageError, type VerbSpec } from '../spec.js';
+import { TESTING_SPECIFIER } from './test.js';
 
 export const spec: VerbSpec = {
   name: 'new',
@@ -12,7 +12,7 @@ export const spec: VerbSpec = {
   usage: 'new NAME [--dir DIR]',
   about: 'NAME.ts, NAME.yaml, NAME.test.ts and README.md, which build, run and pass their test as they are.',
   flags: [{ name: 'dir', arg: 'DIR', about: 'where to create the project (default ./NAME)' }],
-  examples: ['airssys new thermo && airssys build thermo/thermo.ts -o thermo/thermo.wasm'],
+  examples: ['airssys new thermo && airssys test thermo/thermo.test.ts'],
   exits: '0 created, 1 a file exists already, 2 invalid arguments or name',
 };
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
@@ -20,7 +20,8 @@ const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 /**
  * `airssys new NAME`: scaffolds a component project that builds, runs and passes its test as is:
  * NAME.ts (AssemblyScript with the SDK), NAME.yaml (manifest), NAME.test.ts (vitest with the SDK's
- * test helper) and a README with the next commands.
+ * test helper, imported as `@airssys/testing` so the folder can move; `airssys test` runs it) and a
+ * README with the next commands.
  */
 export const run: Verb = async (argv, io) => {
   const args = parseVerbArgs(argv, spec);
@@ -30,7 +31,7 @@ export const run: Verb = async (argv, io) => {
     throw new GatewayError('USAGE', `component name ${JSON.stringify(name)} is not valid; use lowercase letters, digits and dashes, starting with a letter or digit (e.g. "thermo")`);
   }
   const dir = path.resolve(flagString(args, 'dir') ?? name);
-  const files = scaffold(name, dir);
+  const files = scaffold(name);
   for (const f of Object.keys(files)) {
     if (await exists(path.join(dir, f))) {
       throw new GatewayError('EXISTS', `${path.join(dir, f)} already exists; pick another NAME or --dir, or remove it`);
@@ -53,15 +54,7 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** Import specifier for the SDK's test helper as seen from `dir` (a relative path to this install). */
-export function testingImport(dir: string): string {
-  const testing = fileURLToPath(new URL('../../../sdk/testing.js', import.meta.url));
-  let rel = path.relative(dir, testing).split(path.sep).join('/');
-  if (!rel.startsWith('.')) rel = './' + rel;
-  return rel;
-}
-
-export function scaffold(name: string, dir: string): Record<string, string> {
+export function scaffold(name: string): Record<string, string> {
   const ident = name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
   return {
     [`${name}.ts`]: `// ${name}: an AirsSys component in AssemblyScript. Build: airssys build ${name}.ts -o ${name}.wasm
@@ -104,7 +97,7 @@ restart: { policy: permanent, intensity: 5, period-ms: 60000 }
 `,
     [`${name}.test.ts`]: `import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { loadComponent } from '${testingImport(dir)}';
+import { loadComponent } from '${TESTING_SPECIFIER}';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
@@ -117,7 +110,7 @@ describe('${name}', () => {
     ${ident}.pulse(17, { highMs: 100, lowMs: 100, count: 3 });
     expect(${ident}.last('presses')).toBe(3);
     expect(${ident}.errors()).toEqual([]);
-  });
+  }, 300_000); // the first load compiles ${name}.ts: minutes on a slow or busy machine
 });
 `,
     'README.md': `# ${name}
@@ -128,9 +121,10 @@ An AirsSys Gateway component written in AssemblyScript (TypeScript syntax) with 
 |---|---|
 | \`${name}.ts\` | the component: exports \`init\`, \`onTick\`, \`onGpio\` (also possible: \`onSerial\`, \`onMessage\`) |
 | \`${name}.yaml\` | its manifest: the capabilities it asks for, limits, restart policy |
-| \`${name}.test.ts\` | a vitest test on a simulated board (\`npx vitest run ${name}.test.ts\`) |
+| \`${name}.test.ts\` | a vitest test on a simulated board (\`airssys test ${name}.test.ts\`) |
 
 \`\`\`sh
+airssys test                                                  # run ${name}.test.ts
 airssys build ${name}.ts -o ${name}.wasm                     # compile to a component
 airssys run ${name}.wasm --manifest ${name}.yaml --ticks 5   # run it on a simulated board
 airssys keygen --out ota                                      # once: a signing key
