@@ -32,7 +32,7 @@
 #   --arch     guest architecture (default x86_64)
 #   --kver     kernel ABI to boot, e.g. 6.1.0-57 (default: the one linux-headers-amd64 depends on)
 #   --cache    cache folder (default .tmp/kernel-check in this checkout)
-#   --timeout  seconds for the VM run (default 600)
+#   --timeout  seconds for the VM run (default 600; at least 1800 for arm64)
 #   --fresh    rebuild the module and re-extract the packages
 #   --no-doc   do not rewrite the results block in docs/raspberry-pi.md
 #   --no-kvm   emulate (TCG) even when /dev/kvm is there
@@ -222,7 +222,7 @@ if [ "$ARCH" = arm64 ]; then
   cp "$W/busybox/bin/busybox" "$STAGE/bin/busybox"; LIBARCH=aarch64-linux-gnu
 else
   cp /bin/busybox "$STAGE/bin/busybox"; LIBARCH=x86_64-linux-gnu
-  ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || die "/bin/busybox is not the static one (install busybox-static)"
+  { ldd /bin/busybox 2>&1 || true; } | grep -q 'not a dynamic' || die "/bin/busybox is not the static one (install busybox-static)"
 fi
 install -m 0755 "$REPO/scripts/kernel-check/init.sh" "$STAGE/init"
 MODDIR="$IMAGE/lib/modules/$KVER"
@@ -291,7 +291,8 @@ timeout "$TIMEOUT" "${QEMU[@]}" -nographic -no-reboot -nodefaults -serial stdio 
   </dev/null >"$LOG" 2>&1
 QRC=$?
 set -e
-tr -d '\r' <"$LOG" >"$LOG.txt"
+# The firmware clears the screen with escape sequences that can share a line with the first KC- line.
+tr -d '\r' <"$LOG" | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1b[a-zA-Z]//g' >"$LOG.txt"
 grep -aE '^KC-' "$LOG.txt" >&2 || true
 if grep -aq '^KC-DONE' "$LOG.txt"; then record boot ok "$ACCEL_NAME; VM powered off by itself (qemu exit $QRC); guest uptime at the end $(sed -n 's/^KC-DONE //p' "$LOG.txt") s"
 elif [ "$QRC" = 124 ]; then record boot fail "no KC-DONE within $TIMEOUT s (see $LOG.txt)"

@@ -176,7 +176,7 @@ async function modelRun(tag: string, label: string, lines: number): Promise<void
         const before = events.length;
         const t = performance.now();
         pull(dir, 27, level);
-        const ev = await waitFor(`edge ${i + 1} (${level ? 'rising' : 'falling'})`, 5000, () => events[before]);
+        const ev: { value: boolean; at: number } = await waitFor(`edge ${i + 1} (${level ? 'rising' : 'falling'})`, 5000, () => events[before]);
         assert(ev.value === level, `edge ${i + 1}: expected ${level ? 'rising' : 'falling'}, got value ${ev.value}`);
         latencies.push(ev.at - t);
       }
