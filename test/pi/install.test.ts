@@ -112,7 +112,7 @@ describe('install-pi.sh into a temporary root', () => {
     expect(text).not.toMatch(/@[A-Z_]+@/);
     const u = parseUnit(text);
     const one = (k: string) => u.get(k)?.[0];
-    expect(one("ExecStart")).toBe(`${process.execPath} --max-semi-space-size=1 /opt/airssys/bin/airssys.mjs start --config /etc/airssys/gateway.yaml`);
+    expect(one("ExecStart")).toBe(`${process.execPath} --max-semi-space-size=1 --v8-pool-size=1 /opt/airssys/bin/airssys.mjs start --config /etc/airssys/gateway.yaml`);
     expect(one('User')).toBe('airssys');
     expect(one('Restart')).toBe('on-failure');
     expect(one('RestartSec')).toBe('10s');
