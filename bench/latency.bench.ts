@@ -13,7 +13,7 @@
  *   `board.sim.gpio.setInput` (the same call the scenario makes for GPIO 17: the driver's edge in);
  * - `gateway.outbox.append` is wrapped (the wrapper timestamps and calls the real method with the
  *   same arguments; nothing else on the path changes) and stamps each `probe/edge` sample;
- * - edges and samples pair up in order (one sample per edge; the test below checks the counts).
+ * - edges and samples pair up in order (one sample per edge; the bench refuses to report if the counts differ).
  * The path in between is the real one: watcher, pipeline, capability check, the component's
  * mailbox and supervisor, the instance call with fuel, the telemetry host function.
  *
