@@ -1,66 +1,238 @@
 /**
- * The whole gateway process (issue 6): resident memory with the three example components running
- * on the simulated board with the embedded broker, sampled after it has settled.
- * Run: `npm run bench -- gateway` (builds the examples first if needed). Target: RSS < 80 MB.
+ * The gateway as a user runs it (issue "Raspberry Pi reality", items 2, 4, 6): `npm start`'s config
+ * (config/gateway.yaml: the three example components on the simulated board, embedded broker),
+ * compiled (`npm run build`, AIRSSYS_USE_DIST=1), started with the Node flags and environment of
+ * the Pi service unit (config/templates/airssys-gateway.service, read from the file so the two
+ * never drift), as one real process. RSS is what `ps` shows: VmRSS from /proc/PID/status; peak is
+ * VmHWM.
+ *
+ * Runs, each a fresh process on a temp copy of the config (own data dir, a free port for the
+ * embedded broker):
+ * 1. cold cache: the very first start (the build worker transpiles the three components);
+ * 2. warm: the default config for GATEWAY_BENCH_MINUTES (default 10): start → first telemetry
+ *    message on the broker, steady RSS (median of the samples in the last half), peak (VmHWM),
+ *    CPU (user + system over wall time);
+ * 3. cold OTA: the same config with a trusted key; halfway through, a new signed version of
+ *    pulse-counter is pushed (different bytes, so a cache miss: jco transpiles in the build
+ *    worker); peak RSS and RSS after the worker has gone.
+ *
+ * Run: `npm run bench -- gateway` (GATEWAY_BENCH_MINUTES=2 for a short run). Results: docs/memory.md.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, writeFile, cp } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import mqtt, { type MqttClient } from 'mqtt';
 import { parse, stringify } from 'yaml';
+import { readPrivateKeyFile } from '../gateway/ota/keys.js';
+import { buildRelease } from '../gateway/ota/release.js';
+import { FINAL_PHASES } from '../gateway/ota/reasons.js';
+import { publishRaw, writeKeys } from '../test/ota-e2e/helpers.js';
+import { freePort } from '../test/helpers/mosquitto.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const MINUTES = Number(process.env.GATEWAY_BENCH_MINUTES ?? 10);
+const CLK_TCK = 100; // Linux USER_HZ: /proc/PID/stat times are in these ticks
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const mb = (kb: number) => Math.round(kb / 102.4) / 10;
 
-async function rssKb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+/** The service unit's Node flags and Environment= lines: the bench runs what the Pi runs. */
+export async function serviceUnitLaunch(): Promise<{ nodeFlags: string[]; env: Record<string, string> }> {
+  const unit = await readFile(join(root, 'config', 'templates', 'airssys-gateway.service'), 'utf8');
+  const exec = /^ExecStart=@NODE@ (.*?)@PREFIX@\/bin\/airssys\.mjs/m.exec(unit);
+  if (!exec) throw new Error('cannot find ExecStart=@NODE@ ... @PREFIX@/bin/airssys.mjs in the service unit');
+  const env: Record<string, string> = {};
+  for (const m of unit.matchAll(/^Environment=(\w+)=(.*)$/gm)) env[m[1]!] = m[2]!;
+  return { nodeFlags: exec[1]!.trim().split(/\s+/).filter(Boolean), env };
 }
 
-async function measure(label: string, args: string[], env: NodeJS.ProcessEnv, settleMs: number) {
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  const samples: number[] = [];
-  const started = Date.now();
-  while (Date.now() - started < settleMs) {
-    await new Promise((r) => setTimeout(r, 1000));
-    if (child.exitCode !== null) throw new Error(`gateway exited: ${err}`);
-    samples.push(await rssKb(child.pid!));
-  }
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  const mb = (kb: number) => (kb / 1024).toFixed(1);
-  return { run: label, 'RSS after settle (MB)': mb(samples.at(-1)!), 'peak RSS (MB)': mb(Math.max(...samples)) };
+async function procStatus(pid: number): Promise<{ rssKb: number; hwmKb: number }> {
+  const s = await readFile(`/proc/${pid}/status`, 'utf8');
+  return { rssKb: Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0), hwmKb: Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0) };
 }
 
-export async function run(): Promise<void> {
-  const built = spawnSync(process.execPath, [join(root, 'scripts', 'build-examples.mjs')], { stdio: 'inherit' });
-  if (built.status !== 0) throw new Error('could not build the examples');
-  const dir = await mkdtemp(join(tmpdir(), 'airssys-bench-gw-'));
+async function cpuTicks(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14 and 15 of the whole line)
+}
+
+interface Setup {
+  dir: string;
+  file: string;
+  port: number;
+}
+
+async function writeConfig(base: string, name: string, opts: { trustedKey?: string; cacheFrom?: string } = {}): Promise<Setup> {
+  const dir = join(base, name);
+  await mkdir(join(dir, 'var'), { recursive: true });
+  if (opts.cacheFrom) await cp(join(opts.cacheFrom, 'var', 'cache'), join(dir, 'var', 'cache'), { recursive: true });
   const config = parse(await readFile(join(root, 'config', 'gateway.yaml'), 'utf8')) as Record<string, any>;
+  const port = await freePort();
   config.gateway['data-dir'] = join(dir, 'var');
-  config.mqtt['embedded-port'] = 0;
+  config.mqtt['embedded-port'] = port;
   config.log = { level: 'warn' };
+  if (opts.trustedKey) config.ota['trusted-keys'] = [opts.trustedKey];
   for (const c of config.components) {
     c.source = join(root, 'config', c.source);
     c.manifest = join(root, 'config', c.manifest);
   }
   const file = join(dir, 'gateway.yaml');
   await writeFile(file, stringify(config));
-  const args = [join(root, 'bin', 'airssys.mjs'), 'start', '--config', file];
-  // First start fills the cache (cold: jco loaded); the second is a warm start, as on a Pi after boot.
-  const rows = [await measure('first start (cold cache, jco loaded)', args, { AIRSSYS_FROM_SOURCE: '1' }, 12_000)];
-  rows.push(await measure('warm start, from sources via tsx', args, { AIRSSYS_FROM_SOURCE: '1' }, 12_000));
-  // Compiled JavaScript, as `npm run build` makes it, but into .tmp/ so bin/ keeps running sources here.
-  const out = join(root, '.tmp', 'bench-dist');
-  spawnSync('npx', ['tsc', '-p', 'tsconfig.json', '--outDir', out], { cwd: root, stdio: 'inherit' });
-  await cp(join(root, 'wit'), join(out, 'wit'), { recursive: true });
-  const main = join(out, 'gateway', 'cli', 'main.js');
-  rows.push(await measure('warm start, compiled JavaScript', [main, 'start', '--config', file], {}, 12_000));
-  // The Pi service unit runs Node with a small young generation: V8's default semi-spaces are sized for servers.
-  rows.push(await measure('warm start, compiled, --max-semi-space-size=1', ['--max-semi-space-size=1', main, 'start', '--config', file], {}, 12_000));
-  console.log('gateway RSS, three example components, simulated board, embedded broker; target < 80 MB');
+  return { dir, file, port };
+}
+
+/** One gateway process plus an MQTT client on its embedded broker (connecting as soon as it listens). */
+class Run {
+  readonly child: ChildProcess;
+  readonly spawnedAt = performance.now();
+  firstTelemetryMs: number | undefined;
+  /** CPU time (user + system) the process had used when the first telemetry arrived: start-up cost that a loaded machine does not inflate the way it inflates wall time. */
+  startCpuMs = 0;
+  readonly samples: Array<{ t: number; rssKb: number }> = [];
+  readonly statuses: Array<Record<string, unknown>> = [];
+  private client: MqttClient;
+  private err = '';
+  private cpu0 = 0;
+
+  constructor(setup: Setup, launch: { nodeFlags: string[]; env: Record<string, string> }) {
+    this.child = spawn(process.execPath, [...launch.nodeFlags, join(root, 'bin', 'airssys.mjs'), 'start', '--config', setup.file], {
+      cwd: setup.dir,
+      env: { ...process.env, ...launch.env, AIRSSYS_USE_DIST: '1', AIRSSYS_FROM_SOURCE: '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.child.stderr!.on('data', (d) => (this.err += d));
+    this.client = mqtt.connect(`mqtt://127.0.0.1:${setup.port}`, { reconnectPeriod: 10, connectTimeout: 2000, clientId: `bench-${process.pid}` });
+    this.client.on('error', () => {});
+    this.client.on('connect', () => void this.client.subscribe(['airssys/gw/gw-1/telemetry/#', 'airssys/gw/gw-1/ota/+/status'], { qos: 0 }));
+    this.client.on('message', (topic, payload) => {
+      if (topic.includes('/telemetry/')) this.firstTelemetryMs ??= performance.now() - this.spawnedAt;
+      else if (payload.length) this.statuses.push(JSON.parse(payload.toString()) as Record<string, unknown>);
+    });
+  }
+
+  get publisher(): MqttClient {
+    return this.client;
+  }
+
+  async sampleFor(ms: number, every = 1000): Promise<void> {
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      await sleep(every);
+      if (this.child.exitCode !== null) throw new Error(`the gateway exited (${this.child.exitCode}): ${this.err.trim().split('\n').at(-1)}`);
+      this.samples.push({ t: performance.now() - this.spawnedAt, rssKb: (await procStatus(this.child.pid!)).rssKb });
+    }
+  }
+
+  async untilTelemetry(timeoutMs = 60_000): Promise<number> {
+    const end = performance.now() + timeoutMs;
+    while (this.firstTelemetryMs === undefined) {
+      if (performance.now() > end || this.child.exitCode !== null) throw new Error(`no telemetry from the gateway: ${this.err.trim().split('\n').at(-1)}`);
+      await sleep(5);
+    }
+    this.cpu0 = await cpuTicks(this.child.pid!);
+    this.startCpuMs = (this.cpu0 * 1000) / CLK_TCK;
+    return this.firstTelemetryMs;
+  }
+
+  /** CPU % of one core since the first telemetry (start-up excluded). */
+  async cpuPercent(): Promise<number> {
+    const ticks = (await cpuTicks(this.child.pid!)) - this.cpu0;
+    const wallS = (performance.now() - this.spawnedAt - (this.firstTelemetryMs ?? 0)) / 1000;
+    return Math.round((ticks / CLK_TCK / wallS) * 1000) / 10;
+  }
+
+  async stop(): Promise<{ hwmKb: number }> {
+    const { hwmKb } = await procStatus(this.child.pid!);
+    this.child.kill('SIGTERM');
+    await new Promise((r) => (this.child.exitCode !== null ? r(undefined) : this.child.once('exit', r)));
+    await this.client.endAsync(true);
+    return { hwmKb };
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const steadyKb = (samples: Array<{ t: number; rssKb: number }>, fromT: number, toT = Infinity) => median(samples.filter((s) => s.t >= fromT && s.t <= toT).map((s) => s.rssKb));
+
+/** A new version of pulse-counter with different bytes (a custom section appended): a cache miss. */
+async function pulseCounterRelease(keyFile: string, version: string) {
+  const bytes = new Uint8Array(await readFile(join(root, 'var', 'build', 'pulse-counter.wasm')));
+  const name = Buffer.from('airssys-bench');
+  const payload = Buffer.from(version);
+  const section = Buffer.concat([Buffer.from([0, name.length + 1 + payload.length, name.length]), name, payload]);
+  const changed = new Uint8Array(Buffer.concat([bytes, section]));
+  const manifest = parse(await readFile(join(root, 'examples', 'pulse-counter', 'pulse-counter.yaml'), 'utf8')) as Record<string, unknown>;
+  manifest.version = version;
+  return { bytes: changed, envelope: buildRelease({ bytes: changed, manifest, keys: [readPrivateKeyFile(keyFile)], chunkSize: 16384 }) };
+}
+
+export async function run(): Promise<void> {
+  for (const [what, args] of [['examples', ['scripts/build-examples.mjs']], ['dist', ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json']], ['assets', ['scripts/copy-assets.mjs']]] as const) {
+    const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`could not build the ${what}`);
+  }
+  const launch = await serviceUnitLaunch();
+  const base = await mkdtemp(join(tmpdir(), 'airssys-bench-gw-'));
+  const durationMs = MINUTES * 60_000;
+  const rows: Record<string, unknown>[] = [];
+  // Each row is printed as soon as its run ends: a 20-minute benchmark that fails late keeps its numbers.
+  const log = (row: Record<string, unknown>) => {
+    rows.push(row);
+    console.log(JSON.stringify(row));
+  };
+
+  // 1. Cold cache: the first `npm start` on a machine.
+  const cold = await writeConfig(base, 'cold');
+  {
+    const r = new Run(cold, launch);
+    const first = await r.untilTelemetry(180_000);
+    await r.sampleFor(5_000);
+    const { hwmKb } = await r.stop();
+    log({ run: 'first start, cold cache (3 builds in the build worker)', 'start → first telemetry ms': `${Math.round(first)} (CPU ${r.startCpuMs})`, 'steady RSS MB': '', 'peak RSS MB': mb(hwmKb), 'CPU %': '' });
+  }
+
+  // 2. Warm cache, the default config, for the whole duration.
+  {
+    const setup = await writeConfig(base, 'warm', { cacheFrom: cold.dir });
+    const r = new Run(setup, launch);
+    const first = await r.untilTelemetry();
+    await r.sampleFor(durationMs - (performance.now() - r.spawnedAt));
+    const cpu = await r.cpuPercent();
+    const { hwmKb } = await r.stop();
+    log({ run: `default config, warm, ${MINUTES} min`, 'start → first telemetry ms': `${Math.round(first)} (CPU ${r.startCpuMs})`, 'steady RSS MB': mb(steadyKb(r.samples, durationMs / 2)), 'peak RSS MB': mb(hwmKb), 'CPU %': cpu });
+  }
+
+  // 3. The same with a trusted key, and a cold OTA halfway.
+  {
+    const keys = await writeKeys(base, 'ota');
+    const setup = await writeConfig(base, 'ota', { trustedKey: keys.pub, cacheFrom: cold.dir });
+    const r = new Run(setup, launch);
+    const first = await r.untilTelemetry();
+    await r.sampleFor(durationMs / 2 - (performance.now() - r.spawnedAt));
+    const beforeOtaKb = steadyKb(r.samples, durationMs / 4);
+    const release = await pulseCounterRelease(keys.key, '1.0.1');
+    const t0 = performance.now();
+    const pushAt = t0 - r.spawnedAt;
+    await publishRaw(r.publisher, { envelope: JSON.stringify(release.envelope), bytes: release.bytes, sha256: release.envelope.manifest.sha256, chunkSize: 16384, topic: 'airssys/gw/gw-1/ota/pulse-counter' });
+    const isFinal = (s: Record<string, unknown>) => s.version === '1.0.1' && FINAL_PHASES.includes(s.phase as never);
+    while (!r.statuses.some(isFinal)) {
+      if (performance.now() - t0 > 120_000) throw new Error(`no final OTA status; saw ${JSON.stringify(r.statuses.slice(-3))}`);
+      await r.sampleFor(100, 100);
+    }
+    const final = r.statuses.find(isFinal)!;
+    const otaMs = performance.now() - t0;
+    const otaAt = performance.now() - r.spawnedAt;
+    await r.sampleFor(Math.max(90_000, durationMs - (performance.now() - r.spawnedAt)));
+    const { hwmKb } = await r.stop();
+    log({ run: `trusted key (worker warmed at boot), ${MINUTES} min`, 'start → first telemetry ms': `${Math.round(first)} (CPU ${r.startCpuMs})`, 'steady RSS MB': mb(beforeOtaKb), 'peak RSS MB': mb(Math.max(...r.samples.filter((s) => s.t < pushAt).map((s) => s.rssKb))), 'CPU %': '' });
+    const otaPeakKb = Math.max(...r.samples.filter((s) => s.t >= pushAt).map((s) => s.rssKb));
+    log({ run: `  OTA at ${MINUTES / 2} min (the worker ${MINUTES / 2 > 1.2 ? 'had idled out: jco loaded for it' : 'still warm from boot'}; ${final.phase as string} in ${Math.round(otaMs)} ms; sampled peak from the push on ${mb(otaPeakKb)} MB); steady = after the worker left`, 'start → first telemetry ms': '', 'steady RSS MB': mb(steadyKb(r.samples, otaAt + 75_000)), 'peak RSS MB': mb(hwmKb), 'CPU %': '' });
+  }
+
+  console.log(`gateway process, config/gateway.yaml (3 example components, sim board, embedded broker), compiled, node ${launch.nodeFlags.join(' ')} ${Object.entries(launch.env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores; start → first telemetry is wall time (the process's CPU time in parentheses)`);
+  console.log('targets: steady ≤ 75 MB, peak with a cold OTA ≤ 120 MB, start → first telemetry (warm, compiled) ≤ 1000 ms');
   console.table(rows);
 }
 

@@ -127,7 +127,7 @@ describe('install-pi.sh into a temporary root', () => {
     expect(text).not.toMatch(/@[A-Z_]+@/);
     const u = parseUnit(text);
     const one = (k: string) => u.get(k)?.[0];
-    expect(one("ExecStart")).toBe(`${process.execPath} --max-semi-space-size=1 /opt/airssys/bin/airssys.mjs start --config /etc/airssys/gateway.yaml`);
+    expect(one("ExecStart")).toBe(`${process.execPath} --max-semi-space-size=1 --v8-pool-size=1 /opt/airssys/bin/airssys.mjs start --config /etc/airssys/gateway.yaml`);
     expect(one('User')).toBe('airssys');
     // systemd notify and the watchdog: READY=1 from the gateway itself (not a child), pings it checks
     expect(one('Type')).toBe('notify');
