@@ -16,12 +16,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import mqtt from 'mqtt';
 import { parse, stringify } from 'yaml';
+import { encodeU32 } from '../runtime/instrument/binary.js';
+import { freePort } from '../test/helpers/mosquitto.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const num = (name: string, dflt: number) => {
@@ -32,16 +33,6 @@ const num = (name: string, dflt: number) => {
   return n;
 };
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function rssKb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -50,19 +41,9 @@ async function rssKb(pid: number): Promise<number> {
 
 /** A custom section (id 0) appended at the component level: valid anywhere, changes the sha256. */
 function withCustomSection(bytes: Uint8Array, name: string, payload: string): Uint8Array {
-  const leb = (n: number) => {
-    const out: number[] = [];
-    do {
-      let b = n & 0x7f;
-      n >>>= 7;
-      if (n) b |= 0x80;
-      out.push(b);
-    } while (n);
-    return out;
-  };
   const nameBytes = Buffer.from(name);
-  const body = Buffer.concat([Buffer.from(leb(nameBytes.length)), nameBytes, Buffer.from(payload)]);
-  return Buffer.concat([Buffer.from(bytes), Buffer.from([0]), Buffer.from(leb(body.length)), body]);
+  const body = Buffer.concat([encodeU32(nameBytes.length), nameBytes, Buffer.from(payload)]);
+  return Buffer.concat([Buffer.from(bytes), Buffer.from([0]), encodeU32(body.length), body]);
 }
 
 /** Least-squares slope of y over x. */
