@@ -28,6 +28,7 @@ import { runtimeManifestSource } from './ota/envelope.js';
 import { readPublicKeyFile } from './ota/keys.js';
 import { connectionPort } from './ota/connection-port.js';
 import { compareSemver } from './ota/semver.js';
+import { DataDirLock } from './datadir/lock.js';
 
 /**
  * The gateway process (`airssys start`): config → board → components under supervision →
@@ -67,6 +68,7 @@ export class Gateway {
   publisher!: TelemetryPublisher;
   ota: OtaUpdater | undefined;
   private policy!: Policy;
+  private dataDirLock: DataDirLock | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private readonly prefix: string;
   private readonly id: string;
@@ -85,6 +87,10 @@ export class Gateway {
     const { config } = this;
     const dataDir = config.gateway.dataDir;
     await mkdir(dataDir, { recursive: true });
+    // First: one gateway per data dir (a second one would share the outbox, the store and the client id).
+    const { lock, tookOver } = await DataDirLock.acquire(dataDir);
+    this.dataDirLock = lock;
+    if (tookOver) this.log.warn({ lock: lock.path, previous: tookOver.owner }, `took over the data directory lock: ${tookOver.why} (the last gateway did not stop cleanly)`);
     this.policy = parsePolicy(config.policy);
 
     // 1. Everything that can be refused is checked before a device or the broker is touched.
@@ -489,6 +495,7 @@ export class Gateway {
     await this.board?.close();
     await this.audit?.close();
     await this.buildWorker.close();
+    await this.dataDirLock?.release();
   }
 }
 
