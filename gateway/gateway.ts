@@ -22,7 +22,7 @@ import { brokerLink, type BrokerLink } from './mqtt/from-config.js';
 import { topics } from './mqtt/topics.js';
 import { Outbox } from './telemetry/outbox.js';
 import { TelemetryPublisher } from './telemetry/publisher.js';
-import { OtaStore, type Recovery } from './ota/store.js';
+import { OtaStore, StoreDamage, type Recovery } from './ota/store.js';
 import { OtaUpdater, type Activation, type OtaHost } from './ota/updater.js';
 import { runtimeManifestSource } from './ota/envelope.js';
 import { readPublicKeyFile } from './ota/keys.js';
@@ -176,12 +176,12 @@ export class Gateway {
    * policy (an operator may have tightened it since), else the config's own.
    */
   private async loadComponent(source: string, manifest: Manifest, store: OtaStore): Promise<Loaded> {
-    const installed = await store.current(manifest.name);
-    if (installed && compareSemver(installed.version, manifest.version) > 0) {
+    const installed = store.state(manifest.name).current;
+    // A damaged record is opened too, so that its one error line (naming the file) is logged.
+    if (store.damageOf(manifest.name) || (installed && compareSemver(installed.version, manifest.version) > 0)) {
       const others = this.config.components.map((c) => c.manifest).filter((m) => m.name !== manifest.name);
-      const l = await this.loadInstalled(manifest.name, store, others);
+      const l = await this.loadInstalled(manifest.name, store, others, manifest.version);
       if (l) return l;
-      this.log.warn({ component: manifest.name }, `running the config's ${manifest.version} instead of the installed ${installed.version}`);
     }
     let bytes: Uint8Array;
     try {
@@ -198,12 +198,21 @@ export class Gateway {
   }
 
   /**
-   * A component only the OTA store knows (installed over OTA, not in the config). One that no longer
-   * fits the policy or cannot be prepared is logged and left stopped rather than refusing to start:
-   * the operator's config is what must be right, and the rest of the gateway keeps running.
+   * A version installed over OTA. One that no longer fits the policy, cannot be prepared, or whose
+   * record or bytes are damaged (see OtaStore "Damage") is logged in one line and not started: the
+   * config's version runs instead (`fallback`), or, for a component only the store knows, it is
+   * left stopped rather than refusing to start: the rest of the gateway keeps running.
    */
-  private async loadInstalled(name: string, store: OtaStore, others: Manifest[]): Promise<Loaded | undefined> {
-    const installed = await store.current(name);
+  private async loadInstalled(name: string, store: OtaStore, others: Manifest[], fallback?: string): Promise<Loaded | undefined> {
+    const instead = fallback ? `running the config's ${fallback} instead` : 'left stopped';
+    let installed;
+    try {
+      installed = await store.current(name);
+    } catch (err) {
+      if (!(err instanceof StoreDamage)) throw err;
+      this.log.error({ component: name, file: err.file }, `${err.message}; ${instead}; push a new release to replace it`);
+      return undefined;
+    }
     if (!installed) return undefined;
     try {
       const manifest = parseManifest(runtimeManifestSource(installed.manifest));
@@ -212,7 +221,9 @@ export class Gateway {
       const bytes = await store.readBytes(installed);
       return { manifest, bytes, prepared: await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb }), source: 'ota' };
     } catch (err) {
-      this.log.error({ component: name, version: installed.version }, `installed over OTA but not started: ${(err as Error).message}; list it in the config or push a version that fits`);
+      const file = err instanceof StoreDamage ? { file: err.file } : {};
+      const fix = err instanceof StoreDamage ? 'push a new release to replace it' : 'list it in the config or push a version that fits';
+      this.log.error({ component: name, version: installed.version, ...file }, `installed over OTA (${installed.version}) but not started: ${(err as Error).message}; ${instead}; ${fix}`);
       return undefined;
     }
   }
