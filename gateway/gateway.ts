@@ -29,6 +29,7 @@ import { readPublicKeyFile } from './ota/keys.js';
 import { connectionPort } from './ota/connection-port.js';
 import { compareSemver } from './ota/semver.js';
 import { DataDirLock } from './datadir/lock.js';
+import { isNoSpace } from './ota/space.js';
 
 /**
  * The gateway process (`airssys start`): config → board → components under supervision →
@@ -420,6 +421,8 @@ export class Gateway {
           // Kept for activate(): the same bytes and cap need not be read back and compiled again.
           this.validated = { prepared: await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb }), memoryMb: manifest.limits.memoryMb };
         } catch (err) {
+          // The compiled cache entry did not fit on the data dir's filesystem: not the component's fault.
+          if (isNoSpace(err)) throw new GatewayError('no-space', `compiling into ${join(this.config.gateway.dataDir, 'cache')}: ${(err as Error).message.split('\n')[0]}; free space on the data directory's filesystem and send the release again`);
           const code = err instanceof GatewayError && err.code === 'INCOMPATIBLE_WORLD' ? 'incompatible-world' : 'invalid-component';
           throw new GatewayError(code, err instanceof Error ? err.message : String(err));
         }

@@ -252,6 +252,13 @@ export class OtaStore {
     return { component: manifest.component, version: manifest.version, sha256: manifest.sha256, dir, wasmPath: join(dir, 'component.wasm'), manifest };
   }
 
+  /** Removes a staged version directory that no pointer references (a stage the disk could not hold). */
+  async discardStaged(name: string, version: string): Promise<void> {
+    const s = this.states.get(name);
+    if ([s?.current?.version, s?.previous?.version, s?.pending?.prior?.version].includes(version)) return;
+    await removeTree(this.versionDir(name, version), this.opts.step);
+  }
+
   /** current = ref (uncommitted), previous = old current. */
   async activate(name: string, ref: VersionRef): Promise<void> {
     const s = this.state(name);
@@ -277,8 +284,9 @@ export class OtaStore {
     if (s.previous) next.previous = s.previous;
     next.floor = s.floor && isSemver(s.floor) && compareSemver(s.floor, s.current.version) > 0 ? s.floor : s.current.version;
     await this.writeState(name, next);
-    // After state.json: a crash in between leaves the copy one commit behind, and open() repairs it.
-    await this.writeFloorCopy(name, next.floor);
+    // After state.json: a crash (or a full disk) in between leaves the copy one commit behind, and
+    // open() repairs it. The commit itself has happened: a failure here must not undo it.
+    await this.writeFloorCopy(name, next.floor).catch(() => undefined);
     await this.gc(name);
   }
 

@@ -72,14 +72,14 @@ export interface Setup {
 }
 
 /** A gateway config (the OTA e2e one: component `meter`, trusted key `pub`) in dir/name, data dir seeded with `cache`. */
-export async function setupGateway(dir: string, name: string, o: { url: string; pub: string; cache?: string; components: unknown[]; probationMs?: number; dataDir?: string; extra?: Record<string, unknown> }): Promise<Setup> {
+export async function setupGateway(dir: string, name: string, o: { url: string; pub: string; cache?: string; components: unknown[]; probationMs?: number; dataDir?: string; maxArtifactBytes?: number; extra?: Record<string, unknown> }): Promise<Setup> {
   const prefix = `hard-${name}`;
   const dataDir = o.dataDir ?? join(dir, name, 'var');
   await mkdir(dataDir, { recursive: true });
   if (o.cache) await cp(o.cache, join(dataDir, 'cache'), { recursive: true });
   const config = join(dir, name, 'gateway.yaml');
   await mkdir(join(dir, name), { recursive: true });
-  const raw = { ...gatewayConfig({ url: o.url, dataDir, pub: o.pub, prefix, probationMs: o.probationMs ?? 1000, components: o.components }), ...(o.extra ?? {}) };
+  const raw = { ...gatewayConfig({ url: o.url, dataDir, pub: o.pub, prefix, probationMs: o.probationMs ?? 1000, components: o.components, ...(o.maxArtifactBytes ? { maxArtifactBytes: o.maxArtifactBytes } : {}) }), ...(o.extra ?? {}) };
   await writeFile(config, toYaml(raw));
   return { config, dataDir, prefix };
 }
