@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
-import { link, open, readFile, unlink } from 'node:fs/promises';
+import { link, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { GatewayError } from '../../runtime/errors.js';
@@ -118,18 +118,35 @@ async function createComplete(path: string, text: string): Promise<boolean> {
   }
 }
 
+/** Temporary lock files of processes killed between writing and linking them. */
+async function removeDeadTemps(dataDir: string): Promise<void> {
+  for (const name of await readdir(dataDir).catch(() => [] as string[])) {
+    const m = /^gateway\.lock(?:\.takeover)?\.(\d+)-[0-9a-f]{8}$/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) await unlink(join(dataDir, name)).catch(() => undefined);
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Locks this process holds; one exit hook for all (fleet-sim runs many gateways in one process). */
+const held = new Set<DataDirLock>();
+let exitHooked = false;
 
 export class DataDirLock {
   private released = false;
-  private readonly onExit = () => this.releaseSync();
 
   private constructor(
     readonly path: string,
     readonly dataDir: string,
     private readonly text: string,
   ) {
-    process.once('exit', this.onExit);
+    held.add(this);
+    if (!exitHooked) {
+      exitHooked = true;
+      process.once('exit', () => {
+        for (const l of held) l.releaseSync();
+      });
+    }
   }
 
   /** Takes the data directory, or throws GatewayError DATA_DIR_LOCKED naming the gateway that holds it. */
@@ -137,6 +154,7 @@ export class DataDirLock {
     const path = join(dataDir, LOCK_FILE);
     const me: LockOwner = { pid: process.pid, start: processStartTime(process.pid) ?? '', host: hostname(), since: new Date().toISOString() };
     const text = JSON.stringify(me) + '\n';
+    await removeDeadTemps(dataDir);
     for (let attempt = 0; attempt < 50; attempt++) {
       if (await createComplete(path, text)) return { lock: new DataDirLock(path, dataDir, text) };
       const held = await readLock(path);
@@ -173,14 +191,15 @@ export class DataDirLock {
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    process.off('exit', this.onExit);
-    const held = await readLock(this.path).catch(() => undefined);
-    if (held?.text === this.text) await unlink(this.path).catch(() => undefined);
+    held.delete(this);
+    const now = await readLock(this.path).catch(() => undefined);
+    if (now?.text === this.text) await unlink(this.path).catch(() => undefined);
   }
 
   private releaseSync(): void {
     if (this.released) return;
     this.released = true;
+    held.delete(this);
     try {
       if (readFileSync(this.path, 'utf8') === this.text) unlinkSync(this.path);
     } catch {

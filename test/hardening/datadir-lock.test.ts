@@ -96,6 +96,21 @@ describe('one gateway per data directory', () => {
     await signal(g2.child, 'SIGTERM');
   }, 180_000);
 
+  it('two gateways started at the same moment on a data dir with a stale lock: exactly one runs', async () => {
+    await writeFile(lockPath(), JSON.stringify({ pid: 999_999_999, start: '1', host: hostname(), since: 'long ago' }));
+    const a = launch(run.config);
+    const b = launch(run.config);
+    // The loser exits 1 naming the winner; the winner runs.
+    const loser = await Promise.race([a.exited.then(() => a), b.exited.then(() => b)]);
+    const winner = loser === a ? b : a;
+    expect(loser.child.exitCode).toBe(1);
+    expect(loser.output()).toContain(`in use by another gateway (pid ${winner.child.pid}`);
+    await winner.running();
+    expect(JSON.parse(await readFile(lockPath(), 'utf8')).pid).toBe(winner.child.pid);
+    await signal(winner.child, 'SIGTERM');
+    expect(existsSync(lockPath())).toBe(false);
+  }, 180_000);
+
   it('a lock naming a live process with its real start time is respected', async () => {
     const start = processStartTime(process.pid);
     expect(start, '/proc is readable here').toBeDefined();

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -213,6 +213,10 @@ describe(`fault injection: ${KILLS} SIGKILLs of the real gateway (seed ${SEED})`
     await signal(g.child, 'SIGTERM');
     expect(await g.exited).toBe(0);
     if (integrity() !== 'ok') violations.push('after the last run: telemetry.db integrity_check failed');
+    // Every kill left its lock behind and every restart took it over; the clean stop released it,
+    // and no temporary lock file of a killed process is left.
+    const lockFiles = readdirSync(dataDir).filter((f) => f.startsWith('gateway.lock'));
+    if (lockFiles.length) violations.push(`after the clean stop: ${lockFiles.join(', ')} left in the data dir`);
 
     const seq = checkTelemetry(telemetry);
     violations.push(...seq.violations);
