@@ -78,7 +78,7 @@ describe('one gateway per data directory', () => {
     expect(g2.output()).toContain(`pid ${g1.child.pid} is not running`);
     expect(JSON.parse(await readFile(lockPath(), 'utf8')).pid).toBe(g2.child.pid);
     await signal(g2.child, 'SIGTERM');
-    expect(existsSync(lockPath())).toBe(false);
+    expect(existsSync(lockPath()), `lock left after a clean stop: ${existsSync(lockPath()) ? await readFile(lockPath(), 'utf8') : ''} (g2 pid ${g2.child.pid}, exit ${g2.child.exitCode}); output: ${g2.output()}`).toBe(false);
   }, 180_000);
 
   it('a lock naming a live PID with another start time (PID reused) is taken over; a torn lock too', async () => {
