@@ -151,6 +151,16 @@ export class DataDirLock {
 
   /** Takes the data directory, or throws GatewayError DATA_DIR_LOCKED naming the gateway that holds it. */
   static async acquire(dataDir: string): Promise<Acquired> {
+    try {
+      return await DataDirLock.tryAcquire(dataDir);
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new GatewayError('DATA_DIR_LOCKED', `cannot create the lock ${join(dataDir, LOCK_FILE)} (${code}); make gateway.data-dir a writable directory for the user running the gateway`);
+    }
+  }
+
+  private static async tryAcquire(dataDir: string): Promise<Acquired> {
     const path = join(dataDir, LOCK_FILE);
     const me: LockOwner = { pid: process.pid, start: processStartTime(process.pid) ?? '', host: hostname(), since: new Date().toISOString() };
     const text = JSON.stringify(me) + '\n';
