@@ -196,6 +196,7 @@ describe(`fault injection: ${KILLS} SIGKILLs of the real gateway (seed ${SEED})`
       }
       const ok = integrity();
       if (ok !== 'ok') violations.push(`kill ${k}: telemetry.db integrity_check: ${ok}`);
+      if ((k + 1) % 50 === 0) console.log(`fault-injection: ${k + 1}/${KILLS} kills, ${Math.round((Date.now() - started) / 1000)} s, ${violations.length} violations`);
       if (violations.length > 20) break;
     }
 
