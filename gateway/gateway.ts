@@ -26,7 +26,7 @@ import { ThrottledLog } from './log/throttled.js';
 import { topics } from './mqtt/topics.js';
 import { Outbox } from './telemetry/outbox.js';
 import { TelemetryPublisher } from './telemetry/publisher.js';
-import { OtaStore, type Recovery } from './ota/store.js';
+import { OtaStore, StoreDamage, type Recovery } from './ota/store.js';
 import { OtaUpdater, type Activation, type OtaHost } from './ota/updater.js';
 import { runtimeManifestSource } from './ota/envelope.js';
 import { readPublicKeyFile } from './ota/keys.js';
@@ -34,6 +34,8 @@ import { connectionPort } from './ota/connection-port.js';
 import { compareSemver } from './ota/semver.js';
 import { ExtensionHost, GatewayEvents, extensionsFor } from './extensions/index.js';
 import { startSystemdService, type SystemdService } from './service/systemd.js';
+import { DataDirLock } from './datadir/lock.js';
+import { isNoSpace } from './ota/space.js';
 
 /**
  * The gateway process (`airssys start`): config → board → components under supervision →
@@ -86,6 +88,7 @@ export class Gateway {
   private commands!: InboundCommands;
   private link: LinkWatch | undefined;
   private policy!: Policy;
+  private dataDirLock: DataDirLock | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private systemd: SystemdService | undefined;
   private readonly prefix: string;
@@ -107,6 +110,10 @@ export class Gateway {
     const { config } = this;
     const dataDir = config.gateway.dataDir;
     await mkdir(dataDir, { recursive: true });
+    // First: one gateway per data dir (a second one would share the outbox, the store and the client id).
+    const { lock, tookOver } = await DataDirLock.acquire(dataDir);
+    this.dataDirLock = lock;
+    if (tookOver) this.log.warn({ lock: lock.path, previous: tookOver.owner }, `took over the data directory lock: ${tookOver.why} (the last gateway did not stop cleanly)`);
     this.policy = parsePolicy(config.policy);
 
     // 1. Everything that can be refused is checked before a device or the broker is touched.
@@ -209,12 +216,12 @@ export class Gateway {
    * policy (an operator may have tightened it since), else the config's own.
    */
   private async loadComponent(source: string, manifest: Manifest, store: OtaStore): Promise<Loaded> {
-    const installed = await store.current(manifest.name);
-    if (installed && compareSemver(installed.version, manifest.version) > 0) {
+    const installed = store.state(manifest.name).current;
+    // A damaged record is opened too, so that its one error line (naming the file) is logged.
+    if (store.damageOf(manifest.name) || (installed && compareSemver(installed.version, manifest.version) > 0)) {
       const others = this.config.components.map((c) => c.manifest).filter((m) => m.name !== manifest.name);
-      const l = await this.loadInstalled(manifest.name, store, others);
+      const l = await this.loadInstalled(manifest.name, store, others, manifest.version);
       if (l) return l;
-      this.log.warn({ component: manifest.name }, `running the config's ${manifest.version} instead of the installed ${installed.version}`);
     }
     let bytes: Uint8Array;
     try {
@@ -231,12 +238,21 @@ export class Gateway {
   }
 
   /**
-   * A component only the OTA store knows (installed over OTA, not in the config). One that no longer
-   * fits the policy or cannot be prepared is logged and left stopped rather than refusing to start:
-   * the operator's config is what must be right, and the rest of the gateway keeps running.
+   * A version installed over OTA. One that no longer fits the policy, cannot be prepared, or whose
+   * record or bytes are damaged (see OtaStore "Damage") is logged in one line and not started: the
+   * config's version runs instead (`fallback`), or, for a component only the store knows, it is
+   * left stopped rather than refusing to start: the rest of the gateway keeps running.
    */
-  private async loadInstalled(name: string, store: OtaStore, others: Manifest[]): Promise<Loaded | undefined> {
-    const installed = await store.current(name);
+  private async loadInstalled(name: string, store: OtaStore, others: Manifest[], fallback?: string): Promise<Loaded | undefined> {
+    const instead = fallback ? `running the config's ${fallback} instead` : 'left stopped';
+    let installed;
+    try {
+      installed = await store.current(name);
+    } catch (err) {
+      if (!(err instanceof StoreDamage)) throw err;
+      this.log.error({ component: name, file: err.file }, `${err.message}; ${instead}; push a new release to replace it`);
+      return undefined;
+    }
     if (!installed) return undefined;
     try {
       const manifest = parseManifest(runtimeManifestSource(installed.manifest));
@@ -245,7 +261,9 @@ export class Gateway {
       const bytes = await store.readBytes(installed);
       return { manifest, bytes, prepared: await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb }), source: 'ota' };
     } catch (err) {
-      this.log.error({ component: name, version: installed.version }, `installed over OTA but not started: ${(err as Error).message}; list it in the config or push a version that fits`);
+      const file = err instanceof StoreDamage ? { file: err.file } : {};
+      const fix = err instanceof StoreDamage ? 'push a new release to replace it' : 'list it in the config or push a version that fits';
+      this.log.error({ component: name, version: installed.version, ...file }, `installed over OTA (${installed.version}) but not started: ${(err as Error).message}; ${instead}; ${fix}`);
       return undefined;
     }
   }
@@ -449,6 +467,8 @@ export class Gateway {
           // Kept for activate(): the same bytes and cap need not be read back and compiled again.
           this.validated = { prepared: await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb }), memoryMb: manifest.limits.memoryMb };
         } catch (err) {
+          // The compiled cache entry did not fit on the data dir's filesystem: not the component's fault.
+          if (isNoSpace(err)) throw new GatewayError('no-space', `compiling into ${join(this.config.gateway.dataDir, 'cache')}: ${(err as Error).message.split('\n')[0]}; free space on the data directory's filesystem and send the release again`);
           const code = err instanceof GatewayError && err.code === 'INCOMPATIBLE_WORLD' ? 'incompatible-world' : 'invalid-component';
           throw new GatewayError(code, err instanceof Error ? err.message : String(err));
         }
@@ -539,6 +559,7 @@ export class Gateway {
     await this.board?.close();
     await this.audit?.close();
     if (!this.opts.shared) await this.buildWorker.close();
+    await this.dataDirLock?.release();
   }
 }
 

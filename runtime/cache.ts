@@ -69,6 +69,16 @@ export class ArtifactCache {
     const dir = this.entryDir(key);
     const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
     await mkdir(tmp, { recursive: true });
+    try {
+      return await this.writeEntry(tmp, dir, key, glue, cores, info);
+    } catch (err) {
+      // A write the disk refused (full) must not leave a half entry taking the space.
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async writeEntry(tmp: string, dir: string, key: string, glue: string, cores: { name: string; bytes: Uint8Array }[], info: Omit<CacheEntryMeta, 'key' | 'glue' | 'cores' | 'createdAt'>): Promise<CachedArtifacts> {
     const writeSynced = async (file: string, data: Uint8Array | string) => {
       await writeFile(join(tmp, file), data);
       const fh = await open(join(tmp, file), 'r');

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { atomicWrite, removeTree } from './durable.js';
 import type { MessageListener, MqttPort } from './mqtt-port.js';
 import { OtaError } from './reasons.js';
+import { isNoSpace, noSpaceError } from './space.js';
 
 /**
  * Fetches a release's chunks from the retained topics `<prefix>/artifacts/<sha256>/<index>` into a
@@ -130,7 +131,11 @@ export async function fetchArtifact(opts: FetchOptions): Promise<Uint8Array> {
         idle = setTimeout(timeout(`no chunk for ${idleMs} ms`), idleMs);
         // Chunks are cheap to fetch again, so no directory fsync per chunk: a lost one is re-fetched.
         const data = Buffer.from(payload);
-        writes = writes.then(() => atomicWrite(join(dir, `${i}.chunk`), data, { noDirSync: true }));
+        writes = writes.then(() =>
+          atomicWrite(join(dir, `${i}.chunk`), data, { noDirSync: true }).catch((err: unknown) => {
+            throw isNoSpace(err) ? noSpaceError(`writing chunk ${i} to ${dir}`, err) : err;
+          }),
+        );
         writes.catch((err) => finish(err as Error));
         progress();
         if (have.size === a.chunks) finish();

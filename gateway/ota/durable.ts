@@ -58,14 +58,21 @@ export async function atomicWrite(path: string, data: Uint8Array | string, opts:
   const tmp = join(dir, `.${path.slice(dir.length + 1)}${TMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`);
   const fh = await open(tmp, 'w', opts.mode ?? 0o644);
   try {
-    await fh.writeFile(data);
-    opts.step?.(`write ${path}`);
-    await fh.sync();
-    opts.step?.(`fsync ${path}`);
-  } finally {
-    await fh.close();
+    try {
+      await fh.writeFile(data);
+      opts.step?.(`write ${path}`);
+      await fh.sync();
+      opts.step?.(`fsync ${path}`);
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    // A write the filesystem refused (a full disk) leaves no temporary file taking the space.
+    // A simulated power cut (the step hook) leaves it, as a real one would.
+    if (typeof (err as NodeJS.ErrnoException).code === 'string') await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
   }
-  await rename(tmp, path);
   opts.step?.(`rename ${path}`);
   if (!opts.noDirSync) {
     await fsyncDir(dir);

@@ -1,4 +1,4 @@
-/** OTA phases and reason codes, exactly as contract section 4 lists them. */
+/** OTA phases and reason codes, exactly as contract sections 4 and 7.4 list them. */
 
 export const PHASES = ['received', 'downloading', 'verifying', 'staged', 'activating', 'probation', 'committed', 'rejected', 'rolled-back'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -19,6 +19,8 @@ export const REASONS = [
   'init-failed',
   'crashed-in-probation',
   'timeout',
+  // Contract 7.4: the data directory cannot hold the release.
+  'no-space',
 ] as const;
 export type Reason = (typeof REASONS)[number];
 

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { GatewayError } from '../../runtime/errors.js';
 import { atomicWrite, ensureDir, removeTree, TMP_MARK, type StepHook } from './durable.js';
 import type { ReleaseManifest } from './envelope.js';
 import { compareSemver, isSemver } from './semver.js';
@@ -11,6 +13,7 @@ import { compareSemver, isSemver } from './semver.js';
  *   components/<name>/<version>/manifest.json    the release manifest (what was signed)
  *   components/<name>/<version>/envelope.json    the envelope as received (signatures, for audit)
  *   components/<name>/state.json                 current + previous pointers, floor, pending marker
+ *   components/<name>/floor.json                 a second copy of the floor (see "Damage" below)
  *
  * The pointers and the floor live in ONE file so a single atomic rename moves them together:
  * "current = new, previous = old" can never be half-applied. Version directories are written
@@ -20,6 +23,20 @@ import { compareSemver, isSemver } from './semver.js';
  * commit (floor = new, pending cleared) or roll back (current = previous). A startup that finds
  * `pending` set was interrupted mid-activation or mid-probation and rolls back: the gateway comes
  * back on the last committed version.
+ *
+ * Damage (an SD card that lost a sector, a hand edit): a record that cannot be read is reported as
+ * a `StoreDamage` naming the file, for that component only; the rest of the store loads.
+ * - state.json unreadable or malformed: the component has no usable OTA version (the gateway runs
+ *   the config's version, or leaves an OTA-only component stopped). The file and the version
+ *   directories are left as they are (no garbage collection) until a new release replaces them.
+ * - manifest.json unreadable, or not the manifest state.json points at: `current()` throws.
+ * - component.wasm whose SHA-256 is not the one recorded at commit: `readBytes()` throws.
+ * The floor (highest version ever committed, the anti-downgrade/anti-replay memory) must survive a
+ * damaged state.json, or an old signed release could be replayed. So `commit` also writes it to
+ * floor.json, and a state.json that is damaged falls back to, in order: floor.json; else the
+ * highest version directory on disk (over-estimates at worst by a version that was staged but
+ * never committed: refusing one release too many is the safe side); else no floor. The running
+ * config version still counts as a floor too (the updater takes the max).
  */
 
 export interface VersionRef {
@@ -63,9 +80,43 @@ export interface Recovery {
 }
 
 const ROLLED_BACK_KEEP = 32;
+const FLOOR_FILE = 'floor.json';
+const STATE_FILE = 'state.json';
+
+/** A record of the OTA store that cannot be trusted: `file` names it. */
+export class StoreDamage extends GatewayError {
+  constructor(
+    readonly component: string,
+    readonly file: string,
+    readonly why: string,
+  ) {
+    super('STORE_DAMAGED', `OTA record of ${component} is damaged (${file}: ${why})`);
+  }
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const isRef = (v: unknown): v is VersionRef => {
+  const r = v as VersionRef;
+  return typeof r === 'object' && r !== null && typeof r.version === 'string' && isSemver(r.version) && typeof r.sha256 === 'string' && HEX64.test(r.sha256);
+};
+
+/** The reason `raw` is not a usable state.json, or undefined if it is. */
+function stateProblem(raw: unknown): string | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'not a JSON object';
+  const s = raw as Partial<ComponentState>;
+  if (s.current !== undefined && !isRef(s.current)) return '"current" is not a version reference';
+  if (s.previous !== undefined && !isRef(s.previous)) return '"previous" is not a version reference';
+  if (s.floor !== undefined && (typeof s.floor !== 'string' || !isSemver(s.floor))) return '"floor" is not a version';
+  if (s.pending !== undefined && (typeof s.pending !== 'object' || s.pending === null || !['activating', 'probation'].includes(s.pending.phase))) return '"pending" is malformed';
+  if (s.rolledBack !== undefined && !(Array.isArray(s.rolledBack) && s.rolledBack.every((e) => typeof e === 'string'))) return '"rolledBack" is malformed';
+  return undefined;
+}
+
+const higher = (a: string | undefined, b: string | undefined) => (a === undefined ? b : b === undefined ? a : compareSemver(a, b) >= 0 ? a : b);
 
 export class OtaStore {
   private readonly states = new Map<string, ComponentState>();
+  private readonly damage = new Map<string, StoreDamage>();
 
   private constructor(
     readonly dataDir: string,
@@ -103,13 +154,68 @@ export class OtaStore {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     for (const name of names) {
+      const file = join(this.root, name, STATE_FILE);
+      let text: string;
       try {
-        const raw = JSON.parse(await readFile(join(this.root, name, 'state.json'), 'utf8')) as ComponentState;
-        this.states.set(name, { ...raw, rolledBack: raw.rolledBack ?? [] });
+        text = await readFile(file, 'utf8');
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+        text = '';
+        this.damage.set(name, new StoreDamage(name, file, `cannot read it (${code ?? (err as Error).message})`));
       }
+      if (!this.damage.has(name)) {
+        let raw: unknown;
+        let problem: string | undefined;
+        try {
+          raw = JSON.parse(text);
+          problem = stateProblem(raw);
+        } catch (err) {
+          problem = `not valid JSON (${(err as Error).message})`;
+        }
+        if (problem === undefined) {
+          const st = raw as ComponentState;
+          this.states.set(name, { ...st, rolledBack: st.rolledBack ?? [] });
+          // Keep the second copy of the floor up to date (a crash may have come between the two writes).
+          const copy = await this.readFloorCopy(name);
+          if (st.floor && copy !== st.floor && higher(copy, st.floor) === st.floor) await this.writeFloorCopy(name, st.floor).catch(() => undefined);
+          else if (copy && higher(copy, st.floor) === copy && copy !== st.floor) this.states.get(name)!.floor = copy;
+          continue;
+        }
+        this.damage.set(name, new StoreDamage(name, file, problem));
+      }
+      // No usable pointers: the floor must still hold (no replay of an older signed release).
+      const floor = (await this.readFloorCopy(name)) ?? (await this.highestVersionDir(name));
+      this.states.set(name, floor ? { floor, rolledBack: [] } : { rolledBack: [] });
     }
+  }
+
+  private async readFloorCopy(name: string): Promise<string | undefined> {
+    try {
+      const raw = JSON.parse(await readFile(join(this.componentDir(name), FLOOR_FILE), 'utf8')) as { floor?: unknown };
+      return typeof raw.floor === 'string' && isSemver(raw.floor) ? raw.floor : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async writeFloorCopy(name: string, floor: string): Promise<void> {
+    await atomicWrite(join(this.componentDir(name), FLOOR_FILE), JSON.stringify({ floor }) + '\n', { step: this.opts.step });
+  }
+
+  private async highestVersionDir(name: string): Promise<string | undefined> {
+    let best: string | undefined;
+    for (const e of await readdir(this.componentDir(name)).catch(() => [] as string[])) if (isSemver(e)) best = higher(best, e);
+    return best;
+  }
+
+  /** Components whose record could not be read at open (see "Damage" above). */
+  damaged(): StoreDamage[] {
+    return [...this.damage.values()];
+  }
+
+  damageOf(name: string): StoreDamage | undefined {
+    return this.damage.get(name);
   }
 
   components(): string[] {
@@ -130,8 +236,10 @@ export class OtaStore {
   }
 
   private async writeState(name: string, next: ComponentState): Promise<void> {
-    await atomicWrite(join(this.componentDir(name), 'state.json'), JSON.stringify(next, null, 1) + '\n', { step: this.opts.step });
+    await atomicWrite(join(this.componentDir(name), STATE_FILE), JSON.stringify(next, null, 1) + '\n', { step: this.opts.step });
     this.states.set(name, next);
+    // A fresh record replaces a damaged one.
+    this.damage.delete(name);
   }
 
   /** Writes the version directory; nothing references it yet, so a crash here changes nothing visible. */
@@ -142,6 +250,13 @@ export class OtaStore {
     await atomicWrite(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n', { step: this.opts.step });
     await atomicWrite(join(dir, 'envelope.json'), envelope, { step: this.opts.step });
     return { component: manifest.component, version: manifest.version, sha256: manifest.sha256, dir, wasmPath: join(dir, 'component.wasm'), manifest };
+  }
+
+  /** Removes a staged version directory that no pointer references (a stage the disk could not hold). */
+  async discardStaged(name: string, version: string): Promise<void> {
+    const s = this.states.get(name);
+    if ([s?.current?.version, s?.previous?.version, s?.pending?.prior?.version].includes(version)) return;
+    await removeTree(this.versionDir(name, version), this.opts.step);
   }
 
   /** current = ref (uncommitted), previous = old current. */
@@ -169,6 +284,9 @@ export class OtaStore {
     if (s.previous) next.previous = s.previous;
     next.floor = s.floor && isSemver(s.floor) && compareSemver(s.floor, s.current.version) > 0 ? s.floor : s.current.version;
     await this.writeState(name, next);
+    // After state.json: a crash (or a full disk) in between leaves the copy one commit behind, and
+    // open() repairs it. The commit itself has happened: a failure here must not undo it.
+    await this.writeFloorCopy(name, next.floor).catch(() => undefined);
     await this.gc(name);
   }
 
@@ -199,6 +317,7 @@ export class OtaStore {
   async recover(): Promise<Recovery[]> {
     const out: Recovery[] = [];
     for (const name of this.components()) {
+      if (this.damage.has(name)) continue;
       const s = this.states.get(name)!;
       if (s.pending && s.current) {
         const reverted = s.current;
@@ -215,21 +334,47 @@ export class OtaStore {
     return out;
   }
 
-  /** What runs for a component: the current version's files, or undefined for the configured source. */
+  /**
+   * What runs for a component: the current version's files, or undefined for the configured source.
+   * Throws StoreDamage when the record or the version's manifest cannot be trusted.
+   */
   async current(name: string): Promise<InstalledVersion | undefined> {
+    const damage = this.damage.get(name);
+    if (damage) throw damage;
     const ref = this.states.get(name)?.current;
     if (!ref) return undefined;
     const dir = this.versionDir(name, ref.version);
-    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as ReleaseManifest;
+    const file = join(dir, 'manifest.json');
+    let manifest: ReleaseManifest;
+    try {
+      manifest = JSON.parse(await readFile(file, 'utf8')) as ReleaseManifest;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new StoreDamage(name, file, code ? `cannot read it (${code})` : `not valid JSON (${(err as Error).message})`);
+    }
+    if (typeof manifest !== 'object' || manifest === null || manifest.component !== name || manifest.version !== ref.version || manifest.sha256 !== ref.sha256) {
+      throw new StoreDamage(name, file, `not the manifest of ${name} ${ref.version} that state.json records`);
+    }
     return { ...ref, component: name, dir, wasmPath: join(dir, 'component.wasm'), manifest };
   }
 
+  /** The component bytes, checked against the SHA-256 recorded when the version was committed. */
   async readBytes(v: InstalledVersion): Promise<Uint8Array> {
-    return new Uint8Array(await readFile(v.wasmPath));
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(v.wasmPath);
+    } catch (err) {
+      throw new StoreDamage(v.component, v.wasmPath, `cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    if (sha !== v.sha256) throw new StoreDamage(v.component, v.wasmPath, `sha256 is ${sha}, ${v.version} was committed with ${v.sha256}`);
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   /** Removes version directories nothing points at (and stray temp files), keeping `keep` if given. */
   async gc(name: string, keep?: string): Promise<void> {
+    // A damaged record does not say what is live: keep everything until a new release replaces it.
+    if (this.damage.has(name)) return;
     const s = this.states.get(name);
     const live = new Set([s?.current?.version, s?.previous?.version, s?.pending?.prior?.version, keep].filter((v): v is string => !!v));
     let entries: string[];
@@ -240,7 +385,7 @@ export class OtaStore {
     }
     for (const e of entries) {
       if (e.includes(TMP_MARK)) await rm(join(this.componentDir(name), e), { force: true });
-      else if (e !== 'state.json' && !live.has(e)) await removeTree(join(this.componentDir(name), e), this.opts.step);
+      else if (e !== STATE_FILE && e !== FLOOR_FILE && !live.has(e)) await removeTree(join(this.componentDir(name), e), this.opts.step);
     }
   }
 }

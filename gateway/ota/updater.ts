@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { GatewayError } from '../../runtime/errors.js';
 import type { Manifest } from '../../runtime/manifest.js';
-import { discardPartial, fetchArtifact } from './chunks.js';
+import { discardPartial, fetchArtifact, partialPath } from './chunks.js';
 import { checkEnvelope, sha256Hex, type Release } from './envelope.js';
 import { trustStore } from './keys.js';
 import type { MessageListener, MqttPort } from './mqtt-port.js';
@@ -10,6 +10,7 @@ import { maxVersion } from './semver.js';
 import { RecentSet } from './recent.js';
 import { clip } from '../../runtime/echo.js';
 import type { OtaStore, Recovery } from './store.js';
+import { checkSpace, isNoSpace, noSpaceError } from './space.js';
 
 /**
  * The per-gateway OTA state machine (contract sections 4 and 5).
@@ -82,6 +83,8 @@ export interface UpdaterOptions {
   maxProbationErrors?: number;
   chunkIdleTimeoutMs?: number;
   downloadTimeoutMs?: number;
+  /** Headroom the data directory must keep beyond what a release writes (default 1 MiB; see space.ts). */
+  spaceMarginBytes?: number;
   now?: () => number;
   /** Test hook: stop (forever) right after reporting this phase, so a test can SIGKILL there. Env AIRSSYS_OTA_PAUSE_AT. */
   pauseAt?: Phase;
@@ -329,12 +332,29 @@ export class OtaUpdater {
       await this.report(component, claimed, envSha, 'rejected', reason, detail);
     };
 
+    // Room on disk for all the release will write, before the first chunk (space.ts).
+    const partialDir = store.partialDir;
+    const sha = release.manifest.sha256;
+    const noSpace = async (err: OtaError) => {
+      // What this release wrote goes: the running version keeps running, the store is as it was.
+      await discardPartial(partialDir, sha).catch(() => undefined);
+      await store.discardStaged(component, release.manifest.version).catch(() => undefined);
+      return reject('no-space', err.detail);
+    };
+    try {
+      await checkSpace({ dataDir: store.dataDir, partialDir: partialPath(partialDir, sha), size: release.manifest.size, envelopeBytes: payload.length, ...(this.opts.spaceMarginBytes !== undefined ? { margin: this.opts.spaceMarginBytes } : {}) });
+    } catch (err) {
+      if (err instanceof OtaError) return noSpace(err);
+      throw err;
+    }
+
     // downloading
     await step('downloading', `0/${release.manifest.chunks} chunks`);
     let bytes: Uint8Array;
     try {
       bytes = await this.download(component, release, (detail) => this.report(component, claimed, envSha, 'downloading', '', detail));
     } catch (err) {
+      if (err instanceof OtaError && err.reason === 'no-space') return noSpace(err);
       if (err instanceof OtaError) return reject(err.reason, err.detail);
       throw err;
     }
@@ -344,6 +364,7 @@ export class OtaUpdater {
     try {
       await host.validate(bytes, release.runtime);
     } catch (err) {
+      if (err instanceof GatewayError && err.code === 'no-space') return noSpace(new OtaError('no-space', err.message));
       const code = err instanceof GatewayError && err.code === 'incompatible-world' ? 'incompatible-world' : 'invalid-component';
       // These bytes will never be accepted: the downloaded chunks go (a rejection leaves no trace on disk).
       await discardPartial(this.opts.store.partialDir, release.manifest.sha256);
@@ -351,12 +372,23 @@ export class OtaUpdater {
     }
 
     // staged: on disk, referenced by nothing yet.
-    await store.stage(release.manifest, bytes, payload);
+    try {
+      await store.stage(release.manifest, bytes, payload);
+    } catch (err) {
+      if (isNoSpace(err)) return noSpace(noSpaceError(`storing ${component} ${release.manifest.version} in ${store.versionDir(component, release.manifest.version)}`, err));
+      throw err;
+    }
     await discardPartial(store.partialDir, release.manifest.sha256);
     await step('staged');
 
     // activating: pointers move first (pending), so a restart from here reverts cleanly.
-    await store.activate(component, { version: release.manifest.version, sha256: release.manifest.sha256, envelopeSha256: envSha });
+    try {
+      await store.activate(component, { version: release.manifest.version, sha256: release.manifest.sha256, envelopeSha256: envSha });
+    } catch (err) {
+      // state.json is replaced atomically: a refused write left the old pointers in place.
+      if (isNoSpace(err)) return noSpace(noSpaceError(`recording ${component} ${release.manifest.version} as activating`, err));
+      throw err;
+    }
     await step('activating');
     let activation: Activation;
     try {
@@ -367,8 +399,24 @@ export class OtaUpdater {
       return;
     }
 
+    // A full disk after the swap: the new version goes, the old one comes back (if even the rollback
+    // cannot be recorded, `pending` stays on disk and the next start reverts).
+    const undoNoSpace = async (what: string, err: unknown) => {
+      try {
+        await activation.rollback();
+      } finally {
+        await store.rollback(component).catch(() => undefined);
+      }
+      await this.report(component, claimed, envSha, 'rolled-back', 'no-space', noSpaceError(what, err).detail);
+    };
+
     // probation
-    await store.startProbation(component);
+    try {
+      await store.startProbation(component);
+    } catch (err) {
+      if (isNoSpace(err)) return undoNoSpace(`recording ${component} ${release.manifest.version} in probation`, err);
+      throw err;
+    }
     const probationMs = this.opts.probationMs ?? DEFAULT_PROBATION_MS;
     const maxErrors = this.opts.maxProbationErrors ?? DEFAULT_MAX_PROBATION_ERRORS;
     const baseline = activation.errorCount();
@@ -399,8 +447,13 @@ export class OtaUpdater {
       await this.report(component, claimed, envSha, 'rolled-back', 'crashed-in-probation', detail);
       return;
     }
+    try {
+      await store.commit(component);
+    } catch (err) {
+      if (isNoSpace(err)) return undoNoSpace(`committing ${component} ${release.manifest.version}`, err);
+      throw err;
+    }
     activation.dispose?.();
-    await store.commit(component);
     await this.report(component, claimed, envSha, 'committed');
   }
 

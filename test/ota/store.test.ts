@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ReleaseManifest } from '../../gateway/ota/envelope.js';
@@ -68,7 +68,7 @@ describe('durable component store', () => {
     await install(store, c);
     const reopened = await OtaStore.open(dir);
     expect(reopened.state('thermo')).toMatchObject({ current: { version: '1.2.0' }, previous: { version: '1.0.0' }, floor: '1.2.0' });
-    expect(readdirSync(store.componentDir('thermo')).sort()).toEqual(['1.0.0', '1.2.0', 'state.json']);
+    expect(readdirSync(store.componentDir('thermo')).sort()).toEqual(['1.0.0', '1.2.0', 'floor.json', 'state.json']);
   });
 
   it('a power cut after any single write of an update leaves the old or the new version, never neither', async () => {
@@ -150,5 +150,61 @@ describe('durable component store', () => {
     expect(recovered[0]!.current).toBeUndefined();
     expect(state.floor).toBeUndefined();
     expect(existsSync(join(dir, 'components', 'thermo', '1.0.0'))).toBe(false);
+  });
+});
+
+describe('a damaged store record', () => {
+  async function installed12() {
+    const dir = tmp('damage');
+    const store = await OtaStore.open(dir);
+    await install(store, rel('1.1.0'));
+    await install(store, rel('1.2.0'));
+    return { dir, store, stateFile: join(store.componentDir('thermo'), 'state.json') };
+  }
+
+  it('a truncated state.json is reported naming the file; the floor survives from floor.json', async () => {
+    const { dir, stateFile } = await installed12();
+    writeFileSync(stateFile, readFileSync(stateFile, 'utf8').slice(0, 20));
+    const store = await OtaStore.open(dir);
+    expect(store.damaged().map((d) => d.file)).toEqual([stateFile]);
+    await expect(store.current('thermo')).rejects.toThrow(stateFile);
+    expect(store.floor('thermo')).toBe('1.2.0');
+    expect(await store.recover()).toEqual([]);
+    // Nothing was garbage-collected: the evidence stays until a new release replaces the record.
+    expect(readdirSync(store.componentDir('thermo')).sort()).toEqual(['1.1.0', '1.2.0', 'floor.json', 'state.json']);
+    // A new release writes a fresh record and clears the damage.
+    await install(store, rel('1.3.0'));
+    expect(store.damaged()).toEqual([]);
+    expect((await store.current('thermo'))?.version).toBe('1.3.0');
+  });
+
+  it('with floor.json gone too, the floor is the highest version directory (never lower than what was committed)', async () => {
+    const { dir, store: s0, stateFile } = await installed12();
+    writeFileSync(stateFile, 'garbage');
+    rmSync(join(s0.componentDir('thermo'), 'floor.json'));
+    const store = await OtaStore.open(dir);
+    expect(store.floor('thermo')).toBe('1.2.0');
+  });
+
+  it('a garbage manifest.json or replaced component.wasm is reported naming the file', async () => {
+    const { dir, store: s0 } = await installed12();
+    const v = s0.versionDir('thermo', '1.2.0');
+    writeFileSync(join(v, 'component.wasm'), Buffer.from('other bytes'));
+    let store = await OtaStore.open(dir);
+    const cur = await store.current('thermo');
+    await expect(store.readBytes(cur!)).rejects.toThrow(/component\.wasm: sha256 is [0-9a-f]{64}, 1\.2\.0 was committed with/);
+    writeFileSync(join(v, 'manifest.json'), '{"component":"thermo","version":"9.9.9"');
+    store = await OtaStore.open(dir);
+    await expect(store.current('thermo')).rejects.toThrow(join(v, 'manifest.json'));
+    writeFileSync(join(v, 'manifest.json'), JSON.stringify({ component: 'thermo', version: '9.9.9' }));
+    await expect(store.current('thermo')).rejects.toThrow('not the manifest of thermo 1.2.0');
+  });
+
+  it('floor.json lagging behind state.json (a crash between the two writes) is repaired at open', async () => {
+    const { dir, store: s0 } = await installed12();
+    const floorFile = join(s0.componentDir('thermo'), 'floor.json');
+    writeFileSync(floorFile, JSON.stringify({ floor: '1.1.0' }));
+    await OtaStore.open(dir);
+    expect(JSON.parse(readFileSync(floorFile, 'utf8'))).toEqual({ floor: '1.2.0' });
   });
 });
