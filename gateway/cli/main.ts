@@ -21,6 +21,7 @@ const VERBS: Record<string, { summary: string; load: () => Promise<{ run: Verb }
   rollout: { summary: 'send a release to a fleet in waves; rollout status|resume ID', load: () => import('./verbs/rollout.js') },
   fleet: { summary: 'the fleet as the broker knows it (fleet ls)', load: () => import('./verbs/fleet.js') },
   'fleet-sim': { summary: 'run N simulated gateways in one process', load: () => import('./verbs/fleet-sim.js') },
+  'broker-creds': { summary: 'per-gateway (or operator) broker password and ACL for Mosquitto', load: () => import('./verbs/broker-creds.js') },
   doctor: { summary: 'check this machine for running the gateway', load: () => import('./verbs/doctor.js') },
 };
 
