@@ -1,4 +1,4 @@
-import type { MqttConnection } from '../mqtt/connection.js';
+import { NotConnectedError, type MqttConnection } from '../mqtt/connection.js';
 import { FINAL_PHASES, isPhase } from '../ota/reasons.js';
 import { otaTopic, statusTopic, type OtaStatus } from '../ota/updater.js';
 import { failedCount, parseMaxFailures, rolloutTopic, waveMembers, withinLimit, type RolloutState } from './plan.js';
@@ -125,6 +125,9 @@ export async function runRollout(opts: RunOptions): Promise<RolloutState> {
           emit({ type: 'progress', wave: w + 1, waves, size: members.length, committed, failed, pending });
         }
         if (pending === 0 || Date.now() >= deadline) break;
+        // Statuses missed while the link is down must not turn into timeouts: stop here, and let the
+        // caller reconnect and resume from the retained state (which re-reads every status).
+        if (!conn.connected) throw new NotConnectedError();
         await new Promise<void>((resolve) => {
           wake = resolve;
           setTimeout(resolve, Math.min(250, Math.max(0, deadline - Date.now())));

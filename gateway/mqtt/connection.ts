@@ -13,6 +13,8 @@ import { Backoff, type BackoffOptions } from './backoff.js';
  *   session can fire into the new one.
  * - A retained birth message is published on every connect and the LWT covers a crash; `stop()`
  *   publishes the farewell itself because a clean DISCONNECT suppresses the LWT.
+ * - With `fallbackUrls`, each close moves on to the next broker of the list (a cluster node that
+ *   died is not retried first); a full round of failures backs off like a single broker.
  * - Errors a user can fix come out as one-line GatewayErrors on the `error` event, once per distinct
  *   cause (a broker refusing credentials every 30 s is one line, not a log flood).
  *
@@ -29,6 +31,11 @@ export interface Message {
 
 export interface MqttConnectionOptions {
   url: string;
+  /**
+   * Other nodes of the same broker cluster. A lost or failed connection moves on to the next URL
+   * at once; only after every URL failed in a row does the backoff delay apply.
+   */
+  fallbackUrls?: string[];
   clientId?: string;
   username?: string;
   password?: string;
@@ -84,10 +91,20 @@ export class MqttConnection extends EventEmitter {
   private _protocolVersion: 4 | 5 | undefined;
   private _attempts = 0;
   private _sessions = 0;
+  private readonly urls: string[];
+  private urlIndex = 0;
+  /** Attempts that failed since the last session, for "back off only after a full round". */
+  private failedInRound = 0;
 
   constructor(private readonly opts: MqttConnectionOptions) {
     super();
     this.backoff = new Backoff(opts.backoff);
+    this.urls = [opts.url, ...(opts.fallbackUrls ?? []).filter((u) => u !== opts.url)];
+  }
+
+  /** The broker URL in use (or being tried): mqtt.url or one of mqtt.fallback-urls. */
+  get url(): string {
+    return this.urls[this.urlIndex]!;
   }
 
   get connected(): boolean {
@@ -126,7 +143,7 @@ export class MqttConnection extends EventEmitter {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.off('connect', on);
-        reject(new GatewayError('MQTT_TIMEOUT', `not connected to ${redact(this.opts.url)} after ${timeoutMs} ms; check ${this.names.url} and that the broker is running`));
+        reject(new GatewayError('MQTT_TIMEOUT', `not connected to ${redact(this.url)} after ${timeoutMs} ms; check ${this.names.url} and that the broker is running`));
       }, timeoutMs);
       const on = () => {
         clearTimeout(t);
@@ -239,9 +256,9 @@ export class MqttConnection extends EventEmitter {
 
     let client: MqttClient;
     try {
-      client = mqtt.connect(o.url, options);
+      client = mqtt.connect(this.url, options);
     } catch (err) {
-      this.fail(new GatewayError('MQTT_URL', `cannot use broker URL ${redact(o.url)} (${(err as Error).message}); check ${this.names.url}`), false);
+      this.fail(new GatewayError('MQTT_URL', `cannot use broker URL ${redact(this.url)} (${(err as Error).message}); check ${this.names.url}`), false);
       return;
     }
     this.client = client;
@@ -252,6 +269,7 @@ export class MqttConnection extends EventEmitter {
       if (gen !== this.generation) return;
       this._connected = true;
       this._protocolVersion = protocolVersion;
+      this.failedInRound = 0;
       this.backoff.reset();
       this.lastErrorLine = undefined;
       void this.afterConnect(client, gen);
@@ -279,10 +297,22 @@ export class MqttConnection extends EventEmitter {
       if (wasConnected) this.emit('disconnect', 'connection closed');
       if (this.stopped) return;
       if (this.opts.retry === false && this.firstConnect) {
-        this.fail(this.lastError ?? new GatewayError('MQTT_UNREACHABLE', `the broker at ${redact(o.url)} closed the connection; check ${this.names.url}`), refusedProtocol);
+        this.fail(this.lastError ?? new GatewayError('MQTT_UNREACHABLE', `the broker at ${redact(this.url)} closed the connection; check ${this.names.url}`), refusedProtocol);
         return;
       }
       if (refusedProtocol) return this.attempt();
+      if (this.urls.length > 1) {
+        this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+        // Another node of the cluster is worth trying at once (a little jitter spreads a fleet);
+        // once every node failed in a row, back off as with one broker.
+        if (++this.failedInRound < this.urls.length) {
+          const delayMs = Math.round(Math.random() * 200);
+          this.emit('reconnecting', { attempt: this.backoff.attempts, delayMs, url: redact(this.url) });
+          this.timer = setTimeout(() => this.attempt(), delayMs);
+          return;
+        }
+        this.failedInRound = 0;
+      }
       const delayMs = this.backoff.next();
       this.emit('reconnecting', { attempt: this.backoff.attempts, delayMs });
       this.timer = setTimeout(() => this.attempt(), delayMs);
@@ -337,7 +367,7 @@ export class MqttConnection extends EventEmitter {
   }
 
   private classify(err: Error & { code?: string | number }): GatewayError {
-    const url = redact(this.opts.url);
+    const url = redact(this.url);
     const { url: urlName, credentials } = this.names;
     const code = err.code;
     if (code === 4 || code === 134 || ((code === 5 || code === 135) && this.opts.username !== undefined)) {
