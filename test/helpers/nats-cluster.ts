@@ -64,7 +64,10 @@ export class NatsCluster {
         // memory on the node the client is on (it dies with that node, and the client's next session
         // makes a new one). R3 consumers mean one RAFT group per subscription per node, which stalled
         // the cluster on a loaded machine when a node died (docs/fleet.md).
-        `mqtt { listen: 127.0.0.1:${n.mqttPort}, consumer_replicas: 1, consumer_memory_storage: true, consumer_inactive_threshold: "30s" }`,
+        // stream_replicas explicitly: the default is the number of JetStream servers known when the
+        // first MQTT client connects, which on a fresh cluster can be 2 — and an R2 stream stalls
+        // (no quorum) when either node dies.
+        `mqtt { listen: 127.0.0.1:${n.mqttPort}, stream_replicas: ${this.nodes.length}, consumer_replicas: 1, consumer_memory_storage: true, consumer_inactive_threshold: "30s" }`,
         '',
       ].join('\n'),
     );
