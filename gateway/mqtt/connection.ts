@@ -187,7 +187,11 @@ export class MqttConnection extends EventEmitter {
   async subscribe(filter: string, options: { qos?: 0 | 1 | 2 } = {}): Promise<void> {
     const qos = options.qos ?? 0;
     this.subs.set(filter, qos);
-    if (this._connected && this.client) await this.client.subscribeAsync(filter, { qos });
+    const client = this.client;
+    if (this._connected && client) {
+      const granted = await client.subscribeAsync(filter, { qos });
+      if (granted.some((g) => g.qos >= 128)) this.retrySubscriptions(client, this.generation, [filter], 1000);
+    }
   }
 
   async unsubscribe(filter: string): Promise<void> {
@@ -342,7 +346,12 @@ export class MqttConnection extends EventEmitter {
 
   private async afterConnect(client: MqttClient, gen: number): Promise<void> {
     try {
-      for (const [filter, qos] of this.subs) await client.subscribeAsync(filter, { qos });
+      const refused: string[] = [];
+      for (const [filter, qos] of this.subs) {
+        const granted = await client.subscribeAsync(filter, { qos });
+        if (granted.some((g) => g.qos >= 128)) refused.push(filter);
+      }
+      if (refused.length) this.retrySubscriptions(client, gen, refused, 1000);
       if (this.opts.birth) {
         const m = this.opts.birth();
         await this.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain });
@@ -357,6 +366,34 @@ export class MqttConnection extends EventEmitter {
     f?.resolve();
     this._sessions++;
     this.emit('connect', { protocolVersion: this._protocolVersion });
+  }
+
+  /**
+   * A SUBACK that refuses a filter (0x80): NATS does so while its JetStream re-elects after a node
+   * died, and an ACL may do so for good. Running on without the subscription would leave the gateway
+   * deaf to commands or OTA on a live session, so it is asked for again, with growing pauses (up to
+   * a minute), for as long as the session lasts; the refusal is reported once as an error.
+   */
+  private retrySubscriptions(client: MqttClient, gen: number, filters: string[], delayMs: number): void {
+    this.report(new GatewayError('MQTT_SUBSCRIBE', `the broker at ${redact(this.url)} refused the subscription to ${filters.join(', ')}; retrying (check the broker's ACL for this user if it persists)`));
+    const timer = setTimeout(() => {
+      if (gen !== this.generation || this.stopped || this.client !== client) return;
+      void (async () => {
+        const still: string[] = [];
+        for (const f of filters) {
+          const qos = this.subs.get(f);
+          if (qos === undefined) continue;
+          try {
+            const granted = await client.subscribeAsync(f, { qos });
+            if (granted.some((g) => g.qos >= 128)) still.push(f);
+          } catch {
+            return; // the session died; the reconnect subscribes everything again
+          }
+        }
+        if (still.length && gen === this.generation) this.retrySubscriptions(client, gen, still, Math.min(delayMs * 2, 60_000));
+      })();
+    }, delayMs);
+    timer.unref?.();
   }
 
   private dropSession(_client: MqttClient): void {
