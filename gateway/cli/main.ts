@@ -23,6 +23,7 @@ export const VERBS: ReadonlyArray<readonly [string, () => Promise<VerbModule>]> 
   ['rollout', () => import('./verbs/rollout.js')],
   ['fleet', () => import('./verbs/fleet.js')],
   ['fleet-sim', () => import('./verbs/fleet-sim.js')],
+  ['broker-creds', () => import('./verbs/broker-creds.js')],
   ['doctor', () => import('./verbs/doctor.js')],
 ];
 

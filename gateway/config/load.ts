@@ -151,7 +151,7 @@ export function sanitizeId(name: string): string {
 type MustExist = (v: string | undefined, at: string, what: string) => string | undefined;
 
 function parseMqtt(p: Problems, v: unknown, env: Record<string, string | undefined>, mustExist: MustExist): MqttConfig {
-  const m = mapping(p, v, 'mqtt', ['url', 'embedded-port', 'embedded-host', 'topic-prefix', 'client-id', 'username', 'password', 'ca', 'cert', 'key', 'protocol', 'keepalive-s'], 'write e.g. { url: mqtt://127.0.0.1:1883 }') ?? {};
+  const m = mapping(p, v, 'mqtt', ['url', 'embedded-port', 'embedded-host', 'topic-prefix', 'client-id', 'username', 'password', 'ca', 'cert', 'key', 'protocol', 'keepalive-s', 'fallback-urls'], 'write e.g. { url: mqtt://127.0.0.1:1883 }') ?? {};
   const fromEnv: string[] = [];
   // Environment wins over the file (secrets stay out of YAML); the path in messages says where it came from.
   const pick = (key: string, envName: string): { value: unknown; at: string } => {
@@ -166,6 +166,13 @@ function parseMqtt(p: Problems, v: unknown, env: Record<string, string | undefin
   const url = string(p, u.value, u.at, 'embedded', BROKER_FIX);
   const embedded = url === 'embedded';
   if (!embedded && !isBrokerUrl(url)) p.add(u.at, `${show(url)} is not a broker URL`, BROKER_FIX);
+  // Other nodes of the same broker cluster, tried in turn when the current one is lost (docs/fleet.md).
+  const fallbackUrls = list(p, m['fallback-urls'], 'mqtt.fallback-urls', 'write it as [mqtt://node-2:1883, mqtt://node-3:1883]').map((v, i) => {
+    const s = string(p, v, `mqtt.fallback-urls[${i}]`, '');
+    if (s && !isBrokerUrl(s)) p.add(`mqtt.fallback-urls[${i}]`, `${show(s)} is not a broker URL`, 'use mqtt://host:port or mqtts://host:port of another node of the same broker cluster');
+    return s;
+  });
+  if (embedded && fallbackUrls.length) p.add('mqtt.fallback-urls', 'fallback brokers with the embedded broker', 'remove mqtt.fallback-urls, or use an external broker cluster in mqtt.url');
   const user = pick('username', 'AIRSSYS_MQTT_USERNAME');
   const pass = pick('password', 'AIRSSYS_MQTT_PASSWORD');
   const username = string(p, user.value, user.at, undefined);
@@ -196,6 +203,7 @@ function parseMqtt(p: Problems, v: unknown, env: Record<string, string | undefin
   }
   return {
     url,
+    fallbackUrls,
     embedded,
     embeddedPort: integer(p, m['embedded-port'], 'mqtt.embedded-port', DEFAULTS.embeddedPort, 0, 65535),
     embeddedHost,

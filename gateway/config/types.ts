@@ -36,6 +36,8 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 export interface MqttConfig {
   /** A broker URL (mqtt://, mqtts://, ws://, wss://) or 'embedded'. */
   url: string;
+  /** mqtt.fallback-urls: other nodes of the same broker cluster, tried in turn after `url`. */
+  fallbackUrls: string[];
   embedded: boolean;
   /** Port and host the embedded broker listens on (only used when `embedded`). */
   embeddedPort: number;

@@ -102,8 +102,12 @@ export interface RolloutState {
 export const rolloutTopic = (prefix: string, id: string) => `${prefix}/rollouts/${id}/state`;
 
 /** Ids are topic levels: readable (component, version) and unique (random suffix). */
+/**
+ * `<component>-<version>-<6 hex>` with the version's dots as `_` (`beacon-1_1_0-a1b2c3`): the id is a
+ * topic level, and NATS's MQTT server refuses `.` in topics (it maps levels to NATS subject tokens).
+ */
 export function newRolloutId(component: string, version: string): string {
-  return `${component}-${version}`.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 48) + '-' + randomBytes(3).toString('hex');
+  return `${component}-${version}`.replace(/\./g, '_').replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 48) + '-' + randomBytes(3).toString('hex');
 }
 
 export const ROLLOUT_ID_RE = /^[A-Za-z0-9_.-]{1,80}$/;

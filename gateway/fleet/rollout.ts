@@ -1,4 +1,4 @@
-import type { MqttConnection } from '../mqtt/connection.js';
+import { NotConnectedError, type MqttConnection } from '../mqtt/connection.js';
 import { FINAL_PHASES, isPhase } from '../ota/reasons.js';
 import { otaTopic, statusTopic, type OtaStatus } from '../ota/updater.js';
 import { failedCount, parseMaxFailures, rolloutTopic, waveMembers, withinLimit, type RolloutState } from './plan.js';
@@ -35,6 +35,12 @@ export interface RunOptions {
   onEvent?: (e: RolloutEvent) => void;
   /** Envelopes in flight at once (default 64). */
   sendWindow?: number;
+  /**
+   * A wave's gateways that reported nothing at all about the envelope get it again this often
+   * (default 20 s; 0: never). A broker cluster that loses a node can acknowledge a publish it then
+   * fails to deliver or retain; a gateway ignores an envelope it has already seen, so this is safe.
+   */
+  resendMs?: number;
   /** Retained statuses are in once nothing arrived for this long (default 300 ms). */
   quietMs?: number;
 }
@@ -115,6 +121,8 @@ export async function runRollout(opts: RunOptions): Promise<RolloutState> {
       const deadline = Date.now() + state.waveTimeoutS * 1000;
       for (const m of members) record(m);
       let lastProgress = '';
+      const resendMs = opts.resendMs ?? 20_000;
+      let resendAt = Date.now() + resendMs;
       for (;;) {
         const committed = members.filter((m) => state.results[m]?.outcome === 'committed').length;
         const failed = members.filter((m) => state.results[m] && state.results[m]!.outcome !== 'committed').length;
@@ -125,6 +133,14 @@ export async function runRollout(opts: RunOptions): Promise<RolloutState> {
           emit({ type: 'progress', wave: w + 1, waves, size: members.length, committed, failed, pending });
         }
         if (pending === 0 || Date.now() >= deadline) break;
+        // Statuses missed while the link is down must not turn into timeouts: stop here, and let the
+        // caller reconnect and resume from the retained state (which re-reads every status).
+        if (!conn.connected) throw new NotConnectedError();
+        if (resendMs > 0 && Date.now() >= resendAt) {
+          resendAt = Date.now() + resendMs;
+          const silent = members.filter((m) => !statuses.has(m) && !state.results[m]);
+          if (silent.length) await sendAll(conn, silent.map((gw) => otaTopic(prefix, gw, state.component)), state.envelope, opts.sendWindow ?? 64);
+        }
         await new Promise<void>((resolve) => {
           wake = resolve;
           setTimeout(resolve, Math.min(250, Math.max(0, deadline - Date.now())));

@@ -13,6 +13,8 @@ import { Backoff, type BackoffOptions } from './backoff.js';
  *   session can fire into the new one.
  * - A retained birth message is published on every connect and the LWT covers a crash; `stop()`
  *   publishes the farewell itself because a clean DISCONNECT suppresses the LWT.
+ * - With `fallbackUrls`, each close moves on to the next broker of the list (a cluster node that
+ *   died is not retried first); a full round of failures backs off like a single broker.
  * - Errors a user can fix come out as one-line GatewayErrors on the `error` event, once per distinct
  *   cause (a broker refusing credentials every 30 s is one line, not a log flood).
  *
@@ -29,6 +31,11 @@ export interface Message {
 
 export interface MqttConnectionOptions {
   url: string;
+  /**
+   * Other nodes of the same broker cluster. A lost or failed connection moves on to the next URL
+   * at once; only after every URL failed in a row does the backoff delay apply.
+   */
+  fallbackUrls?: string[];
   clientId?: string;
   username?: string;
   password?: string;
@@ -97,10 +104,20 @@ export class MqttConnection extends EventEmitter {
   private _sessions = 0;
   private lastPacketAt = 0;
   private lastProgressAt = 0;
+  private readonly urls: string[];
+  private urlIndex = 0;
+  /** Attempts that failed since the last session, for "back off only after a full round". */
+  private failedInRound = 0;
 
   constructor(private readonly opts: MqttConnectionOptions) {
     super();
     this.backoff = new Backoff(opts.backoff);
+    this.urls = [opts.url, ...(opts.fallbackUrls ?? []).filter((u) => u !== opts.url)];
+  }
+
+  /** The broker URL in use (or being tried): mqtt.url or one of mqtt.fallback-urls. */
+  get url(): string {
+    return this.urls[this.urlIndex]!;
   }
 
   get connected(): boolean {
@@ -155,7 +172,7 @@ export class MqttConnection extends EventEmitter {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.off('connect', on);
-        reject(new GatewayError('MQTT_TIMEOUT', `not connected to ${redact(this.opts.url)} after ${timeoutMs} ms; check ${this.names.url} and that the broker is running`));
+        reject(new GatewayError('MQTT_TIMEOUT', `not connected to ${redact(this.url)} after ${timeoutMs} ms; check ${this.names.url} and that the broker is running`));
       }, timeoutMs);
       const on = () => {
         clearTimeout(t);
@@ -199,7 +216,11 @@ export class MqttConnection extends EventEmitter {
   async subscribe(filter: string, options: { qos?: 0 | 1 | 2 } = {}): Promise<void> {
     const qos = options.qos ?? 0;
     this.subs.set(filter, qos);
-    if (this._connected && this.client) await this.client.subscribeAsync(filter, { qos });
+    const client = this.client;
+    if (this._connected && client) {
+      const granted = await client.subscribeAsync(filter, { qos });
+      if (granted.some((g) => g.qos >= 128)) this.retrySubscriptions(client, this.generation, [filter], 1000);
+    }
   }
 
   async unsubscribe(filter: string): Promise<void> {
@@ -273,9 +294,9 @@ export class MqttConnection extends EventEmitter {
 
     let client: MqttClient;
     try {
-      client = mqtt.connect(o.url, options);
+      client = mqtt.connect(this.url, options);
     } catch (err) {
-      this.fail(new GatewayError('MQTT_URL', `cannot use broker URL ${redact(o.url)} (${(err as Error).message}); check ${this.names.url}`), false);
+      this.fail(new GatewayError('MQTT_URL', `cannot use broker URL ${redact(this.url)} (${(err as Error).message}); check ${this.names.url}`), false);
       return;
     }
     this.client = client;
@@ -289,6 +310,7 @@ export class MqttConnection extends EventEmitter {
       if (gen !== this.generation) return;
       this._connected = true;
       this._protocolVersion = protocolVersion;
+      this.failedInRound = 0;
       this.backoff.reset();
       this.lastErrorLine = undefined;
       void this.afterConnect(client, gen);
@@ -317,10 +339,22 @@ export class MqttConnection extends EventEmitter {
       if (wasConnected) this.emit('disconnect', 'connection closed');
       if (this.stopped) return;
       if (this.opts.retry === false && this.firstConnect) {
-        this.fail(this.lastError ?? new GatewayError('MQTT_UNREACHABLE', `the broker at ${redact(o.url)} closed the connection; check ${this.names.url}`), refusedProtocol);
+        this.fail(this.lastError ?? new GatewayError('MQTT_UNREACHABLE', `the broker at ${redact(this.url)} closed the connection; check ${this.names.url}`), refusedProtocol);
         return;
       }
       if (refusedProtocol) return this.attempt();
+      if (this.urls.length > 1) {
+        this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+        // Another node of the cluster is worth trying at once (a little jitter spreads a fleet);
+        // once every node failed in a row, back off as with one broker.
+        if (++this.failedInRound < this.urls.length) {
+          const delayMs = Math.round(Math.random() * 200);
+          this.emit('reconnecting', { attempt: this.backoff.attempts, delayMs, url: redact(this.url) });
+          this.timer = setTimeout(() => this.attempt(), delayMs);
+          return;
+        }
+        this.failedInRound = 0;
+      }
       const delayMs = this.backoff.next();
       this.emit('reconnecting', { attempt: this.backoff.attempts, delayMs });
       this.timer = setTimeout(() => this.attempt(), delayMs);
@@ -350,7 +384,12 @@ export class MqttConnection extends EventEmitter {
 
   private async afterConnect(client: MqttClient, gen: number): Promise<void> {
     try {
-      for (const [filter, qos] of this.subs) await client.subscribeAsync(filter, { qos });
+      const refused: string[] = [];
+      for (const [filter, qos] of this.subs) {
+        const granted = await client.subscribeAsync(filter, { qos });
+        if (granted.some((g) => g.qos >= 128)) refused.push(filter);
+      }
+      if (refused.length) this.retrySubscriptions(client, gen, refused, 1000);
       if (this.opts.birth) {
         const m = this.opts.birth();
         await this.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain });
@@ -367,6 +406,34 @@ export class MqttConnection extends EventEmitter {
     this.emit('connect', { protocolVersion: this._protocolVersion });
   }
 
+  /**
+   * A SUBACK that refuses a filter (0x80): NATS does so while its JetStream re-elects after a node
+   * died, and an ACL may do so for good. Running on without the subscription would leave the gateway
+   * deaf to commands or OTA on a live session, so it is asked for again, with growing pauses (up to
+   * a minute), for as long as the session lasts; the refusal is reported once as an error.
+   */
+  private retrySubscriptions(client: MqttClient, gen: number, filters: string[], delayMs: number): void {
+    this.report(new GatewayError('MQTT_SUBSCRIBE', `the broker at ${redact(this.url)} refused the subscription to ${filters.join(', ')}; retrying (check the broker's ACL for this user if it persists)`));
+    const timer = setTimeout(() => {
+      if (gen !== this.generation || this.stopped || this.client !== client) return;
+      void (async () => {
+        const still: string[] = [];
+        for (const f of filters) {
+          const qos = this.subs.get(f);
+          if (qos === undefined) continue;
+          try {
+            const granted = await client.subscribeAsync(f, { qos });
+            if (granted.some((g) => g.qos >= 128)) still.push(f);
+          } catch {
+            return; // the session died; the reconnect subscribes everything again
+          }
+        }
+        if (still.length && gen === this.generation) this.retrySubscriptions(client, gen, still, Math.min(delayMs * 2, 60_000));
+      })();
+    }, delayMs);
+    timer.unref?.();
+  }
+
   private dropSession(_client: MqttClient): void {
     const pending = this.pending;
     this.pending = new Set();
@@ -375,7 +442,7 @@ export class MqttConnection extends EventEmitter {
   }
 
   private classify(err: Error & { code?: string | number }): GatewayError {
-    const url = redact(this.opts.url);
+    const url = redact(this.url);
     const { url: urlName, credentials } = this.names;
     const code = err.code;
     if (code === 4 || code === 134 || ((code === 5 || code === 135) && this.opts.username !== undefined)) {

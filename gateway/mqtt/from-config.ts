@@ -28,6 +28,7 @@ export function brokerLink(config: GatewayConfig, options: { version: string; gr
   const build = (): MqttConnectionOptions => {
     const o: MqttConnectionOptions = {
       url: embedded ? embedded.url : m.url,
+      ...(embedded || !m.fallbackUrls?.length ? {} : { fallbackUrls: m.fallbackUrls }),
       clientId: m.clientId ?? `airssys-${config.gateway.id}`,
       protocol: embedded ? 4 : m.protocol,
       keepaliveS: m.keepaliveS,

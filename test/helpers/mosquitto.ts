@@ -14,6 +14,12 @@ export interface MosquittoOptions {
   port?: number;
   /** Keep sessions and queued QoS 1 messages across stop/restart (like a production broker). */
   persistence?: boolean;
+  /** Use this ready-made password file (e.g. from `airssys broker-creds`) instead of `users`. */
+  passwordFile?: string;
+  /** Mosquitto `acl_file`: with it, every client sees only the topics its rules allow. */
+  aclFile?: string;
+  /** More mosquitto.conf lines, after the defaults (a later line wins). */
+  extra?: string[];
 }
 
 export class Mosquitto {
@@ -38,7 +44,9 @@ export class Mosquitto {
     if (process.getuid?.() === 0) lines0.push('user root');
     const persist = this.opts.persistence ? ['persistence true', `persistence_location ${this.dir}/`] : ['persistence false'];
     const lines = [...lines0, `listener ${this.port} 127.0.0.1`, ...persist, ...(process.env.MOSQ_DEBUG ? ['log_type all'] : ['log_type error', 'log_type warning']), 'log_dest stdout', 'max_inflight_messages 0', 'max_queued_messages 0'];
-    if (this.opts.users) {
+    if (this.opts.passwordFile) {
+      lines.push('allow_anonymous false', `password_file ${this.opts.passwordFile}`);
+    } else if (this.opts.users) {
       const pw = join(this.dir, 'passwd');
       let first = true;
       for (const [u, p] of Object.entries(this.opts.users)) {
@@ -50,6 +58,8 @@ export class Mosquitto {
     } else {
       lines.push('allow_anonymous true');
     }
+    if (this.opts.aclFile) lines.push(`acl_file ${this.opts.aclFile}`);
+    if (this.opts.extra) lines.push(...this.opts.extra);
     const conf = join(this.dir, 'mosquitto.conf');
     writeFileSync(conf, lines.join('\n') + '\n');
     const proc = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,6 +1,7 @@
 import { GatewayError } from '../../../runtime/errors.js';
 import { connectCli } from '../../mqtt/client.js';
 import type { MqttConnection } from '../../mqtt/connection.js';
+import { reconnectCli } from '../../fleet/reconnect.js';
 import { byId, readInventory } from '../../fleet/inventory.js';
 import {
   formatLimit,
@@ -176,12 +177,34 @@ async function follow(conn: MqttConnection, prefix: string, state: RolloutState,
     }
   };
   let final: RolloutState;
+  let current = conn;
   try {
-    final = await runRollout({ conn, prefix, state, onEvent });
-  } catch (err) {
-    view.end();
-    // The plan and progress so far are retained on the broker: the rollout is not lost with the CLI.
-    throw new GatewayError('ROLLOUT_INTERRUPTED', `rollout ${state.id} interrupted at wave ${state.wave + 1}/${state.sizes.length} (${err instanceof Error ? err.message : String(err)}); continue it with \`airssys rollout resume ${state.id} --broker URL\``);
+    for (;;) {
+      try {
+        final = await runRollout({ conn: current, prefix, state, onEvent });
+        break;
+      } catch (err) {
+        view.end();
+        // A broker (or cluster node) that drops the CLI mid-rollout: reconnect and resume from the
+        // retained state, exactly as `rollout resume` would, for up to RECONNECT_WINDOW_MS.
+        const resumed = current.connected ? undefined : await reconnectCli(requireFlag(args, 'broker', USAGE), cliCredentials(args), io, (c) => readState(c, prefix, state.id));
+        if (resumed) {
+          if (current !== conn) await current.stop({ farewell: false }).catch(() => undefined);
+          current = resumed.conn;
+          state = resumed.state;
+          io.err(`reconnected; resuming rollout ${state.id} at wave ${state.wave + 1}/${state.sizes.length}`);
+          if (state.state !== 'running') {
+            final = state;
+            break;
+          }
+          continue;
+        }
+        // The plan and progress so far are retained on the broker: the rollout is not lost with the CLI.
+        throw new GatewayError('ROLLOUT_INTERRUPTED', `rollout ${state.id} interrupted at wave ${state.wave + 1}/${state.sizes.length} (${err instanceof Error ? err.message : String(err)}); continue it with \`airssys rollout resume ${state.id} --broker URL\``);
+      }
+    }
+  } finally {
+    if (current !== conn) await current.stop({ farewell: false }).catch(() => undefined);
   }
   report(final, args, io);
   return final.state === 'completed' ? 0 : 1;
