@@ -497,7 +497,10 @@ export class Outbox {
       delUpTo: this.db.prepare('DELETE FROM samples WHERE id <= ?'),
       setCounter: this.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value'),
       oldestAt: this.db.prepare('SELECT at FROM samples ORDER BY id LIMIT 1'),
-      reserve: this.db.prepare('UPDATE streams SET reserved = ? WHERE id = ?'),
+      // With the reservation, the position handed out so far (a durable lower bound) and the end of any
+      // pending jump: the sample about to be published announces it, so a later unclean stop jumps
+      // only over this run's numbers and never announces an earlier range again.
+      reserve: this.db.prepare('UPDATE streams SET reserved = ?, seq = ?, skip_from = NULL WHERE id = ?'),
     };
     // Verifies the file beyond its header (a torn page shows up here rather than mid-run).
     this.db.prepare('SELECT COUNT(*) FROM streams').get();
@@ -542,7 +545,7 @@ export class Outbox {
       // FULL for this one commit: a reservation must survive a power cut, not only a process crash.
       this.db.pragma('synchronous = FULL');
       try {
-        this.stmt.reserve.run(to, s.info.id);
+        this.stmt.reserve.run(to, s.seq, s.info.id);
       } finally {
         this.db.pragma(`synchronous = ${this.syncMode}`);
       }
