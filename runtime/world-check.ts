@@ -1,4 +1,6 @@
 import { GatewayError } from './errors.js';
+import { LOG_LEVELS } from './host-api-types.js';
+import { jcoDecl, jcoFile, WORLDS, type WorldVersion } from './interfaces/index.js';
 import { WORLD_IMPORTS } from './world.js';
 
 /**
@@ -8,8 +10,9 @@ import { WORLD_IMPORTS } from './world.js';
  * functions, but each one it does import must have exactly the world's signature; it must export
  * exactly the world's five functions. The first mismatch is reported by name.
  *
- * The expected declarations below are what jco 1.11.2 generates for wit/world.wit; the test
- * `world-check.test.ts` regenerates them from the WIT so the two cannot drift apart.
+ * The expected declarations are derived from the interface descriptors (runtime/interfaces/): what
+ * jco 1.11.2 generates for wit/world.wit; test/runtime/interfaces.test.ts regenerates them with jco
+ * from the WIT so the two cannot drift apart.
  */
 export const EXPECTED_EXPORTS = [
   'export init: func() -> result<_, string>;',
@@ -20,50 +23,29 @@ export const EXPECTED_EXPORTS = [
 ];
 
 const HOST_ERROR = "export type HostError = import('./airssys-gateway-types.js').HostError;";
-const LOG_LEVEL = "export type LogLevel = import('./airssys-gateway-types.js').LogLevel;";
 
-/** Declaration lines per interface file jco writes (`interfaces/<file>.d.ts`). */
-export const EXPECTED_INTERFACE_DECLS: Record<string, { functions: string[]; always: string[] }> = {
-  'airssys-gateway-gpio': {
-    functions: ['export function read(pin: number): boolean;', 'export function write(pin: number, value: boolean): void;'],
-    always: [HOST_ERROR],
-  },
-  'airssys-gateway-serial': { functions: ['export function write(port: string, data: Uint8Array): number;'], always: [HOST_ERROR] },
-  'airssys-gateway-telemetry': {
-    functions: ['export function publish(channel: string, value: number): void;', 'export function publishJson(channel: string, json: string): void;'],
-    always: [HOST_ERROR],
-  },
-  'airssys-gateway-messaging': { functions: ['export function send(topic: string, payload: Uint8Array): void;'], always: [HOST_ERROR] },
-  'airssys-gateway-host': {
-    functions: [
-      'export function log(level: LogLevel, message: string): void;',
-      'export function nowMs(): bigint;',
-      'export function config(key: string): string | undefined;',
-    ],
-    always: [],
-  },
-};
+/** Declaration lines per interface file jco writes (`interfaces/<file>.d.ts`), derived from the descriptors. */
+export function expectedInterfaceDecls(world: WorldVersion): Record<string, { functions: string[]; always: string[] }> {
+  const out: Record<string, { functions: string[]; always: string[] }> = {};
+  for (const i of world.interfaces) {
+    out[jcoFile(i.name)] = { functions: i.functions.map(jcoDecl), always: i.functions.some((f) => f.fallible) ? [HOST_ERROR] : [] };
+  }
+  return out;
+}
 
-export const EXPECTED_TYPES_DECL = [
-  'export type HostError = HostErrorDenied | HostErrorInvalid | HostErrorIo | HostErrorLimited;',
-  'export interface HostErrorDenied {',
-  "tag: 'denied',",
-  'val: string,',
-  '}',
-  'export interface HostErrorInvalid {',
-  "tag: 'invalid',",
-  'val: string,',
-  '}',
-  'export interface HostErrorIo {',
-  "tag: 'io',",
-  'val: string,',
-  '}',
-  'export interface HostErrorLimited {',
-  "tag: 'limited',",
-  'val: string,',
-  '}',
-  "export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';",
-];
+/** What jco writes for the `types` interface: the host-error variant and the log-level enum. */
+export function expectedTypesDecl(world: WorldVersion): string[] {
+  const cap = (t: string) => t[0]!.toUpperCase() + t.slice(1);
+  return [
+    `export type HostError = ${world.errorTags.map((t) => `HostError${cap(t)}`).join(' | ')};`,
+    ...world.errorTags.flatMap((t) => [`export interface HostError${cap(t)} {`, `tag: '${t}',`, 'val: string,', '}']),
+    `export type LogLevel = ${LOG_LEVELS.map((l) => `'${l}'`).join(' | ')};`,
+  ];
+}
+
+const WORLD_0_1 = WORLDS[0]!;
+export const EXPECTED_INTERFACE_DECLS = expectedInterfaceDecls(WORLD_0_1);
+export const EXPECTED_TYPES_DECL = expectedTypesDecl(WORLD_0_1);
 
 /** Lines that carry meaning: no comments, no blank lines, trimmed. */
 export function declLines(text: string): string[] {

@@ -1,19 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { importName, WORLDS } from './interfaces/index.js';
 
 /** The one world every component must target (contract section 1). */
 export const WORLD_PACKAGE = 'airssys:gateway@0.1.0';
 export const WORLD_NAME = 'airssys:gateway/sensor@0.1.0';
 
 /** Interfaces a component may import, as they appear in a component's import names. */
-export const WORLD_IMPORTS = [
-  'airssys:gateway/types@0.1.0',
-  'airssys:gateway/gpio@0.1.0',
-  'airssys:gateway/serial@0.1.0',
-  'airssys:gateway/telemetry@0.1.0',
-  'airssys:gateway/messaging@0.1.0',
-  'airssys:gateway/host@0.1.0',
-] as const;
+export const WORLD_IMPORTS: readonly string[] = [importName('types', WORLDS[0]!.version), ...WORLDS[0]!.interfaces.map((i) => importName(i.name, WORLDS[0]!.version))];
 
 /** Exports the world requires, with their core (flattened) signatures as wit-component lowers them. */
 export const WORLD_EXPORTS = ['init', 'on-tick', 'on-gpio', 'on-serial', 'on-message'] as const;

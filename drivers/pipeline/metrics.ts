@@ -1,15 +1,17 @@
-import type { OpClass } from './rate-limit.js';
+import { OP_CLASSES, type OpClass } from '../../runtime/interfaces/index.js';
 
 /**
- * Counters for one component. Plain numeric fields, so the hot path is one increment; reads are
- * counted here instead of being audited one by one.
+ * Counters for one component. Plain numeric fields (one per operation class, from the interface
+ * descriptors), so the hot path is one increment; reads are counted here instead of being audited
+ * one by one.
  */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface ComponentMetrics extends Record<OpClass, number> {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class ComponentMetrics {
-  gpio = 0;
-  serial = 0;
-  telemetry = 0;
-  messaging = 0;
-  log = 0;
+  constructor() {
+    for (const cls of OP_CLASSES) (this as unknown as Record<OpClass, number>)[cls] = 0;
+  }
   /** Calls refused by the grant. */
   denied = 0;
   /** Calls refused by a rate limit (including dropped log lines). */
@@ -21,7 +23,7 @@ export class ComponentMetrics {
 
   snapshot(): MetricsSnapshot {
     return {
-      ops: { gpio: this.gpio, serial: this.serial, telemetry: this.telemetry, messaging: this.messaging, log: this.log },
+      ops: Object.fromEntries(OP_CLASSES.map((c) => [c, this[c]])) as Record<OpClass, number>,
       denied: this.denied,
       limited: this.limited,
       invalid: this.invalid,

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { loadJco } from '../../runtime/jco.js';
+import { buildWat, watToCore } from '../../runtime/build/wat.js';
+import { coreSignature, HOST_FUNCTIONS, importName, INTERFACES, jcoFile, OP_CLASSES, WORLDS } from '../../runtime/interfaces/index.js';
+import { Linker } from '../../runtime/linker.js';
+import { hostCallBase, HOST_CALL_BASE_FUEL, HOST_CALL_SINK_FUEL } from '../../runtime/metering/index.js';
+import { declLines, expectedInterfaceDecls, expectedTypesDecl } from '../../runtime/world-check.js';
+import { readCoreModule } from '../../sdk/wasm-core.js';
+import { CORE_IMPORTS } from '../../sdk/core-check.js';
+import { sensorWat } from '../helpers/sensor-wat.js';
+import { RecordingHost } from '../helpers/recording-host.js';
+
+/**
+ * The interface descriptors (runtime/interfaces/) are the single declaration of each host
+ * interface; these tests hold what is derived from them against what the toolchain itself says.
+ */
+describe('host interface descriptors', () => {
+  it('derive the exact declarations jco generates for a component importing every 0.1.0 interface', async () => {
+    const bytes = await buildWat(sensorWat());
+    const { files } = await (await loadJco()).transpile(bytes);
+    const world = WORLDS[0]!;
+    const expected = expectedInterfaceDecls(world);
+    const seen: string[] = [];
+    for (const [name, content] of Object.entries(files)) {
+      const m = /^interfaces\/(.+)\.d\.ts$/.exec(name);
+      if (!m) continue;
+      seen.push(m[1]!);
+      const lines = declLines(Buffer.from(content).toString('utf8')).filter((l) => !l.startsWith('import '));
+      if (m[1] === 'airssys-gateway-types') {
+        expect(lines).toEqual(expectedTypesDecl(world));
+        continue;
+      }
+      const exp = expected[m[1]!]!;
+      expect(exp, m[1]).toBeDefined();
+      expect(lines.filter((l) => l.startsWith('export function'))).toEqual(exp.functions);
+      for (const a of exp.always) expect(lines).toContain(a);
+    }
+    expect(seen.sort()).toEqual(['airssys-gateway-types', ...world.interfaces.map((i) => jcoFile(i.name))].sort());
+  });
+
+  it('derive the core signatures wit-component lowers each import to', async () => {
+    // The WAT helper declares each import with its core type, written by hand from the canonical ABI.
+    const core = readCoreModule(await watToCore(sensorWat()));
+    expect(core.imports.length).toBe(HOST_FUNCTIONS.length);
+    for (const imp of core.imports) {
+      const e = HOST_FUNCTIONS.find((h) => importName(h.iface.name, '0.1.0') === imp.module && h.fn.wit === imp.name);
+      expect(e, `${imp.module}#${imp.name}`).toBeDefined();
+      expect(coreSignature(e!.fn)).toEqual(imp.type);
+    }
+    expect(Object.keys(CORE_IMPORTS).sort()).toEqual(WORLDS[0]!.interfaces.map((i) => importName(i.name, '0.1.0')).sort());
+  });
+
+  it('give every host function a unique method and op code, and the linker binds each', () => {
+    const methods = HOST_FUNCTIONS.map((e) => e.fn.method);
+    expect(new Set(methods).size).toBe(methods.length);
+    expect(HOST_FUNCTIONS.map((e) => e.op)).toEqual(HOST_FUNCTIONS.map((_, i) => i + 1));
+    const imports = new Linker().bind(new RecordingHost());
+    for (const i of INTERFACES) {
+      for (const f of i.functions) {
+        expect(typeof imports[importName(i.name, '0.1.0')]![f.wit.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]).toBe('function');
+      }
+    }
+    expect(OP_CLASSES).toEqual(['gpio', 'serial', 'telemetry', 'messaging', 'log']);
+    expect(hostCallBase('airssys:gateway/host@0.1.0', 'log')).toBe(HOST_CALL_SINK_FUEL);
+    expect(hostCallBase('airssys:gateway/host@0.1.0', 'nowMs')).toBe(HOST_CALL_BASE_FUEL);
+    expect(hostCallBase('airssys:gateway/serial', 'write')).toBe(HOST_CALL_SINK_FUEL);
+    expect(hostCallBase('airssys:gateway/gpio@0.1.0', 'read')).toBe(HOST_CALL_BASE_FUEL);
+  });
+});
