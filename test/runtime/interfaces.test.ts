@@ -67,3 +67,22 @@ describe('host interface descriptors', () => {
     expect(hostCallBase('airssys:gateway/gpio@0.1.0', 'read')).toBe(HOST_CALL_BASE_FUEL);
   });
 });
+
+describe('interface drivers', () => {
+  it('implement every host function of every descriptor, one driver per interface in the same order', async () => {
+    const { DRIVERS } = await import('../../drivers/interfaces/index.js');
+    expect(DRIVERS.map((d) => d.descriptor)).toEqual([...INTERFACES]);
+    const { createHostApi } = await import('../../drivers/host-services.js');
+    const { createSimBoard } = await import('../../drivers/sim-board.js');
+    const { compileGrant } = await import('../../drivers/pipeline/grant.js');
+    const { parseManifest } = await import('../../runtime/manifest.js');
+    const api = createHostApi({
+      component: { name: 'c', version: '1.0.0' },
+      grant: compileGrant(parseManifest({ name: 'c', version: '1.0.0' })),
+      board: createSimBoard(),
+      sinks: { telemetry: () => undefined, message: () => undefined, log: () => undefined },
+    }) as unknown as Record<string, unknown>;
+    for (const e of HOST_FUNCTIONS) expect(typeof api[e.fn.method], e.label).toBe('function');
+    expect(Object.keys(api).length).toBe(HOST_FUNCTIONS.length);
+  });
+});
