@@ -8,6 +8,7 @@ import type { Grant } from './pipeline/grant.js';
 import { ComponentMetrics, Metrics } from './pipeline/metrics.js';
 import { RateLimiter, type RateLimits } from './pipeline/rate-limit.js';
 import type { SerialLink } from './serial/types.js';
+import type { BucketStore } from './storage/store.js';
 
 /**
  * The host functions of one component, as a pipeline: validate arguments → check the grant →
@@ -40,6 +41,8 @@ export interface HostServicesOptions {
   devices?: DeviceLease;
   /** Wall clock for now-ms; default Date.now. */
   now?: () => number;
+  /** Where storage buckets live (the gateway's FileStore); default: a bucket in memory. */
+  storage?: BucketStore;
 }
 
 export function createHostApi(opts: HostServicesOptions): HostApi {
@@ -54,6 +57,7 @@ export function createHostApi(opts: HostServicesOptions): HostApi {
     config: opts.config === undefined ? opts.grant.config : opts.config instanceof Map ? opts.config : new Map(Object.entries(opts.config as Record<string, string>)),
     devices: opts.devices,
     now: opts.now ?? Date.now,
+    storage: opts.storage,
   });
   const api: Partial<HostApi> = {};
   for (const d of DRIVERS) Object.assign(api, d.implement(ctx));

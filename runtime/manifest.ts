@@ -37,7 +37,19 @@ export interface Capabilities {
   channels: TelemetryChannel[];
   messaging: { send: string[]; receive: string[] };
   config: Record<string, string>;
+  /** `storage: { max-bytes, max-keys }` (world 0.2.0): the bucket's quota; absent: no storage. */
+  storage?: StorageQuota;
 }
+
+/** A storage bucket's quota: bytes count every key (UTF-8) plus every value. */
+export interface StorageQuota {
+  maxBytes: number;
+  maxKeys: number;
+}
+
+/** Largest quota a manifest may ask for (a role may cap it lower). */
+export const MAX_STORAGE_BYTES = 64 * 1024 * 1024;
+export const MAX_STORAGE_KEYS = 1_000_000;
 
 export interface Limits {
   memoryMb: number;
@@ -122,8 +134,16 @@ function parseCapabilities(v: unknown, path: string): Capabilities {
     config: {},
   };
   if (v === undefined || v === null) return caps;
-  if (!isObj(v)) throw manifestError(path, 'expected a mapping', 'write capabilities as keys gpio, serial, telemetry, messaging, config');
-  checkKeys(v, path, ['gpio', 'serial', 'telemetry', 'messaging', 'config']);
+  if (!isObj(v)) throw manifestError(path, 'expected a mapping', 'write capabilities as keys gpio, serial, telemetry, messaging, config, storage');
+  checkKeys(v, path, ['gpio', 'serial', 'telemetry', 'messaging', 'config', 'storage']);
+  if (v.storage !== undefined && v.storage !== null) {
+    if (!isObj(v.storage)) throw manifestError(`${path}.storage`, 'expected a mapping', 'write e.g. { max-bytes: 65536, max-keys: 256 }');
+    checkKeys(v.storage, `${path}.storage`, ['max-bytes', 'max-keys']);
+    caps.storage = {
+      maxBytes: v.storage['max-bytes'] === undefined ? 65_536 : int(v.storage['max-bytes'], `${path}.storage.max-bytes`, 1, MAX_STORAGE_BYTES),
+      maxKeys: v.storage['max-keys'] === undefined ? 256 : int(v.storage['max-keys'], `${path}.storage.max-keys`, 1, MAX_STORAGE_KEYS),
+    };
+  }
   if (v.gpio !== undefined) {
     if (!isObj(v.gpio)) throw manifestError(`${path}.gpio`, 'expected a mapping', 'use keys read, write, watch');
     checkKeys(v.gpio, `${path}.gpio`, ['read', 'write', 'watch']);

@@ -1,7 +1,6 @@
 import { GatewayError } from './errors.js';
 import { LOG_LEVELS } from './host-api-types.js';
-import { jcoDecl, jcoFile, WORLDS, type WorldVersion } from './interfaces/index.js';
-import { WORLD_IMPORTS } from './world.js';
+import { importName, jcoDecl, jcoFile, worldVersion, WORLDS, type WorldVersion } from './interfaces/index.js';
 
 /**
  * Checks that a component fits `airssys:gateway/sensor@0.1.0`, from what jco tells about it:
@@ -73,35 +72,60 @@ export function summarizeWit(wit: string): WorldSummary {
   return { imports, exports };
 }
 
-const invalid = (what: string) =>
-  new GatewayError('INCOMPATIBLE_WORLD', `component does not target airssys:gateway/sensor@0.1.0: ${what}; rebuild it against wit/world.wit`);
+const invalid = (what: string, version = '0.1.0') =>
+  new GatewayError('INCOMPATIBLE_WORLD', `component does not target airssys:gateway/sensor@${version}: ${what}; rebuild it against ${version === '0.1.0' ? 'wit/world.wit' : `wit/${version}/world.wit`}`);
 
-export function checkWorld(summary: WorldSummary, interfaceDecls: Map<string, string>): void {
-  const allowed = new Set<string>(WORLD_IMPORTS);
+/**
+ * The world version a component targets, from the versions its `airssys:gateway/…` imports name:
+ * exactly one (a component mixing versions is refused), 0.1.0 when it imports none.
+ */
+export function worldOf(summary: WorldSummary): WorldVersion {
+  const versions = new Set<string>();
   for (const imp of summary.imports) {
-    if (!allowed.has(imp)) throw invalid(`it imports ${imp}, which is outside the world`);
+    const m = /^airssys:gateway\/[^@]+@(.+)$/.exec(imp);
+    if (m) versions.add(m[1]!);
+  }
+  if (versions.size > 1) {
+    throw new GatewayError('INCOMPATIBLE_WORLD', `component mixes world versions (${[...versions].sort().join(', ')}): a component imports the interfaces of one airssys:gateway/sensor version only; rebuild it against one of them`);
+  }
+  const version = versions.size ? [...versions][0]! : '0.1.0';
+  const world = worldVersion(version);
+  if (!world) throw invalid(`it imports airssys:gateway interfaces @${version}, a world version this gateway does not load (it loads ${WORLDS.map((w) => w.version).join(', ')})`);
+  return world;
+}
+
+/** Checks a component against the world its imports name; returns that world. */
+export function checkWorld(summary: WorldSummary, interfaceDecls: Map<string, string>): WorldVersion {
+  const world = worldOf(summary);
+  const v = world.version;
+  const allowed = new Set<string>([importName('types', v), ...world.interfaces.map((i) => importName(i.name, v))]);
+  for (const imp of summary.imports) {
+    if (!allowed.has(imp)) throw invalid(`it imports ${imp}, which is outside the world`, v);
   }
   for (const exp of summary.exports) {
-    if (!EXPECTED_EXPORTS.includes(exp)) throw invalid(`unexpected export \`${exp.replace(/^export /, '').replace(/;$/, '')}\``);
+    if (!EXPECTED_EXPORTS.includes(exp)) throw invalid(`unexpected export \`${exp.replace(/^export /, '').replace(/;$/, '')}\``, v);
   }
   for (const exp of EXPECTED_EXPORTS) {
-    if (!summary.exports.includes(exp)) throw invalid(`missing export \`${exp.replace(/^export /, '').replace(/;$/, '')}\``);
+    if (!summary.exports.includes(exp)) throw invalid(`missing export \`${exp.replace(/^export /, '').replace(/;$/, '')}\``, v);
   }
+  const expectedDecls = v === '0.1.0' ? EXPECTED_INTERFACE_DECLS : expectedInterfaceDecls(world);
+  const expectedTypes = v === '0.1.0' ? EXPECTED_TYPES_DECL : expectedTypesDecl(world);
   for (const [file, text] of interfaceDecls) {
     const lines = declLines(text).filter((l) => !l.startsWith('import '));
     if (file === 'airssys-gateway-types') {
-      if (lines.join('\n') !== EXPECTED_TYPES_DECL.join('\n')) throw invalid('its airssys:gateway/types interface differs from the world (host-error or log-level)');
+      if (lines.join('\n') !== expectedTypes.join('\n')) throw invalid('its airssys:gateway/types interface differs from the world (host-error or log-level)', v);
       continue;
     }
-    const expected = EXPECTED_INTERFACE_DECLS[file];
-    if (!expected) throw invalid(`it imports an unknown interface (${file})`);
+    const expected = expectedDecls[file];
+    if (!expected) throw invalid(`it imports an unknown interface (${file})`, v);
     for (const line of lines) {
-      if (line.startsWith('export function') && !expected.functions.includes(line)) {
-        throw invalid(`in ${file.replace('airssys-gateway-', 'airssys:gateway/')}: \`${line.replace(/^export function /, '').replace(/;$/, '')}\` has a signature the world does not define`);
+      if ((line.startsWith('export function') || line.startsWith('declare function')) && !expected.functions.includes(line)) {
+        throw invalid(`in ${file.replace('airssys-gateway-', 'airssys:gateway/')}: \`${line.replace(/^(export|declare) function _?/, '').replace(/;$/, '')}\` has a signature the world does not define`, v);
       }
     }
     for (const line of expected.always) {
-      if (!lines.includes(line)) throw invalid(`in ${file.replace('airssys-gateway-', 'airssys:gateway/')}: functions do not return result<_, host-error> as the world defines`);
+      if (!lines.includes(line)) throw invalid(`in ${file.replace('airssys-gateway-', 'airssys:gateway/')}: functions do not return result<_, host-error> as the world defines`, v);
     }
   }
+  return world;
 }

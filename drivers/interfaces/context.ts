@@ -7,7 +7,8 @@ import type { Board } from '../board.js';
 import type { Audit } from '../pipeline/audit.js';
 import type { Grant } from '../pipeline/grant.js';
 import type { ComponentMetrics } from '../pipeline/metrics.js';
-import type { OpClass, RateLimiter } from '../pipeline/rate-limit.js';
+import { OP_CLASSES, type OpClass, type RateLimiter } from '../pipeline/rate-limit.js';
+import type { BucketStore } from '../storage/store.js';
 import { refusal } from '../refusal.js';
 import type { SerialLink } from '../serial/types.js';
 
@@ -51,12 +52,14 @@ export interface HostContext {
   readonly config: ReadonlyMap<string, string>;
   readonly devices: DeviceLease | undefined;
   readonly now: () => number;
+  /** Where the component's storage bucket lives; undefined: a bucket in memory. */
+  readonly storage: BucketStore | undefined;
   /** Counts and throws `invalid(msg)`. */
   invalid(msg: string): never;
   /** Counts, audits and throws `denied(missing capability ...)`. */
   deny(op: string, target: string, missing: string): never;
-  /** Counts and throws `limited(..)` naming the class's limit. */
-  limited(cls: OpClass): never;
+  /** Counts and throws `limited(..)`: a rate class names its limit, any other text is the message. */
+  limited(clsOrMessage: OpClass | string): never;
   /** Rethrows a refusal as is; anything else as `io(what: message)`, counted as a device error. */
   failed(err: unknown, what: string): never;
 }
@@ -74,9 +77,9 @@ export function createContext(fields: Omit<HostContext, 'invalid' | 'deny' | 'li
       audit?.denied({ component: component.name, version: component.version, op, target, reason: `missing capability ${missing}` });
       throw refusal('denied', `missing capability ${missing}`);
     },
-    limited(cls: OpClass): never {
+    limited(clsOrMessage: OpClass | string): never {
       m.limited++;
-      throw refusal('limited', limiter.limitText(cls));
+      throw refusal('limited', (OP_CLASSES as readonly string[]).includes(clsOrMessage) ? limiter.limitText(clsOrMessage as OpClass) : clsOrMessage);
     },
     failed(err: unknown, what: string): never {
       const e = err instanceof HostCallError ? err : refusal('io', `${what}: ${err instanceof Error ? err.message : String(err)}`);

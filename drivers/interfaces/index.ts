@@ -3,6 +3,7 @@ import { gpio } from './gpio.js';
 import { host } from './host.js';
 import { messaging } from './messaging.js';
 import { serial } from './serial.js';
+import { storage } from './storage.js';
 import { telemetry } from './telemetry.js';
 
 export { createContext, type ComponentId, type DeviceLease, type HostContext, type HostSinks, type InterfaceDriver, type PolicyPart, type TelemetrySample } from './context.js';
@@ -12,4 +13,4 @@ export { createContext, type ComponentId, type DeviceLease, type HostContext, ty
  * the two lists equal). createHostApi merges their host functions; the policy is built from their
  * policy parts.
  */
-export const DRIVERS: readonly InterfaceDriver<never, unknown>[] = [gpio, serial, telemetry, messaging, host] as unknown as InterfaceDriver<never, unknown>[];
+export const DRIVERS: readonly InterfaceDriver<never, unknown>[] = [gpio, serial, telemetry, messaging, host, storage] as unknown as InterfaceDriver<never, unknown>[];

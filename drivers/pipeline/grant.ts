@@ -1,4 +1,4 @@
-import type { GpioWatch, Manifest, SerialGrant } from '../../runtime/manifest.js';
+import type { GpioWatch, Manifest, SerialGrant, StorageQuota } from '../../runtime/manifest.js';
 import { filterProblem, topicMatches } from './topics.js';
 
 /**
@@ -23,6 +23,8 @@ export interface Grant {
   readonly send: TopicAcl;
   readonly receive: TopicAcl;
   readonly config: ReadonlyMap<string, string>;
+  /** The bucket quota; undefined: no storage. */
+  readonly storage: StorageQuota | undefined;
 }
 
 export const MAX_PIN = 1023;
@@ -78,5 +80,6 @@ export function compileGrant(manifest: Manifest): Grant {
     send: new TopicAcl(c.messaging.send),
     receive: new TopicAcl(c.messaging.receive),
     config: new Map(Object.entries(c.config)),
+    storage: c.storage ? { ...c.storage } : undefined,
   };
 }

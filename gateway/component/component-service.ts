@@ -1,3 +1,4 @@
+import type { BucketStore } from '../../drivers/storage/store.js';
 import { acquireDevices, createHostApi, releaseDevices, type DeviceLease, type HostServicesOptions, type HostSinks } from '../../drivers/host-services.js';
 import type { Board } from '../../drivers/board.js';
 import type { Audit } from '../../drivers/pipeline/audit.js';
@@ -42,6 +43,8 @@ export interface ComponentServiceOptions {
   /** Restart backoff (tests shorten it). */
   backoff?: { baseMs: number; maxMs: number } | false;
   failedRetryMs?: number;
+  /** Where storage buckets live (the gateway's FileStore); default: in memory. */
+  storage?: BucketStore;
 }
 
 export class ComponentService {
@@ -100,6 +103,7 @@ export class ComponentService {
     if (this.opts.audit) o.audit = this.opts.audit;
     if (this.opts.metrics) o.metrics = this.opts.metrics;
     if (this.opts.rateLimits) o.rateLimits = this.opts.rateLimits;
+    if (this.opts.storage) o.storage = this.opts.storage;
     // Serial writes use this component's open links; the lease changes when devices are re-acquired.
     Object.defineProperty(o, 'devices', { get: () => this.lease, enumerable: true });
     return { manifest, prepared, api: createHostApi(o) };

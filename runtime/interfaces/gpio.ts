@@ -3,7 +3,7 @@ import { fn, iface } from './descriptor.js';
 /** `airssys:gateway/gpio`: BCM lines, read and write (watches arrive as on-gpio events). */
 export const gpio = iface({
   name: 'gpio',
-  worlds: ['0.1.0'],
+  worlds: ['0.1.0', '0.2.0'],
   rateClasses: [{ name: 'gpio', rate: 10_000, burst: 20_000 }],
   functions: [
     fn({ wit: 'read', method: 'gpioRead', params: [{ name: 'pin', type: 'u32' }], result: 'bool', fallible: true, charge: 'base', rate: 'gpio' }),

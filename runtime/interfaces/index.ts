@@ -3,6 +3,7 @@ import { gpio } from './gpio.js';
 import { host } from './host.js';
 import { messaging } from './messaging.js';
 import { serial } from './serial.js';
+import { storage } from './storage.js';
 import { telemetry } from './telemetry.js';
 
 export { camel, type HostFunction, type HostInterface, type RateClass, type WireType } from './descriptor.js';
@@ -13,7 +14,7 @@ export { camel, type HostFunction, type HostInterface, type RateClass, type Wire
  * linker, the world check, the worker channel, fuel charging, rate limits, metrics and the SDK to
  * know it. Order matters only for worker op codes (derived: index + 1) and metrics listing.
  */
-export const INTERFACES = [gpio, serial, telemetry, messaging, host] as const;
+export const INTERFACES = [gpio, serial, telemetry, messaging, host, storage] as const;
 
 export const WORLD_NAMESPACE = 'airssys:gateway';
 
@@ -29,7 +30,10 @@ function world(version: string, errorTags: readonly string[]): WorldVersion {
 }
 
 /** The worlds the gateway loads, oldest first. */
-export const WORLDS: readonly WorldVersion[] = [world('0.1.0', ['denied', 'invalid', 'io', 'limited'])];
+export const WORLDS: readonly WorldVersion[] = [world('0.1.0', ['denied', 'invalid', 'io', 'limited']), world('0.2.0', ['denied', 'invalid', 'io', 'limited', 'absent'])];
+
+/** The world a version names, or undefined. */
+export const worldVersion = (version: string): WorldVersion | undefined => WORLDS.find((w) => w.version === version);
 
 /** `airssys:gateway/gpio@0.1.0` */
 export const importName = (name: string, version: string): string => `${WORLD_NAMESPACE}/${name}@${version}`;
@@ -99,9 +103,17 @@ const TS_NAME: Record<WireType, string> = {
   void: 'void',
 };
 
-/** The declaration line jco 1.11.2 writes in `interfaces/<file>.d.ts` for a host function. */
+/** JavaScript reserved words jco cannot use as function names (it declares `_name` and re-exports it). */
+const RESERVED = new Set(['delete', 'new', 'function', 'default', 'class', 'return', 'switch', 'case', 'export', 'import', 'in', 'typeof', 'void', 'with', 'var', 'const', 'let', 'if', 'else', 'for', 'while', 'do', 'break', 'continue', 'try', 'catch', 'finally', 'throw', 'this', 'super', 'null', 'true', 'false', 'instanceof', 'yield', 'await', 'enum', 'debugger', 'extends']);
+
+/**
+ * The declaration line jco 1.11.2 writes in `interfaces/<file>.d.ts` for a host function
+ * (`export function read(..)`, or `declare function _delete(..)` for a reserved word).
+ */
 export function jcoDecl(f: HostFunction): string {
-  return `export function ${camel(f.wit)}(${f.params.map((p) => `${camel(p.name)}: ${TS_NAME[p.type]}`).join(', ')}): ${TS_NAME[f.result]};`;
+  const name = camel(f.wit);
+  const head = RESERVED.has(name) ? `declare function _${name}` : `export function ${name}`;
+  return `${head}(${f.params.map((p) => `${camel(p.name)}: ${TS_NAME[p.type]}`).join(', ')}): ${TS_NAME[f.result]};`;
 }
 
 /** The file stem jco uses for an interface's declarations. */

@@ -32,7 +32,7 @@ export const FAILED = 2;
 export type OpCode = number;
 
 export { LOG_LEVELS };
-const TAGS: readonly HostErrorTag[] = ['denied', 'invalid', 'io', 'limited'];
+const TAGS: readonly HostErrorTag[] = ['denied', 'invalid', 'io', 'limited', 'absent'];
 
 /** Room for the largest message payload the host accepts (256 KiB) plus its topic. */
 export const DEFAULT_CHANNEL_BYTES = 320 * 1024;

@@ -47,4 +47,18 @@ export class RecordingHost implements HostApi {
   config(key: string): string | undefined {
     return this.configValues[key];
   }
+  /** A plain map: the real bucket (quotas, durability) is tested in test/drivers/storage*.test.ts. */
+  readonly stored = new Map<string, Uint8Array>();
+  storageGet(key: string): Uint8Array | undefined {
+    return this.stored.get(key)?.slice();
+  }
+  storageSet(key: string, value: Uint8Array): void {
+    this.stored.set(key, value.slice());
+  }
+  storageDelete(key: string): boolean {
+    return this.stored.delete(key);
+  }
+  storageListKeys(prefix: string): string[] {
+    return [...this.stored.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
 }

@@ -8,6 +8,7 @@ import { declLines, expectedInterfaceDecls, expectedTypesDecl } from '../../runt
 import { readCoreModule } from '../../sdk/wasm-core.js';
 import { CORE_IMPORTS } from '../../sdk/core-check.js';
 import { sensorWat } from '../helpers/sensor-wat.js';
+import { sensorWatV2 } from '../helpers/sensor-wat-v2.js';
 import { RecordingHost } from '../helpers/recording-host.js';
 
 /**
@@ -15,35 +16,47 @@ import { RecordingHost } from '../helpers/recording-host.js';
  * interface; these tests hold what is derived from them against what the toolchain itself says.
  */
 describe('host interface descriptors', () => {
-  it('derive the exact declarations jco generates for a component importing every 0.1.0 interface', async () => {
-    const bytes = await buildWat(sensorWat());
-    const { files } = await (await loadJco()).transpile(bytes);
-    const world = WORLDS[0]!;
-    const expected = expectedInterfaceDecls(world);
-    const seen: string[] = [];
-    for (const [name, content] of Object.entries(files)) {
-      const m = /^interfaces\/(.+)\.d\.ts$/.exec(name);
-      if (!m) continue;
-      seen.push(m[1]!);
-      const lines = declLines(Buffer.from(content).toString('utf8')).filter((l) => !l.startsWith('import '));
-      if (m[1] === 'airssys-gateway-types') {
-        expect(lines).toEqual(expectedTypesDecl(world));
-        continue;
+  for (const [version, wat] of [
+    ['0.1.0', () => sensorWat()],
+    ['0.2.0', () => sensorWatV2({ v2: ['storage'] })],
+  ] as const) {
+    it(`derive the exact declarations jco generates for a component importing every ${version} interface`, async () => {
+      const world = WORLDS.find((w) => w.version === version)!;
+      const bytes = await buildWat(wat());
+      const { files } = await (await loadJco()).transpile(bytes);
+      const expected = expectedInterfaceDecls(world);
+      const seen: string[] = [];
+      for (const [name, content] of Object.entries(files)) {
+        const m = /^interfaces\/(.+)\.d\.ts$/.exec(name);
+        if (!m) continue;
+        seen.push(m[1]!);
+        const lines = declLines(Buffer.from(content).toString('utf8')).filter((l) => !l.startsWith('import '));
+        if (m[1] === 'airssys-gateway-types') {
+          expect(lines).toEqual(expectedTypesDecl(world));
+          continue;
+        }
+        const exp = expected[m[1]!]!;
+        expect(exp, m[1]).toBeDefined();
+        expect(lines.filter((l) => l.startsWith('export function') || l.startsWith('declare function'))).toEqual(exp.functions);
+        for (const a of exp.always) expect(lines).toContain(a);
       }
-      const exp = expected[m[1]!]!;
-      expect(exp, m[1]).toBeDefined();
-      expect(lines.filter((l) => l.startsWith('export function'))).toEqual(exp.functions);
-      for (const a of exp.always) expect(lines).toContain(a);
-    }
-    expect(seen.sort()).toEqual(['airssys-gateway-types', ...world.interfaces.map((i) => jcoFile(i.name))].sort());
-  });
+      const covered = world.interfaces.filter((i) => i.name !== 'i2c' && i.name !== 'spi').map((i) => jcoFile(i.name));
+      expect(seen.sort()).toEqual(['airssys-gateway-types', ...covered].sort());
+      // The gateway's own check accepts it, as the world its imports name.
+      const { analyzeComponent } = await import('../../runtime/analyze.js');
+      const analysis = await analyzeComponent(bytes);
+      expect(analysis.problem).toBeUndefined();
+      expect(analysis.world).toBe(`airssys:gateway/sensor@${version}`);
+    });
+  }
 
   it('derive the core signatures wit-component lowers each import to', async () => {
-    // The WAT helper declares each import with its core type, written by hand from the canonical ABI.
+    // The WAT helpers declare each import with its core type, written by hand from the canonical ABI.
     const core = readCoreModule(await watToCore(sensorWat()));
-    expect(core.imports.length).toBe(HOST_FUNCTIONS.length);
-    for (const imp of core.imports) {
-      const e = HOST_FUNCTIONS.find((h) => importName(h.iface.name, '0.1.0') === imp.module && h.fn.wit === imp.name);
+    const v2 = readCoreModule(await watToCore(sensorWatV2({ v2: ['storage'] })));
+    expect(v2.imports.length).toBe(HOST_FUNCTIONS.length);
+    for (const imp of [...core.imports, ...v2.imports]) {
+      const e = HOST_FUNCTIONS.find((h) => (importName(h.iface.name, '0.1.0') === imp.module || importName(h.iface.name, '0.2.0') === imp.module) && h.fn.wit === imp.name);
       expect(e, `${imp.module}#${imp.name}`).toBeDefined();
       expect(coreSignature(e!.fn)).toEqual(imp.type);
     }
@@ -55,16 +68,30 @@ describe('host interface descriptors', () => {
     expect(new Set(methods).size).toBe(methods.length);
     expect(HOST_FUNCTIONS.map((e) => e.op)).toEqual(HOST_FUNCTIONS.map((_, i) => i + 1));
     const imports = new Linker().bind(new RecordingHost());
-    for (const i of INTERFACES) {
-      for (const f of i.functions) {
-        expect(typeof imports[importName(i.name, '0.1.0')]![f.wit.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]).toBe('function');
+    for (const w of WORLDS) {
+      for (const i of w.interfaces) {
+        for (const f of i.functions) {
+          expect(typeof imports[importName(i.name, w.version)]![f.wit.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]).toBe('function');
+        }
       }
     }
-    expect(OP_CLASSES).toEqual(['gpio', 'serial', 'telemetry', 'messaging', 'log']);
+    expect(OP_CLASSES.slice(0, 5)).toEqual(['gpio', 'serial', 'telemetry', 'messaging', 'log']);
     expect(hostCallBase('airssys:gateway/host@0.1.0', 'log')).toBe(HOST_CALL_SINK_FUEL);
     expect(hostCallBase('airssys:gateway/host@0.1.0', 'nowMs')).toBe(HOST_CALL_BASE_FUEL);
     expect(hostCallBase('airssys:gateway/serial', 'write')).toBe(HOST_CALL_SINK_FUEL);
     expect(hostCallBase('airssys:gateway/gpio@0.1.0', 'read')).toBe(HOST_CALL_BASE_FUEL);
+  });
+});
+
+describe('world versions', () => {
+  it('a component mixing 0.1.0 and 0.2.0 imports is refused as incompatible-world', async () => {
+    const mixed = sensorWatV2({ v2: ['storage'] }).replace('"airssys:gateway/gpio@0.2.0"', '"airssys:gateway/gpio@0.1.0"').replaceAll('"airssys:gateway/gpio@0.2.0"', '"airssys:gateway/gpio@0.1.0"');
+    // wit-component cannot even build such a module against one world: the build names the problem.
+    const err = await buildWat(mixed).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    const { worldOf } = await import('../../runtime/world-check.js');
+    expect(() => worldOf({ imports: ['airssys:gateway/gpio@0.1.0', 'airssys:gateway/storage@0.2.0'], exports: [] })).toThrow(/mixes world versions \(0.1.0, 0.2.0\)/);
+    expect(() => worldOf({ imports: ['airssys:gateway/gpio@0.3.0'], exports: [] })).toThrow(/does not load/);
   });
 });
 

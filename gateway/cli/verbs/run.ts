@@ -2,6 +2,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSimBoard } from '../../../drivers/sim-board.js';
 import { VirtualTimers } from '../../../drivers/gpio/virtual-timers.js';
+import { FileStore, MemoryStore, type BucketStore } from '../../../drivers/storage/store.js';
 import { acquireDevices, createHostApi, releaseDevices, type TelemetrySample } from '../../../drivers/host-services.js';
 import { compileGrant } from '../../../drivers/pipeline/grant.js';
 import { Engine } from '../../../runtime/engine.js';
@@ -26,7 +27,7 @@ export const spec: VerbSpec = {
     { name: 'board', arg: 'sim', about: 'the board to simulate; only sim' },
     { name: 'gpio', arg: 'PIN=0|1[@TICK]', repeatable: true, about: 'drive an input pin before tick TICK (default 0)' },
     { name: 'serial', arg: 'PORT=TEXT[@TICK]', repeatable: true, about: 'feed bytes to a serial port before tick TICK (\\n, \\r escapes)' },
-    { name: 'data-dir', arg: 'DIR', about: 'where the compiled-component cache lives (default ~/.cache/airssys)' },
+    { name: 'data-dir', arg: 'DIR', about: 'where the compiled-component cache lives (default ~/.cache/airssys); when given, also where the storage bucket is kept (DIR/storage/NAME.json), else it is in memory' },
     { name: 'realtime', about: 'sleep tick-ms between ticks' },
   ],
   examples: ["airssys run thermo.wasm --manifest thermo.yaml --ticks 5 --gpio 17=1@2 --serial /dev/ttyUSB0='T=21.5\\n'"],
@@ -58,11 +59,14 @@ export const run: Verb = async (argv, io) => {
   let virtualNow = Date.now();
   // Device callbacks queue events here; the run loop delivers them in order between ticks.
   const pending: ComponentEvent[] = [];
+  let store: BucketStore | undefined;
   const timers = new VirtualTimers(() => virtualNow);
   try {
     manifest = await loadManifestFile(manifestPath);
     const bytes = await readComponentFile(file);
-    const dataDir = flagString(args, 'data-dir') ?? defaultCacheRoot();
+    const givenDataDir = flagString(args, 'data-dir');
+    const dataDir = givenDataDir ?? defaultCacheRoot();
+    store = givenDataDir ? new FileStore({ dir: join(givenDataDir, 'storage'), flushMs: 10_000 }) : new MemoryStore();
     const engine = new Engine({ cacheDir: join(dataDir, 'cache') });
     const prepared = await engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb });
     // Debounce windows run on the virtual clock too, so `--gpio` edges settle between ticks.
@@ -84,6 +88,7 @@ export const run: Verb = async (argv, io) => {
         grant,
         board: sim,
         devices: lease,
+        storage: store,
         now: () => virtualNow,
         sinks: {
           telemetry: (channel: string, sample: TelemetrySample) => io.out(JSON.stringify({ telemetry: { channel, ...sample, ts: virtualNow } })),
@@ -160,6 +165,7 @@ export const run: Verb = async (argv, io) => {
       await flush();
     }
   } finally {
+    store?.close();
     await releaseDevices(lease);
     await sim.close();
   }
