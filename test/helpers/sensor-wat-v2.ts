@@ -9,7 +9,7 @@ import { sensorWat, type SensorWatOptions } from './sensor-wat.js';
  *   $spi_transfer (bus u8, chip-select u8, data ptr len, retptr)
  *   $storage_get (key ptr len, retptr) → [tag u8 @0, some u8 @4, ptr @8, len @12] or err at @4
  *   $storage_set (key ptr len, value ptr len, retptr)
- *   $storage_delete (key ptr len, retptr) → [tag u8 @0, bool u8 @1]
+ *   $storage_delete (key ptr len, retptr) → [tag u8 @0, bool u8 @4]
  *   $storage_list_keys (prefix ptr len, retptr) → [tag u8 @0, list ptr @4, len @8]
  */
 export interface SensorWatV2Options extends SensorWatOptions {

@@ -9,7 +9,7 @@ import { sensorWatV2 } from './sensor-wat-v2.js';
  *   `count` = the new value; when the set fails it publishes `err` = 100 + the host-error case
  *   (100 denied, 101 invalid, 102 io, 103 limited) instead. When the new value equals the
  *   manifest's config `trap-at` (a digit 1-9) it traps right after the set: a crash after a write.
- * - on-message: deletes `count` and publishes `deleted` = 1 if it existed, then publishes `keys` =
+ * - on-message: deletes `count` and publishes `deleted` = 1 if it existed (0 if not), then publishes `keys` =
  *   the number of keys list-keys("") returns.
  */
 export const STORAGE_STRINGS = { count: 'count', err: 'err', deleted: 'deleted', keys: 'keys', trapAt: 'trap-at' };
@@ -54,9 +54,9 @@ export function storageCounterWat(): string {
       end
       ${OK}`,
     onMessage: `
-      ;; delete("count") → [tag @16, bool @17]
+      ;; delete("count") → [tag @16, bool @20] (the payload is aligned to host-error's 4)
       ${str('count')} i32.const 16 call $storage_delete
-      ${publish('deleted', 'i32.const 17 i32.load8_u f64.convert_i32_u')}
+      ${publish('deleted', 'i32.const 20 i32.load8_u f64.convert_i32_u')}
       ;; list-keys("") → [tag @16, ptr @20, len @24]
       i32.const 0 i32.const 0 i32.const 16 call $storage_list_keys
       ${publish('keys', 'i32.const 24 i32.load f64.convert_i32_u')}
