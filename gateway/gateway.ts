@@ -150,7 +150,8 @@ export class Gateway {
     // `scenario` is the simulated board's signal generator, not a driver option.
     const { scenario, ...boardOptions } = config.board.options as { scenario?: unknown };
     const parsedScenario = config.board.kind === 'sim' ? parseScenario(scenario) : undefined;
-    this.board = await createBoard({ kind: config.board.kind, options: boardOptions } as BoardSpec);
+    const devices = parsedScenario ? { devices: { i2c: parsedScenario.i2c, spi: parsedScenario.spi } } : {};
+    this.board = await createBoard({ kind: config.board.kind, options: { ...boardOptions, ...devices } } as BoardSpec);
     for (const l of loaded.values()) {
       const problems = checkManifestAgainstBoard(l.manifest, this.board);
       if (problems.length) {

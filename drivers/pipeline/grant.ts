@@ -1,4 +1,4 @@
-import type { GpioWatch, Manifest, SerialGrant, StorageQuota } from '../../runtime/manifest.js';
+import type { GpioWatch, Manifest, SerialGrant, SpiGrant, StorageQuota } from '../../runtime/manifest.js';
 import { filterProblem, topicMatches } from './topics.js';
 
 /**
@@ -25,6 +25,10 @@ export interface Grant {
   readonly config: ReadonlyMap<string, string>;
   /** The bucket quota; undefined: no storage. */
   readonly storage: StorageQuota | undefined;
+  /** Granted I2C devices, keyed `bus:address`. */
+  readonly i2c: ReadonlySet<string>;
+  /** Granted SPI chip selects, keyed `bus.chip-select`, with the manifest's speed and mode. */
+  readonly spi: ReadonlyMap<string, SpiGrant>;
 }
 
 export const MAX_PIN = 1023;
@@ -81,5 +85,7 @@ export function compileGrant(manifest: Manifest): Grant {
     receive: new TopicAcl(c.messaging.receive),
     config: new Map(Object.entries(c.config)),
     storage: c.storage ? { ...c.storage } : undefined,
+    i2c: new Set((c.i2c ?? []).map((d) => `${d.bus}:${d.address}`)),
+    spi: new Map((c.spi ?? []).map((d) => [`${d.bus}.${d.chipSelect}`, { ...d }])),
   };
 }

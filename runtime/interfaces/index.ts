@@ -1,8 +1,10 @@
 import { camel, type HostFunction, type HostInterface, type RateClass, type TsOf, type WireType } from './descriptor.js';
 import { gpio } from './gpio.js';
 import { host } from './host.js';
+import { i2c } from './i2c.js';
 import { messaging } from './messaging.js';
 import { serial } from './serial.js';
+import { spi } from './spi.js';
 import { storage } from './storage.js';
 import { telemetry } from './telemetry.js';
 
@@ -14,7 +16,7 @@ export { camel, type HostFunction, type HostInterface, type RateClass, type Wire
  * linker, the world check, the worker channel, fuel charging, rate limits, metrics and the SDK to
  * know it. Order matters only for worker op codes (derived: index + 1) and metrics listing.
  */
-export const INTERFACES = [gpio, serial, telemetry, messaging, host, storage] as const;
+export const INTERFACES = [gpio, serial, telemetry, messaging, host, i2c, spi, storage] as const;
 
 export const WORLD_NAMESPACE = 'airssys:gateway';
 
