@@ -1,4 +1,6 @@
-import { OP_CLASSES, type OpClass } from '../../runtime/interfaces/index.js';
+import { INTERFACES, OP_CLASSES, type HostInterface, type OpClass } from '../../runtime/interfaces/index.js';
+
+const ALWAYS = new Set<string>((INTERFACES as readonly HostInterface[]).filter((i) => i.worlds.includes('0.1.0')).flatMap((i) => (i.rateClasses ?? []).map((r) => r.name)));
 
 /**
  * Counters for one component. Plain numeric fields (one per operation class, from the interface
@@ -23,7 +25,9 @@ export class ComponentMetrics {
 
   snapshot(): MetricsSnapshot {
     return {
-      ops: Object.fromEntries(OP_CLASSES.map((c) => [c, this[c]])) as Record<OpClass, number>,
+      // Classes of the 0.1.0 interfaces always; newer ones (storage, i2c, spi) once used, so the
+      // snapshot (health, metrics) of a gateway running only 0.1.0 components reads as before.
+      ops: Object.fromEntries(OP_CLASSES.filter((c) => ALWAYS.has(c) || this[c] > 0).map((c) => [c, this[c]])) as Partial<Record<OpClass, number>>,
       denied: this.denied,
       limited: this.limited,
       invalid: this.invalid,
@@ -33,7 +37,8 @@ export class ComponentMetrics {
 }
 
 export interface MetricsSnapshot {
-  ops: Record<OpClass, number>;
+  /** Calls per operation class: the 0.1.0 classes always, newer ones once used. */
+  ops: Partial<Record<OpClass, number>>;
   denied: number;
   limited: number;
   invalid: number;
