@@ -3,6 +3,7 @@ import { i2c as descriptor } from '../../runtime/interfaces/i2c.js';
 import { hex2, parseI2cAddress } from '../../runtime/manifest.js';
 import { MAX_BUS_TRANSFER_BYTES } from '../bus/types.js';
 import { arr, isObj, keys } from '../pipeline/policy-parts.js';
+import { busKey } from '../pipeline/grant.js';
 import { driver } from './context.js';
 
 /** Role part: `i2c: [{ bus: 1, address: 0x76 }]`; `address: "*"` allows any address on the bus. */
@@ -48,7 +49,7 @@ export const i2c = driver<'i2cTransfer', I2cRoleEntry[]>({
         if (!(data instanceof Uint8Array)) invalid('i2c data must be bytes');
         if (data.length > MAX_BUS_TRANSFER_BYTES) invalid(`i2c write of ${data.length} bytes exceeds ${MAX_BUS_TRANSFER_BYTES}; split it`);
         if (!(readLen >= 0 && readLen <= MAX_BUS_TRANSFER_BYTES)) invalid(`i2c read of ${readLen} bytes exceeds ${MAX_BUS_TRANSFER_BYTES}; split it`);
-        if (!grant.i2c.has(`${bus}:${address}`)) deny('i2c.transfer', `bus ${bus} address ${hex2(address)}`, `i2c bus ${bus} address ${hex2(address)}`);
+        if (!grant.i2c.has(busKey(bus, address))) deny('i2c.transfer', `bus ${bus} address ${hex2(address)}`, `i2c bus ${bus} address ${hex2(address)}`);
         if (bucket !== undefined && !bucket.take()) limited('i2c');
         m.i2c++;
         const driver = board.i2c;

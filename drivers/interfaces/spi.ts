@@ -2,6 +2,7 @@ import { echo } from '../../runtime/echo.js';
 import { spi as descriptor } from '../../runtime/interfaces/spi.js';
 import { MAX_BUS_TRANSFER_BYTES } from '../bus/types.js';
 import { arr, isObj, keys } from '../pipeline/policy-parts.js';
+import { busKey } from '../pipeline/grant.js';
 import { driver } from './context.js';
 
 /** Role part: `spi: [{ bus: 0, chip-select: 0, speed-hz: 2000000 }]` (speed-hz a maximum; chip-select "*": any). */
@@ -55,7 +56,7 @@ export const spi = driver<'spiTransfer', SpiRoleEntry[]>({
       spiTransfer(bus: number, chipSelect: number, data: Uint8Array): Uint8Array {
         if (!(data instanceof Uint8Array)) invalid('spi data must be bytes');
         if (data.length > MAX_BUS_TRANSFER_BYTES) invalid(`spi transfer of ${data.length} bytes exceeds ${MAX_BUS_TRANSFER_BYTES}; split it`);
-        const g = grant.spi.get(`${bus}.${chipSelect}`);
+        const g = grant.spi.get(busKey(bus, chipSelect));
         if (!g) return deny('spi.transfer', `bus ${bus} chip-select ${chipSelect}`, `spi bus ${bus} chip-select ${chipSelect}`);
         if (bucket !== undefined && !bucket.take()) limited('spi');
         m.spi++;
