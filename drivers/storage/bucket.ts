@@ -54,6 +54,15 @@ export class Bucket {
     for (const k of this.entries.keys()) if (k.startsWith(prefix)) out.push(k);
     return out.sort();
   }
+  /** The content as it stands (values are never changed in place, so sharing them is safe). */
+  snapshot(): ReadonlyMap<string, Uint8Array> {
+    return new Map(this.entries);
+  }
+  /** Puts a snapshot back (an OTA rollback, a failed init): a change, flushed like any other. */
+  restore(snapshot: ReadonlyMap<string, Uint8Array>): void {
+    this.load(snapshot);
+    this.changed();
+  }
   /** Replaces the whole content (loading from disk); not a change to flush. */
   load(entries: Iterable<[string, Uint8Array]>): void {
     this.entries.clear();

@@ -94,3 +94,39 @@ describe('storage from a 0.2.0 component', () => {
     expect(b.counts()[0]).toBe(1);
   });
 });
+
+describe('storage across version swaps (contract 7.1)', () => {
+  it('a failed init leaves the bucket as it was; a rollback restores it as it stood at the swap', { timeout: 120_000 }, async () => {
+    const { buildWat } = await import('../../runtime/build/wat.js');
+    const { sensorWatV2 } = await import('../helpers/sensor-wat-v2.js');
+    const { strings, errWith } = await import('../helpers/sensor-wat.js');
+    const S = { count: 'count', no: 'refused' };
+    const T = strings(S);
+    // init stores count = 999, then refuses to start.
+    const badInit = sensorWatV2({
+      v2: ['storage'],
+      strings: S,
+      init: `i32.const 64 i32.const 999 i32.store
+        i32.const ${T.ptr('count')} i32.const ${T.len('count')} i32.const 64 i32.const 4 i32.const 16 call $storage_set
+        ${errWith(T.ptr('no'), T.len('no'))}`,
+    });
+    const store = new MemoryStore();
+    const c = await start('swapper', store);
+    await waitFor(() => c.counts().length >= 2, 30_000);
+    const m = (version: string) => parseManifest({ name: 'swapper', version, 'tick-ms': 10, capabilities: { telemetry: ['*'], storage: { 'max-bytes': 1024, 'max-keys': 8 } } });
+    const failed = await c.svc.swap(m('2.0.0'), await engine.prepare(await buildWat(badInit), { memoryMb: 16 }));
+    expect(failed.ok).toBe(false);
+    const valueNow = () => Buffer.from(store.bucket('swapper').get('count')!).readUInt32LE(0);
+    expect(valueNow()).not.toBe(999);
+    expect(valueNow()).toBeLessThan(999);
+    // A good new version counts on from the bucket as it is; a rollback puts back the bucket as it stood at that swap.
+    const atSwap = valueNow();
+    const good = await c.svc.swap(m('3.0.0'), await engine.prepare(await storageCounter(), { memoryMb: 16 }));
+    expect(good.ok).toBe(true);
+    await waitFor(() => valueNow() >= atSwap + 100, 60_000);
+    const rolled = await c.svc.swap(m('1.0.0'), await engine.prepare(await storageCounter(), { memoryMb: 16 }), { force: true });
+    expect(rolled.ok).toBe(true);
+    // Restored to the swap-time value (the old version may already have counted a little since).
+    expect(valueNow()).toBeLessThan(atSwap + 50);
+  });
+});
