@@ -1,5 +1,6 @@
 import { GatewayError } from '../runtime/errors.js';
-import type { Manifest } from '../runtime/manifest.js';
+import { hex2, type Manifest } from '../runtime/manifest.js';
+import type { I2cDriver, SpiDriver } from './bus/types.js';
 import type { GpioDriver } from './gpio/types.js';
 import { OutputClaims } from './ownership.js';
 import type { SerialDriver } from './serial/types.js';
@@ -12,6 +13,10 @@ export interface Board {
   readonly kind: BoardKind;
   readonly gpio: GpioDriver;
   readonly serial: SerialDriver;
+  /** The I2C buses; absent on a board without an I2C driver yet (grants are refused at load). */
+  readonly i2c?: I2cDriver;
+  /** The SPI buses; absent on a board without an SPI driver yet. */
+  readonly spi?: SpiDriver;
   /** Which component drives which output pin right now. */
   readonly claims: OutputClaims;
   close(): Promise<void>;
@@ -80,6 +85,10 @@ export function checkManifestAgainstBoard(manifest: Manifest, board: Board): str
     seen.add(pin);
     if (pin < min || pin > max) out.push(`component ${manifest.name}: gpio pin ${pin} is outside the ${board.kind} board (${min}-${max})`);
   }
+  // A board without a bus driver refuses the grant in one line instead of failing at the first call.
+  const linuxLater = 'not supported on this board yet; use board: sim, or wait for the Linux i2c/spi drivers (docs/drivers.md)';
+  if (!board.i2c) for (const d of manifest.capabilities.i2c ?? []) out.push(`component ${manifest.name}: i2c bus ${d.bus} address ${hex2(d.address)}: ${linuxLater}`);
+  if (!board.spi) for (const d of manifest.capabilities.spi ?? []) out.push(`component ${manifest.name}: spi bus ${d.bus} chip-select ${d.chipSelect}: ${linuxLater}`);
   const knows = (board.serial as { knows?: (p: string) => boolean }).knows;
   if (knows) {
     for (const s of manifest.capabilities.serial) {

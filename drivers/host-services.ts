@@ -1,42 +1,29 @@
 import { GatewayError, HostCallError } from '../runtime/errors.js';
-import { refusal } from './refusal.js';
-import type { HostApi, LogLevel } from '../runtime/host-api.js';
+import type { HostApi } from '../runtime/host-api.js';
 export { refusal } from './refusal.js';
 import type { Board } from './board.js';
+import { createContext, DRIVERS, type ComponentId, type DeviceLease, type HostSinks } from './interfaces/index.js';
 import type { Audit } from './pipeline/audit.js';
 import type { Grant } from './pipeline/grant.js';
 import { ComponentMetrics, Metrics } from './pipeline/metrics.js';
 import { RateLimiter, type RateLimits } from './pipeline/rate-limit.js';
-import { topicProblem } from './pipeline/topics.js';
 import type { SerialLink } from './serial/types.js';
-import { MAX_SERIAL_WRITE_BYTES } from './serial/types.js';
+import type { BucketStore } from './storage/store.js';
 
 /**
  * The host functions of one component, as a pipeline: validate arguments → check the grant →
  * take a rate-limit token → count → run the driver. Every refusal is a HostCallError the guest
  * sees as `err(host-error)`; denials are also written to the audit log. The allowed path touches
  * only byte maps, a token counter and a metrics field, never the audit log.
+ *
+ * Each interface's functions live in drivers/interfaces/<name>.ts; this file merges them and owns
+ * the devices a component holds.
  */
 
-export const MAX_JSON_BYTES = 64 * 1024;
-export const MAX_MESSAGE_BYTES = 256 * 1024;
-export const MAX_LOG_CHARS = 8 * 1024;
-const CHANNEL_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-const LEVELS: ReadonlySet<string> = new Set(['trace', 'debug', 'info', 'warn', 'error']);
-
-export type TelemetrySample = { value: number } | { json: unknown };
-
-/** Where allowed calls end up (the MQTT/telemetry layer and the gateway log provide these). */
-export interface HostSinks {
-  telemetry(channel: string, sample: TelemetrySample): void;
-  message(topic: string, payload: Uint8Array): void;
-  log(level: LogLevel, message: string): void;
-}
-
-export interface ComponentId {
-  name: string;
-  version: string;
-}
+export { MAX_JSON_BYTES } from './interfaces/telemetry.js';
+export { MAX_MESSAGE_BYTES } from './interfaces/messaging.js';
+export { MAX_LOG_CHARS } from './interfaces/host.js';
+export type { ComponentId, DeviceLease, HostSinks, TelemetrySample } from './interfaces/index.js';
 
 export interface HostServicesOptions {
   component: ComponentId;
@@ -54,173 +41,27 @@ export interface HostServicesOptions {
   devices?: DeviceLease;
   /** Wall clock for now-ms; default Date.now. */
   now?: () => number;
-}
-
-function hostError(err: unknown, what: string): HostCallError {
-  if (err instanceof HostCallError) return err;
-  return refusal('io', `${what}: ${err instanceof Error ? err.message : String(err)}`);
+  /** Where storage buckets live (the gateway's FileStore); default: a bucket in memory. */
+  storage?: BucketStore;
 }
 
 export function createHostApi(opts: HostServicesOptions): HostApi {
-  const { component, grant, board, audit, sinks } = opts;
-  const m = opts.metrics instanceof ComponentMetrics ? opts.metrics : (opts.metrics ?? new Metrics()).for(component.name);
-  const limiter = opts.rateLimits instanceof RateLimiter ? opts.rateLimits : new RateLimiter(opts.rateLimits);
-  const gpioBucket = limiter.gpio;
-  const serialBucket = limiter.serial;
-  const telemetryBucket = limiter.telemetry;
-  const messagingBucket = limiter.messaging;
-  const logBucket = limiter.log;
-  const gpio = board.gpio;
-  const pinMin = gpio.pins.min;
-  const pinMax = gpio.pins.max;
-  const readable = grant.gpioRead;
-  const writable = grant.gpioWrite;
-  const config: ReadonlyMap<string, string> = opts.config === undefined ? grant.config : opts.config instanceof Map ? opts.config : new Map(Object.entries(opts.config as Record<string, string>));
-  const now = opts.now ?? Date.now;
-
-  const invalid = (msg: string): never => {
-    m.invalid++;
-    throw refusal('invalid', msg);
-  };
-  const deny = (op: string, target: string, missing: string): never => {
-    m.denied++;
-    audit?.denied({ component: component.name, version: component.version, op, target, reason: `missing capability ${missing}` });
-    throw refusal('denied', `missing capability ${missing}`);
-  };
-  const limited = (cls: 'gpio' | 'serial' | 'telemetry' | 'messaging'): never => {
-    m.limited++;
-    throw refusal('limited', limiter.limitText(cls));
-  };
-  const failed = (err: unknown, what: string): never => {
-    const e = hostError(err, what);
-    if (e.tag === 'io') m.errors++;
-    throw e;
-  };
-  const checkPin = (pin: number): void => {
-    // `pin` comes from a u32; still guard NaN/fractions in case a caller bypasses the WIT glue.
-    if (!(pin >= pinMin && pin <= pinMax) || Math.floor(pin) !== pin) invalid(`pin ${pin} is outside the ${board.kind} board (${pinMin}-${pinMax})`);
-  };
-  const checkChannel = (channel: string): void => {
-    if (typeof channel !== 'string' || !CHANNEL_RE.test(channel)) invalid(`channel ${JSON.stringify(channel)} is not a valid name (letters, digits, _ . -, at most 64)`);
-    if (!grant.telemetryAll && !grant.telemetry.has(channel)) deny('telemetry.publish', channel, `telemetry channel ${channel}`);
-  };
-
-  return {
-    gpioRead(pin: number): boolean {
-      if (!(pin >= pinMin && pin <= pinMax) || Math.floor(pin) !== pin) checkPin(pin);
-      if (readable[pin] !== 1) deny('gpio.read', `pin ${pin}`, `gpio.read pin ${pin}`);
-      if (gpioBucket !== undefined && !gpioBucket.take()) limited('gpio');
-      m.gpio++;
-      try {
-        return gpio.read(pin);
-      } catch (err) {
-        return failed(err, `gpio.read pin ${pin}`);
-      }
-    },
-
-    gpioWrite(pin: number, value: boolean): void {
-      checkPin(pin);
-      if (writable[pin] !== 1) deny('gpio.write', `pin ${pin}`, `gpio.write pin ${pin}`);
-      if (typeof value !== 'boolean') invalid(`gpio value must be a boolean, got ${typeof value}`);
-      if (gpioBucket !== undefined && !gpioBucket.take()) limited('gpio');
-      m.gpio++;
-      try {
-        gpio.write(pin, value);
-      } catch (err) {
-        failed(err, `gpio.write pin ${pin}`);
-      }
-    },
-
-    serialWrite(port: string, data: Uint8Array): number {
-      if (typeof port !== 'string' || port.length === 0 || port.length > 256) invalid(`serial port ${JSON.stringify(port)} is not a port path`);
-      if (!(data instanceof Uint8Array)) invalid('serial data must be bytes');
-      if (!grant.serial.has(port)) deny('serial.write', port, `serial port ${port}`);
-      if (data.length > MAX_SERIAL_WRITE_BYTES) invalid(`serial write of ${data.length} bytes exceeds ${MAX_SERIAL_WRITE_BYTES}; split it`);
-      if (serialBucket !== undefined && !serialBucket.take()) limited('serial');
-      m.serial++;
-      const link: SerialLink | undefined = opts.devices?.serial.get(port) ?? board.serial.get(port);
-      if (!link) return invalid(`serial port ${port} is not open`);
-      if (data.length === 0) return 0;
-      try {
-        return link.write(data);
-      } catch (err) {
-        return failed(err, `serial.write ${port}`);
-      }
-    },
-
-    publish(channel: string, value: number): void {
-      checkChannel(channel);
-      if (typeof value !== 'number' || !Number.isFinite(value)) invalid(`telemetry value must be a finite number, got ${String(value)}`);
-      if (telemetryBucket !== undefined && !telemetryBucket.take()) limited('telemetry');
-      m.telemetry++;
-      try {
-        sinks.telemetry(channel, { value });
-      } catch (err) {
-        failed(err, `telemetry.publish ${channel}`);
-      }
-    },
-
-    publishJson(channel: string, json: string): void {
-      checkChannel(channel);
-      if (typeof json !== 'string') invalid('publish-json needs a JSON string');
-      // Cheap bound first: UTF-8 is never shorter than the UTF-16 length / 1... so check chars, then bytes.
-      if (json.length > MAX_JSON_BYTES || Buffer.byteLength(json, 'utf8') > MAX_JSON_BYTES) invalid(`JSON is larger than ${MAX_JSON_BYTES} bytes`);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(json);
-      } catch (err) {
-        invalid(`JSON does not parse: ${(err as Error).message}`);
-      }
-      if (telemetryBucket !== undefined && !telemetryBucket.take()) limited('telemetry');
-      m.telemetry++;
-      try {
-        sinks.telemetry(channel, { json: parsed });
-      } catch (err) {
-        failed(err, `telemetry.publish-json ${channel}`);
-      }
-    },
-
-    send(topic: string, payload: Uint8Array): void {
-      const problem = topicProblem(topic);
-      if (problem) invalid(problem);
-      if (!(payload instanceof Uint8Array)) invalid('message payload must be bytes');
-      if (payload.length > MAX_MESSAGE_BYTES) invalid(`message payload of ${payload.length} bytes exceeds ${MAX_MESSAGE_BYTES}`);
-      if (!grant.send.allows(topic)) deny('messaging.send', topic, `messaging.send ${topic}`);
-      if (messagingBucket !== undefined && !messagingBucket.take()) limited('messaging');
-      m.messaging++;
-      try {
-        // Copy: guest memory may change once the call returns, and the sink may queue the payload.
-        sinks.message(topic, payload.slice());
-      } catch (err) {
-        failed(err, `messaging.send ${topic}`);
-      }
-    },
-
-    log(level: LogLevel, message: string): void {
-      // `log` has no result in WIT: a throw would trap the guest, so every refusal is a silent drop.
-      if (logBucket !== undefined && !logBucket.take()) {
-        m.limited++;
-        return;
-      }
-      m.log++;
-      const lvl: LogLevel = LEVELS.has(level) ? level : 'info';
-      let msg = typeof message === 'string' ? message : String(message);
-      if (msg.length > MAX_LOG_CHARS) msg = `${msg.slice(0, MAX_LOG_CHARS)}… (${msg.length - MAX_LOG_CHARS} more characters dropped)`;
-      try {
-        sinks.log(lvl, msg);
-      } catch {
-        m.errors++;
-      }
-    },
-
-    nowMs(): bigint {
-      return BigInt(Math.floor(now()));
-    },
-
-    config(key: string): string | undefined {
-      return typeof key === 'string' ? config.get(key) : undefined;
-    },
-  };
+  const ctx = createContext({
+    component: opts.component,
+    grant: opts.grant,
+    board: opts.board,
+    audit: opts.audit,
+    sinks: opts.sinks,
+    metrics: opts.metrics instanceof ComponentMetrics ? opts.metrics : (opts.metrics ?? new Metrics()).for(opts.component.name),
+    limiter: opts.rateLimits instanceof RateLimiter ? opts.rateLimits : new RateLimiter(opts.rateLimits),
+    config: opts.config === undefined ? opts.grant.config : opts.config instanceof Map ? opts.config : new Map(Object.entries(opts.config as Record<string, string>)),
+    devices: opts.devices,
+    now: opts.now ?? Date.now,
+    storage: opts.storage,
+  });
+  const api: Partial<HostApi> = {};
+  for (const d of DRIVERS) Object.assign(api, d.implement(ctx));
+  return api as HostApi;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,13 +76,6 @@ export interface DeviceCallbacks {
   onError?(err: unknown): void;
 }
 
-export interface DeviceLease {
-  readonly component: ComponentId;
-  readonly serial: ReadonlyMap<string, SerialLink>;
-  readonly outputs: readonly number[];
-  readonly watches: readonly number[];
-  readonly released: boolean;
-}
 
 interface LeaseState extends DeviceLease {
   serial: Map<string, SerialLink>;

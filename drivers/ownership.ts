@@ -1,5 +1,5 @@
 import { GatewayError } from '../runtime/errors.js';
-import type { Manifest } from '../runtime/manifest.js';
+import { hex2, type Manifest } from '../runtime/manifest.js';
 
 /**
  * Exclusive devices. An output pin is driven by exactly one component and a serial port is read
@@ -14,9 +14,17 @@ export function checkSerialOwnership(manifests: readonly Manifest[]): string[] {
   return clashes(manifests, (m) => m.capabilities.serial.map((s) => s.port), (port, a, b) => `serial port ${port} is granted to both ${a} and ${b}; give each port to one component`);
 }
 
-/** Both checks; empty when the set of manifests can run together. */
+/** Contract 7.2: two components may not hold the same I2C address or the same SPI chip select. */
+export function checkBusOwnership(manifests: readonly Manifest[]): string[] {
+  return [
+    ...clashes(manifests, (m) => (m.capabilities.i2c ?? []).map((d) => `bus ${d.bus} address ${hex2(d.address)}`), (dev, a, b) => `i2c ${dev} is granted to both ${a} and ${b}; give each I2C device to one component`),
+    ...clashes(manifests, (m) => (m.capabilities.spi ?? []).map((d) => `bus ${d.bus} chip-select ${d.chipSelect}`), (dev, a, b) => `spi ${dev} is granted to both ${a} and ${b}; give each chip select to one component`),
+  ];
+}
+
+/** Every check; empty when the set of manifests can run together. */
 export function checkDeviceConflicts(manifests: readonly Manifest[]): string[] {
-  return [...checkOutputOwnership(manifests), ...checkSerialOwnership(manifests)];
+  return [...checkOutputOwnership(manifests), ...checkSerialOwnership(manifests), ...checkBusOwnership(manifests)];
 }
 
 function clashes<T>(manifests: readonly Manifest[], items: (m: Manifest) => T[], line: (item: T, a: string, b: string) => string): string[] {

@@ -25,6 +25,8 @@ import { InboundCommands } from './commands/inbound.js';
 import { ThrottledLog } from './log/throttled.js';
 import { topics } from './mqtt/topics.js';
 import { Outbox } from './telemetry/outbox.js';
+import { createStorage } from './storage/from-config.js';
+import type { FileStore } from '../drivers/storage/store.js';
 import { TelemetryPublisher } from './telemetry/publisher.js';
 import { OtaStore, StoreDamage, type Recovery } from './ota/store.js';
 import { OtaUpdater, type Activation, type OtaHost } from './ota/updater.js';
@@ -78,6 +80,8 @@ export class Gateway {
   audit!: Audit;
   broker!: BrokerLink;
   outbox!: Outbox;
+  /** Components' storage buckets (contract 7.1). */
+  storage!: FileStore;
   publisher!: TelemetryPublisher;
   ota: OtaUpdater | undefined;
   /** Component lifecycle, removal, version and OTA events, for extensions (gateway/extensions/). */
@@ -155,7 +159,8 @@ export class Gateway {
     // `scenario` is the simulated board's signal generator, not a driver option.
     const { scenario, ...boardOptions } = config.board.options as { scenario?: unknown };
     const parsedScenario = config.board.kind === 'sim' ? parseScenario(scenario) : undefined;
-    this.board = await createBoard({ kind: config.board.kind, options: boardOptions } as BoardSpec);
+    const devices = parsedScenario ? { devices: { i2c: parsedScenario.i2c, spi: parsedScenario.spi } } : {};
+    this.board = await createBoard({ kind: config.board.kind, options: { ...boardOptions, ...devices } } as BoardSpec);
     for (const l of loaded.values()) {
       const problems = checkManifestAgainstBoard(l.manifest, this.board);
       if (problems.length) {
@@ -164,6 +169,7 @@ export class Gateway {
       }
     }
     this.audit = createAudit({ file: join(dataDir, 'audit.log') });
+    this.storage = createStorage(dataDir, config.storage.flushMs, this.log);
 
     // 2. Durable telemetry first, so not one sample of init is lost even with no broker yet.
     const t = config.telemetry;
@@ -288,6 +294,7 @@ export class Gateway {
         log: (level, message) => clog[level]({ source: 'component' }, message),
       },
       bus: this.bus,
+      storage: this.storage,
       onLifecycle: (e, s) => this.publishState(e, s),
       log: (level, message) => clog[level](message),
       ...(this.opts.supervision?.backoff !== undefined ? { backoff: this.opts.supervision.backoff } : {}),
@@ -556,6 +563,7 @@ export class Gateway {
     await this.broker?.stop();
     this.link?.dispose();
     this.outbox?.close();
+    this.storage?.close();
     await this.board?.close();
     await this.audit?.close();
     if (!this.opts.shared) await this.buildWorker.close();

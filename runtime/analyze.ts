@@ -12,8 +12,10 @@ import { checkWorld, summarizeWit, type WorldSummary } from './world-check.js';
 export interface Analysis {
   summary: WorldSummary;
   files: Record<string, Uint8Array>;
-  /** Why it does not fit airssys:gateway/sensor@0.1.0; undefined when it does. */
+  /** Why it does not fit the world its imports name; undefined when it does. */
   problem: GatewayError | undefined;
+  /** The world it targets (`airssys:gateway/sensor@0.2.0`) when it fits. */
+  world: string | undefined;
 }
 
 export async function analyzeComponent(bytes: Uint8Array): Promise<Analysis> {
@@ -35,10 +37,11 @@ export async function analyzeComponent(bytes: Uint8Array): Promise<Analysis> {
     if (m) decls.set(m[1]!, Buffer.from(content).toString('utf8'));
   }
   let problem: GatewayError | undefined;
+  let world: string | undefined;
   try {
-    checkWorld(summary, decls);
+    world = `airssys:gateway/sensor@${checkWorld(summary, decls).version}`;
   } catch (err) {
     problem = err as GatewayError;
   }
-  return { summary, files, problem };
+  return { summary, files, problem, world };
 }

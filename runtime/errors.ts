@@ -6,7 +6,8 @@
  *   one-line message that names the fix (the CLI prints `message` and exits non-zero).
  */
 
-export type HostErrorTag = 'denied' | 'invalid' | 'io' | 'limited';
+/** `absent` exists in world 0.2.0 only (nothing answered: an I2C address not acknowledged). */
+export type HostErrorTag = 'denied' | 'invalid' | 'io' | 'limited' | 'absent';
 
 export interface HostErrorValue {
   tag: HostErrorTag;

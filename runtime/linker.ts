@@ -1,9 +1,14 @@
 import type { HostApi } from './host-api.js';
+import { camel, importName, WORLDS } from './interfaces/index.js';
 
 /**
  * Holds host functions by WIT interface, in the shape jco's glue expects: an import object keyed by
  * versioned interface name, with camelCase function names. Results cross as return values; a
  * refusal is a thrown HostCallError, which the glue turns into `err(host-error)`.
+ *
+ * Derived from the interface descriptors (runtime/interfaces/): every interface of every world
+ * version the gateway loads, each function bound to its HostApi method — the equivalent of
+ * Wasmtime's per-interface `add_to_linker`.
  *
  * `bind(api)` returns a fresh import object for one instance; it closes over that instance's HostApi
  * and nothing else, so instances never share state through the linker.
@@ -12,29 +17,25 @@ export type ImportObject = Record<string, Record<string, (...args: never[]) => u
 
 export class Linker {
   bind(api: HostApi): ImportObject {
-    const byInterface: ImportObject = {
-      'airssys:gateway/types@0.1.0': {},
-      'airssys:gateway/gpio@0.1.0': {
-        read: (pin: number) => api.gpioRead(pin),
-        write: (pin: number, value: boolean) => api.gpioWrite(pin, value),
-      },
-      'airssys:gateway/serial@0.1.0': {
-        write: (port: string, data: Uint8Array) => api.serialWrite(port, data),
-      },
-      'airssys:gateway/telemetry@0.1.0': {
-        publish: (channel: string, value: number) => api.publish(channel, value),
-        publishJson: (channel: string, json: string) => api.publishJson(channel, json),
-      },
-      'airssys:gateway/messaging@0.1.0': {
-        send: (topic: string, payload: Uint8Array) => api.send(topic, payload),
-      },
-      'airssys:gateway/host@0.1.0': {
-        log: (level: Parameters<HostApi['log']>[0], message: string) => api.log(level, message),
-        nowMs: () => api.nowMs(),
-        config: (key: string) => api.config(key),
-      },
+    const byInterface: ImportObject = {};
+    const methods = api as unknown as Record<string, (...a: unknown[]) => unknown>;
+    // One function object per method, shared by every world version offering it.
+    const bound = new Map<string, (...args: never[]) => unknown>();
+    const bindMethod = (method: string) => {
+      let f = bound.get(method);
+      if (!f) bound.set(method, (f = methods[method]!.bind(api) as (...args: never[]) => unknown));
+      return f;
     };
-    // jco 1.11 glue looks imports up without the version; newer glue with it. Offer both.
+    for (const world of WORLDS) {
+      byInterface[importName('types', world.version)] = {};
+      for (const i of world.interfaces) {
+        const fns: Record<string, (...args: never[]) => unknown> = {};
+        for (const f of i.functions) fns[camel(f.wit)] = bindMethod(f.method);
+        byInterface[importName(i.name, world.version)] = fns;
+      }
+    }
+    // jco 1.11 glue looks imports up without the version; newer glue with it. Offer both (the
+    // newest version wins the unversioned name: it is a superset, and error tags are the guest's).
     for (const name of Object.keys(byInterface)) byInterface[name.replace(/@[^@]+$/, '')] = byInterface[name]!;
     return byInterface;
   }

@@ -37,7 +37,47 @@ export interface Capabilities {
   channels: TelemetryChannel[];
   messaging: { send: string[]; receive: string[] };
   config: Record<string, string>;
+  /** `storage: { max-bytes, max-keys }` (world 0.2.0): the bucket's quota; absent: no storage. */
+  storage?: StorageQuota;
+  /** `i2c: [{ bus, address }]` (world 0.2.0). */
+  i2c?: I2cGrant[];
+  /** `spi: [{ bus, chip-select, speed-hz, mode }]` (world 0.2.0). */
+  spi?: SpiGrant[];
 }
+
+export interface I2cGrant {
+  bus: number;
+  /** 7-bit address, 0x03-0x77. */
+  address: number;
+}
+
+export interface SpiGrant {
+  bus: number;
+  chipSelect: number;
+  speedHz: number;
+  /** SPI mode 0-3 (CPOL/CPHA). */
+  mode: number;
+}
+
+/** An I2C address written as an integer or as a "0x76" string. */
+export function parseI2cAddress(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isInteger(v)) return v;
+  if (typeof v === 'string' && /^0x[0-9a-fA-F]{1,2}$/.test(v)) return parseInt(v.slice(2), 16);
+  if (typeof v === 'string' && /^\d{1,3}$/.test(v)) return Number(v);
+  return undefined;
+}
+
+export const hex2 = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
+
+/** A storage bucket's quota: bytes count every key (UTF-8) plus every value. */
+export interface StorageQuota {
+  maxBytes: number;
+  maxKeys: number;
+}
+
+/** Largest quota a manifest may ask for (a role may cap it lower). */
+export const MAX_STORAGE_BYTES = 64 * 1024 * 1024;
+export const MAX_STORAGE_KEYS = 1_000_000;
 
 export interface Limits {
   memoryMb: number;
@@ -122,8 +162,37 @@ function parseCapabilities(v: unknown, path: string): Capabilities {
     config: {},
   };
   if (v === undefined || v === null) return caps;
-  if (!isObj(v)) throw manifestError(path, 'expected a mapping', 'write capabilities as keys gpio, serial, telemetry, messaging, config');
-  checkKeys(v, path, ['gpio', 'serial', 'telemetry', 'messaging', 'config']);
+  if (!isObj(v)) throw manifestError(path, 'expected a mapping', 'write capabilities as keys gpio, serial, telemetry, messaging, config, storage');
+  checkKeys(v, path, ['gpio', 'serial', 'telemetry', 'messaging', 'config', 'storage', 'i2c', 'spi']);
+  if (v.i2c !== undefined && v.i2c !== null) {
+    caps.i2c = list(v.i2c, `${path}.i2c`, (d, p) => {
+      if (!isObj(d)) throw manifestError(p, 'expected { bus, address }', 'write e.g. { bus: 1, address: 0x76 }');
+      checkKeys(d, p, ['bus', 'address']);
+      const address = parseI2cAddress(d.address);
+      if (address === undefined || address < 0x03 || address > 0x77) throw manifestError(`${p}.address`, `expected a 7-bit address from 0x03 to 0x77, got ${echo(d.address)}`, 'write it as 0x76 or "0x76"');
+      return { bus: int(d.bus, `${p}.bus`, 0, 255), address };
+    });
+  }
+  if (v.spi !== undefined && v.spi !== null) {
+    caps.spi = list(v.spi, `${path}.spi`, (d, p) => {
+      if (!isObj(d)) throw manifestError(p, 'expected { bus, chip-select, speed-hz, mode }', 'write e.g. { bus: 0, chip-select: 0, speed-hz: 1000000, mode: 0 }');
+      checkKeys(d, p, ['bus', 'chip-select', 'speed-hz', 'mode']);
+      return {
+        bus: int(d.bus, `${p}.bus`, 0, 255),
+        chipSelect: int(d['chip-select'], `${p}.chip-select`, 0, 255),
+        speedHz: d['speed-hz'] === undefined ? 1_000_000 : int(d['speed-hz'], `${p}.speed-hz`, 1, 125_000_000),
+        mode: d.mode === undefined ? 0 : int(d.mode, `${p}.mode`, 0, 3),
+      };
+    });
+  }
+  if (v.storage !== undefined && v.storage !== null) {
+    if (!isObj(v.storage)) throw manifestError(`${path}.storage`, 'expected a mapping', 'write e.g. { max-bytes: 65536, max-keys: 256 }');
+    checkKeys(v.storage, `${path}.storage`, ['max-bytes', 'max-keys']);
+    caps.storage = {
+      maxBytes: v.storage['max-bytes'] === undefined ? 65_536 : int(v.storage['max-bytes'], `${path}.storage.max-bytes`, 1, MAX_STORAGE_BYTES),
+      maxKeys: v.storage['max-keys'] === undefined ? 256 : int(v.storage['max-keys'], `${path}.storage.max-keys`, 1, MAX_STORAGE_KEYS),
+    };
+  }
   if (v.gpio !== undefined) {
     if (!isObj(v.gpio)) throw manifestError(`${path}.gpio`, 'expected a mapping', 'use keys read, write, watch');
     checkKeys(v.gpio, `${path}.gpio`, ['read', 'write', 'watch']);

@@ -1,5 +1,6 @@
 import { GatewayError } from './errors.js';
-import { WORLD_IMPORTS } from './world.js';
+import { LOG_LEVELS } from './host-api-types.js';
+import { importName, jcoDecl, jcoFile, worldVersion, WORLDS, type WorldVersion } from './interfaces/index.js';
 
 /**
  * Checks that a component fits `airssys:gateway/sensor@0.1.0`, from what jco tells about it:
@@ -8,8 +9,9 @@ import { WORLD_IMPORTS } from './world.js';
  * functions, but each one it does import must have exactly the world's signature; it must export
  * exactly the world's five functions. The first mismatch is reported by name.
  *
- * The expected declarations below are what jco 1.11.2 generates for wit/world.wit; the test
- * `world-check.test.ts` regenerates them from the WIT so the two cannot drift apart.
+ * The expected declarations are derived from the interface descriptors (runtime/interfaces/): what
+ * jco 1.11.2 generates for wit/world.wit; test/runtime/interfaces.test.ts regenerates them with jco
+ * from the WIT so the two cannot drift apart.
  */
 export const EXPECTED_EXPORTS = [
   'export init: func() -> result<_, string>;',
@@ -20,50 +22,29 @@ export const EXPECTED_EXPORTS = [
 ];
 
 const HOST_ERROR = "export type HostError = import('./airssys-gateway-types.js').HostError;";
-const LOG_LEVEL = "export type LogLevel = import('./airssys-gateway-types.js').LogLevel;";
 
-/** Declaration lines per interface file jco writes (`interfaces/<file>.d.ts`). */
-export const EXPECTED_INTERFACE_DECLS: Record<string, { functions: string[]; always: string[] }> = {
-  'airssys-gateway-gpio': {
-    functions: ['export function read(pin: number): boolean;', 'export function write(pin: number, value: boolean): void;'],
-    always: [HOST_ERROR],
-  },
-  'airssys-gateway-serial': { functions: ['export function write(port: string, data: Uint8Array): number;'], always: [HOST_ERROR] },
-  'airssys-gateway-telemetry': {
-    functions: ['export function publish(channel: string, value: number): void;', 'export function publishJson(channel: string, json: string): void;'],
-    always: [HOST_ERROR],
-  },
-  'airssys-gateway-messaging': { functions: ['export function send(topic: string, payload: Uint8Array): void;'], always: [HOST_ERROR] },
-  'airssys-gateway-host': {
-    functions: [
-      'export function log(level: LogLevel, message: string): void;',
-      'export function nowMs(): bigint;',
-      'export function config(key: string): string | undefined;',
-    ],
-    always: [],
-  },
-};
+/** Declaration lines per interface file jco writes (`interfaces/<file>.d.ts`), derived from the descriptors. */
+export function expectedInterfaceDecls(world: WorldVersion): Record<string, { functions: string[]; always: string[] }> {
+  const out: Record<string, { functions: string[]; always: string[] }> = {};
+  for (const i of world.interfaces) {
+    out[jcoFile(i.name)] = { functions: i.functions.map(jcoDecl), always: i.functions.some((f) => f.fallible) ? [HOST_ERROR] : [] };
+  }
+  return out;
+}
 
-export const EXPECTED_TYPES_DECL = [
-  'export type HostError = HostErrorDenied | HostErrorInvalid | HostErrorIo | HostErrorLimited;',
-  'export interface HostErrorDenied {',
-  "tag: 'denied',",
-  'val: string,',
-  '}',
-  'export interface HostErrorInvalid {',
-  "tag: 'invalid',",
-  'val: string,',
-  '}',
-  'export interface HostErrorIo {',
-  "tag: 'io',",
-  'val: string,',
-  '}',
-  'export interface HostErrorLimited {',
-  "tag: 'limited',",
-  'val: string,',
-  '}',
-  "export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';",
-];
+/** What jco writes for the `types` interface: the host-error variant and the log-level enum. */
+export function expectedTypesDecl(world: WorldVersion): string[] {
+  const cap = (t: string) => t[0]!.toUpperCase() + t.slice(1);
+  return [
+    `export type HostError = ${world.errorTags.map((t) => `HostError${cap(t)}`).join(' | ')};`,
+    ...world.errorTags.flatMap((t) => [`export interface HostError${cap(t)} {`, `tag: '${t}',`, 'val: string,', '}']),
+    `export type LogLevel = ${LOG_LEVELS.map((l) => `'${l}'`).join(' | ')};`,
+  ];
+}
+
+const WORLD_0_1 = WORLDS[0]!;
+export const EXPECTED_INTERFACE_DECLS = expectedInterfaceDecls(WORLD_0_1);
+export const EXPECTED_TYPES_DECL = expectedTypesDecl(WORLD_0_1);
 
 /** Lines that carry meaning: no comments, no blank lines, trimmed. */
 export function declLines(text: string): string[] {
@@ -91,35 +72,60 @@ export function summarizeWit(wit: string): WorldSummary {
   return { imports, exports };
 }
 
-const invalid = (what: string) =>
-  new GatewayError('INCOMPATIBLE_WORLD', `component does not target airssys:gateway/sensor@0.1.0: ${what}; rebuild it against wit/world.wit`);
+const invalid = (what: string, version = '0.1.0') =>
+  new GatewayError('INCOMPATIBLE_WORLD', `component does not target airssys:gateway/sensor@${version}: ${what}; rebuild it against ${version === '0.1.0' ? 'wit/world.wit' : `wit/${version}/world.wit`}`);
 
-export function checkWorld(summary: WorldSummary, interfaceDecls: Map<string, string>): void {
-  const allowed = new Set<string>(WORLD_IMPORTS);
+/**
+ * The world version a component targets, from the versions its `airssys:gateway/…` imports name:
+ * exactly one (a component mixing versions is refused), 0.1.0 when it imports none.
+ */
+export function worldOf(summary: WorldSummary): WorldVersion {
+  const versions = new Set<string>();
   for (const imp of summary.imports) {
-    if (!allowed.has(imp)) throw invalid(`it imports ${imp}, which is outside the world`);
+    const m = /^airssys:gateway\/[^@]+@(.+)$/.exec(imp);
+    if (m) versions.add(m[1]!);
+  }
+  if (versions.size > 1) {
+    throw new GatewayError('INCOMPATIBLE_WORLD', `component mixes world versions (${[...versions].sort().join(', ')}): a component imports the interfaces of one airssys:gateway/sensor version only; rebuild it against one of them`);
+  }
+  const version = versions.size ? [...versions][0]! : '0.1.0';
+  const world = worldVersion(version);
+  if (!world) throw invalid(`it imports airssys:gateway interfaces @${version}, a world version this gateway does not load (it loads ${WORLDS.map((w) => w.version).join(', ')})`);
+  return world;
+}
+
+/** Checks a component against the world its imports name; returns that world. */
+export function checkWorld(summary: WorldSummary, interfaceDecls: Map<string, string>): WorldVersion {
+  const world = worldOf(summary);
+  const v = world.version;
+  const allowed = new Set<string>([importName('types', v), ...world.interfaces.map((i) => importName(i.name, v))]);
+  for (const imp of summary.imports) {
+    if (!allowed.has(imp)) throw invalid(`it imports ${imp}, which is outside the world`, v);
   }
   for (const exp of summary.exports) {
-    if (!EXPECTED_EXPORTS.includes(exp)) throw invalid(`unexpected export \`${exp.replace(/^export /, '').replace(/;$/, '')}\``);
+    if (!EXPECTED_EXPORTS.includes(exp)) throw invalid(`unexpected export \`${exp.replace(/^export /, '').replace(/;$/, '')}\``, v);
   }
   for (const exp of EXPECTED_EXPORTS) {
-    if (!summary.exports.includes(exp)) throw invalid(`missing export \`${exp.replace(/^export /, '').replace(/;$/, '')}\``);
+    if (!summary.exports.includes(exp)) throw invalid(`missing export \`${exp.replace(/^export /, '').replace(/;$/, '')}\``, v);
   }
+  const expectedDecls = v === '0.1.0' ? EXPECTED_INTERFACE_DECLS : expectedInterfaceDecls(world);
+  const expectedTypes = v === '0.1.0' ? EXPECTED_TYPES_DECL : expectedTypesDecl(world);
   for (const [file, text] of interfaceDecls) {
     const lines = declLines(text).filter((l) => !l.startsWith('import '));
     if (file === 'airssys-gateway-types') {
-      if (lines.join('\n') !== EXPECTED_TYPES_DECL.join('\n')) throw invalid('its airssys:gateway/types interface differs from the world (host-error or log-level)');
+      if (lines.join('\n') !== expectedTypes.join('\n')) throw invalid('its airssys:gateway/types interface differs from the world (host-error or log-level)', v);
       continue;
     }
-    const expected = EXPECTED_INTERFACE_DECLS[file];
-    if (!expected) throw invalid(`it imports an unknown interface (${file})`);
+    const expected = expectedDecls[file];
+    if (!expected) throw invalid(`it imports an unknown interface (${file})`, v);
     for (const line of lines) {
-      if (line.startsWith('export function') && !expected.functions.includes(line)) {
-        throw invalid(`in ${file.replace('airssys-gateway-', 'airssys:gateway/')}: \`${line.replace(/^export function /, '').replace(/;$/, '')}\` has a signature the world does not define`);
+      if ((line.startsWith('export function') || line.startsWith('declare function')) && !expected.functions.includes(line)) {
+        throw invalid(`in ${file.replace('airssys-gateway-', 'airssys:gateway/')}: \`${line.replace(/^(export|declare) function _?/, '').replace(/;$/, '')}\` has a signature the world does not define`, v);
       }
     }
     for (const line of expected.always) {
-      if (!lines.includes(line)) throw invalid(`in ${file.replace('airssys-gateway-', 'airssys:gateway/')}: functions do not return result<_, host-error> as the world defines`);
+      if (!lines.includes(line)) throw invalid(`in ${file.replace('airssys-gateway-', 'airssys:gateway/')}: functions do not return result<_, host-error> as the world defines`, v);
     }
   }
+  return world;
 }

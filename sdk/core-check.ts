@@ -1,4 +1,5 @@
 import { GatewayError } from '../runtime/errors.js';
+import { coreSignature, importName, WORLDS } from '../runtime/interfaces/index.js';
 import { readCoreModule, signature, type FuncType } from './wasm-core.js';
 
 /**
@@ -11,13 +12,10 @@ const f = (params: string, results = ''): FuncType => ({
   results: results ? (results.split(' ') as FuncType['results']) : [],
 });
 
-export const CORE_IMPORTS: Record<string, Record<string, FuncType>> = {
-  'airssys:gateway/gpio@0.1.0': { read: f('i32 i32'), write: f('i32 i32 i32') },
-  'airssys:gateway/serial@0.1.0': { write: f('i32 i32 i32 i32 i32') },
-  'airssys:gateway/telemetry@0.1.0': { publish: f('i32 i32 f64 i32'), 'publish-json': f('i32 i32 i32 i32 i32') },
-  'airssys:gateway/messaging@0.1.0': { send: f('i32 i32 i32 i32 i32') },
-  'airssys:gateway/host@0.1.0': { log: f('i32 i32 i32'), 'now-ms': f('', 'i64'), config: f('i32 i32 i32') },
-};
+/** Core imports per interface of the 0.1.0 world, derived from the descriptors (runtime/interfaces/). */
+export const CORE_IMPORTS: Record<string, Record<string, FuncType>> = Object.fromEntries(
+  WORLDS[0]!.interfaces.map((i) => [importName(i.name, WORLDS[0]!.version), Object.fromEntries(i.functions.map((fn) => [fn.wit, coreSignature(fn) as FuncType]))]),
+);
 
 export const CORE_EXPORTS: Record<string, { type: FuncType; wit: string }> = {
   init: { type: f('', 'i32'), wit: 'init: func() -> result<_, string>' },

@@ -1,4 +1,4 @@
-import type { GpioWatch, Manifest, SerialGrant } from '../../runtime/manifest.js';
+import type { GpioWatch, Manifest, SerialGrant, SpiGrant, StorageQuota } from '../../runtime/manifest.js';
 import { filterProblem, topicMatches } from './topics.js';
 
 /**
@@ -23,9 +23,18 @@ export interface Grant {
   readonly send: TopicAcl;
   readonly receive: TopicAcl;
   readonly config: ReadonlyMap<string, string>;
+  /** The bucket quota; undefined: no storage. */
+  readonly storage: StorageQuota | undefined;
+  /** Granted I2C devices, keyed `busKey(bus, address)` (a number: no string per call). */
+  readonly i2c: ReadonlySet<number>;
+  /** Granted SPI chip selects, keyed `busKey(bus, chip-select)`, with the manifest's speed and mode. */
+  readonly spi: ReadonlyMap<number, SpiGrant>;
 }
 
 export const MAX_PIN = 1023;
+
+/** A bus number and a device on it (address, chip select) as one number; -1 when out of range. */
+export const busKey = (bus: number, device: number): number => (bus >= 0 && bus <= 255 && device >= 0 && device <= 0xffff ? bus * 65536 + device : -1);
 
 /** Filters compiled for repeated checks of concrete topics. */
 export class TopicAcl {
@@ -78,5 +87,8 @@ export function compileGrant(manifest: Manifest): Grant {
     send: new TopicAcl(c.messaging.send),
     receive: new TopicAcl(c.messaging.receive),
     config: new Map(Object.entries(c.config)),
+    storage: c.storage ? { ...c.storage } : undefined,
+    i2c: new Set((c.i2c ?? []).map((d) => busKey(d.bus, d.address))),
+    spi: new Map((c.spi ?? []).map((d) => [busKey(d.bus, d.chipSelect), { ...d }])),
   };
 }

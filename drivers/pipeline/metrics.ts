@@ -1,15 +1,19 @@
-import type { OpClass } from './rate-limit.js';
+import { INTERFACES, OP_CLASSES, type HostInterface, type OpClass } from '../../runtime/interfaces/index.js';
+
+const ALWAYS = new Set<string>((INTERFACES as readonly HostInterface[]).filter((i) => i.worlds.includes('0.1.0')).flatMap((i) => (i.rateClasses ?? []).map((r) => r.name)));
 
 /**
- * Counters for one component. Plain numeric fields, so the hot path is one increment; reads are
- * counted here instead of being audited one by one.
+ * Counters for one component. Plain numeric fields (one per operation class, from the interface
+ * descriptors), so the hot path is one increment; reads are counted here instead of being audited
+ * one by one.
  */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface ComponentMetrics extends Record<OpClass, number> {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class ComponentMetrics {
-  gpio = 0;
-  serial = 0;
-  telemetry = 0;
-  messaging = 0;
-  log = 0;
+  constructor() {
+    for (const cls of OP_CLASSES) (this as unknown as Record<OpClass, number>)[cls] = 0;
+  }
   /** Calls refused by the grant. */
   denied = 0;
   /** Calls refused by a rate limit (including dropped log lines). */
@@ -21,7 +25,9 @@ export class ComponentMetrics {
 
   snapshot(): MetricsSnapshot {
     return {
-      ops: { gpio: this.gpio, serial: this.serial, telemetry: this.telemetry, messaging: this.messaging, log: this.log },
+      // Classes of the 0.1.0 interfaces always; newer ones (storage, i2c, spi) once used, so the
+      // snapshot (health, metrics) of a gateway running only 0.1.0 components reads as before.
+      ops: Object.fromEntries(OP_CLASSES.filter((c) => ALWAYS.has(c) || this[c] > 0).map((c) => [c, this[c]])) as Partial<Record<OpClass, number>>,
       denied: this.denied,
       limited: this.limited,
       invalid: this.invalid,
@@ -31,7 +37,8 @@ export class ComponentMetrics {
 }
 
 export interface MetricsSnapshot {
-  ops: Record<OpClass, number>;
+  /** Calls per operation class: the 0.1.0 classes always, newer ones once used. */
+  ops: Partial<Record<OpClass, number>>;
   denied: number;
   limited: number;
   invalid: number;

@@ -1,7 +1,7 @@
 import { GatewayError } from '../../runtime/errors.js';
 import { clip, echo } from '../../runtime/echo.js';
 import type { Manifest } from '../../runtime/manifest.js';
-import { filterCovers, filterProblem } from './topics.js';
+import { DRIVERS } from '../interfaces/index.js';
 import { ceilingOf, checkLimits, DEFAULT_LIMIT_CEILING, parseLimitCeiling, type LimitCeiling } from './limits-ceiling.js';
 
 /**
@@ -15,21 +15,20 @@ import { ceilingOf, checkLimits, DEFAULT_LIMIT_CEILING, parseLimitCeiling, type 
  *   telemetry: [temperature, "*"]                       exact, "*" or a trailing-* prefix
  *   messaging: { send: ["thermo/#"], receive: ["cmd/#"] }  MQTT filters
  *   limits: { memory-mb: 64, fuel: 100000000, deadline-ms: 1000 }   a ceiling (limits-ceiling.ts)
+ * Each interface's key is parsed and checked by its driver (drivers/interfaces/<name>.ts).
  * `config` values are always allowed. `policy.default-limits` is the ceiling of a component whose
  * roles name no limits.
  */
 
-/** A set of pins: `all` for "*". */
-export interface PinSet {
-  all: boolean;
-  pins: Set<number>;
-}
+export type { PinSet } from './policy-parts.js';
+export { nameMatches } from './policy-parts.js';
 
+/**
+ * A role: each interface's part (parsed by its driver's policy part, drivers/interfaces/<name>.ts,
+ * keyed by the interface's role key) plus a resource ceiling.
+ */
 export interface Role {
-  gpio: { read: PinSet; write: PinSet; watch: PinSet };
-  serial: string[];
-  telemetry: string[];
-  messaging: { send: string[]; receive: string[] };
+  parts: ReadonlyMap<string, unknown>;
   /** Resource ceiling; undefined when the role names none. */
   limits?: Partial<LimitCeiling>;
 }
@@ -48,62 +47,24 @@ function policyError(path: string, problem: string, fix: string): GatewayError {
   return new GatewayError('INVALID_POLICY', `config policy.${clip(path, 160)}: ${problem}; ${fix}`);
 }
 
-function keys(o: Obj, path: string, allowed: string[]): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw policyError(`${path}.${clip(k)}`, 'unknown key', `use one of: ${allowed.join(', ')}`);
-}
-
-function arr(v: unknown, path: string): unknown[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw policyError(path, `expected a list, got ${echo(v)}`, 'write it as [a, b]');
-  return v;
-}
-
-function pinSet(v: unknown, path: string): PinSet {
-  const set: PinSet = { all: false, pins: new Set() };
-  arr(v, path).forEach((p, i) => {
-    if (p === '*') set.all = true;
-    else if (typeof p === 'number' && Number.isInteger(p) && p >= 0 && p <= 1023) set.pins.add(p);
-    else throw policyError(`${path}[${i}]`, `expected a pin number or "*", got ${echo(p)}`, 'write BCM line numbers, e.g. [17, 27]');
-  });
-  return set;
-}
+const PARTS = DRIVERS.flatMap((d) => (d.policy ? [d.policy] : []));
 
 function strings(v: unknown, path: string): string[] {
-  return arr(v, path).map((s, i) => {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw policyError(path, `expected a list, got ${echo(v)}`, 'write it as [a, b]');
+  return v.map((s, i) => {
     if (typeof s !== 'string' || s.length === 0) throw policyError(`${path}[${i}]`, `expected a non-empty string, got ${echo(s)}`, 'quote it');
     return s;
   });
 }
 
-function filters(v: unknown, path: string): string[] {
-  return strings(v, path).map((f, i) => {
-    const p = filterProblem(f);
-    if (p) throw policyError(`${path}[${i}]`, p, 'fix the MQTT filter');
-    return f;
-  });
-}
-
 function parseRole(v: unknown, path: string): Role {
-  if (!isObj(v)) throw policyError(path, 'expected a mapping', 'use keys gpio, serial, telemetry, messaging');
-  keys(v, path, ['gpio', 'serial', 'telemetry', 'messaging', 'limits']);
-  const role: Role = {
-    gpio: { read: pinSet(undefined, ''), write: pinSet(undefined, ''), watch: pinSet(undefined, '') },
-    serial: [],
-    telemetry: [],
-    messaging: { send: [], receive: [] },
-  };
-  if (v.gpio !== undefined) {
-    if (!isObj(v.gpio)) throw policyError(`${path}.gpio`, 'expected a mapping', 'use keys read, write, watch');
-    keys(v.gpio, `${path}.gpio`, ['read', 'write', 'watch']);
-    role.gpio = { read: pinSet(v.gpio.read, `${path}.gpio.read`), write: pinSet(v.gpio.write, `${path}.gpio.write`), watch: pinSet(v.gpio.watch, `${path}.gpio.watch`) };
-  }
-  role.serial = strings(v.serial, `${path}.serial`);
-  role.telemetry = strings(v.telemetry, `${path}.telemetry`);
-  if (v.messaging !== undefined) {
-    if (!isObj(v.messaging)) throw policyError(`${path}.messaging`, 'expected a mapping', 'use keys send and receive');
-    keys(v.messaging, `${path}.messaging`, ['send', 'receive']);
-    role.messaging = { send: filters(v.messaging.send, `${path}.messaging.send`), receive: filters(v.messaging.receive, `${path}.messaging.receive`) };
-  }
+  const allowed = [...PARTS.map((p) => p.key), 'limits'];
+  if (!isObj(v)) throw policyError(path, 'expected a mapping', `use keys ${PARTS.map((p) => p.key).join(', ')}`);
+  for (const k of Object.keys(v)) if (!allowed.includes(k)) throw policyError(`${path}.${clip(k)}`, 'unknown key', `use one of: ${allowed.join(', ')}`);
+  const parts = new Map<string, unknown>();
+  for (const p of PARTS) parts.set(p.key, p.parse(v[p.key], `${path}.${p.key}`, policyError));
+  const role: Role = { parts };
   if (v.limits !== undefined && v.limits !== null) role.limits = parseLimitCeiling(v.limits, `${path}.limits`, policyError);
   return role;
 }
@@ -133,15 +94,6 @@ export function parsePolicy(raw: unknown): Policy {
   return { roles, components, defaultLimits };
 }
 
-/** "*" matches everything, "abc*" matches by prefix, anything else exactly. */
-export function nameMatches(pattern: string, name: string): boolean {
-  if (pattern === '*') return true;
-  if (pattern.endsWith('*')) return name.startsWith(pattern.slice(0, -1));
-  return pattern === name;
-}
-
-const hasPin = (s: PinSet, pin: number) => s.all || s.pins.has(pin);
-
 /**
  * One line per capability the manifest asks for beyond its roles, naming exactly what is missing.
  * Empty when it fits. Used at startup (config components) and for OTA `capability-denied`.
@@ -152,34 +104,7 @@ export function checkManifestAgainstPolicy(manifest: Manifest, policy: Policy): 
   const by = roleNames.length ? `roles [${roleNames.join(', ')}]` : `any role (policy.components has no entry for ${manifest.name})`;
   const out: string[] = [];
   const who = `component ${manifest.name}`;
-  const caps = manifest.capabilities;
-  for (const pin of caps.gpio.read) {
-    if (!roles.some((r) => hasPin(r.gpio.read, pin))) out.push(`${who}: gpio.read pin ${pin} is not granted by ${by}`);
-  }
-  for (const pin of caps.gpio.write) {
-    if (!roles.some((r) => hasPin(r.gpio.write, pin))) out.push(`${who}: gpio.write pin ${pin} is not granted by ${by}`);
-  }
-  for (const w of caps.gpio.watch) {
-    if (!roles.some((r) => hasPin(r.gpio.watch, w.pin) || hasPin(r.gpio.read, w.pin))) out.push(`${who}: gpio.watch pin ${w.pin} is not granted by ${by}`);
-  }
-  for (const s of caps.serial) {
-    if (!roles.some((r) => r.serial.some((p) => nameMatches(p, s.port)))) out.push(`${who}: serial port ${s.port} is not granted by ${by}`);
-  }
-  for (const ch of caps.telemetry) {
-    // A manifest asking for "*" needs a role with "*": a prefix role does not cover every channel.
-    const ok = roles.some((r) => r.telemetry.some((p) => (ch === '*' ? p === '*' : nameMatches(p, ch))));
-    if (!ok) out.push(`${who}: telemetry channel ${echo(ch)} is not granted by ${by}`);
-  }
-  for (const f of [...caps.messaging.send, ...caps.messaging.receive]) {
-    const bad = filterProblem(f);
-    if (bad) out.push(`${who}: messaging ${bad}`);
-  }
-  for (const f of caps.messaging.send) {
-    if (!roles.some((r) => r.messaging.send.some((rf) => filterCovers(rf, f)))) out.push(`${who}: messaging.send ${echo(f)} is not covered by ${by}`);
-  }
-  for (const f of caps.messaging.receive) {
-    if (!roles.some((r) => r.messaging.receive.some((rf) => filterCovers(rf, f)))) out.push(`${who}: messaging.receive ${echo(f)} is not covered by ${by}`);
-  }
+  for (const p of PARTS) out.push(...p.check(manifest, roles.map((r) => r.parts.get(p.key)), who, by));
   const held = roleNames.flatMap((name) => {
     const r = policy.roles.get(name);
     return r ? [{ name, limits: r.limits }] : [];

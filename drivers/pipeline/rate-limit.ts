@@ -1,7 +1,8 @@
 import { GatewayError } from '../../runtime/errors.js';
+import { OP_CLASSES, RATE_CLASSES, type OpClass } from '../../runtime/interfaces/index.js';
 
-export type OpClass = 'gpio' | 'serial' | 'telemetry' | 'messaging' | 'log';
-export const OP_CLASSES: readonly OpClass[] = ['gpio', 'serial', 'telemetry', 'messaging', 'log'];
+/** Operation classes and their defaults come from the interface descriptors (runtime/interfaces/). */
+export { OP_CLASSES, type OpClass } from '../../runtime/interfaces/index.js';
 
 /** `rate` calls per second sustained, up to `burst` at once. */
 export interface RateLimit {
@@ -12,13 +13,7 @@ export interface RateLimit {
 export type RateLimits = Partial<Record<OpClass, RateLimit | null>>;
 
 /** Per component. Generous for sensors polling in a loop, tight enough to stop a runaway guest. */
-export const DEFAULT_RATE_LIMITS: Readonly<Record<OpClass, RateLimit>> = {
-  gpio: { rate: 10_000, burst: 20_000 },
-  serial: { rate: 1_000, burst: 2_000 },
-  telemetry: { rate: 100, burst: 200 },
-  messaging: { rate: 50, burst: 100 },
-  log: { rate: 100, burst: 200 },
-};
+export const DEFAULT_RATE_LIMITS: Readonly<Record<OpClass, RateLimit>> = Object.fromEntries(RATE_CLASSES.map((c) => [c.name, { rate: c.rate, burst: c.burst }])) as Record<OpClass, RateLimit>;
 
 /**
  * One token bucket. Refill is lazy: the clock is read only when the bucket runs dry, so an
@@ -52,23 +47,17 @@ export class TokenBucket {
   }
 }
 
-/** The buckets of one component, one per operation class; a missing bucket means unlimited. */
+/** The buckets of one component, one field per operation class; a missing bucket means unlimited. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface RateLimiter extends Readonly<Record<OpClass, TokenBucket | undefined>> {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class RateLimiter {
-  readonly gpio: TokenBucket | undefined;
-  readonly serial: TokenBucket | undefined;
-  readonly telemetry: TokenBucket | undefined;
-  readonly messaging: TokenBucket | undefined;
-  readonly log: TokenBucket | undefined;
   constructor(limits: RateLimits = {}, now?: () => number) {
-    const make = (cls: OpClass) => {
+    const self = this as unknown as Record<OpClass, TokenBucket | undefined>;
+    for (const cls of OP_CLASSES) {
       const l = limits[cls] === undefined ? DEFAULT_RATE_LIMITS[cls] : limits[cls];
-      return l ? new TokenBucket(l.rate, l.burst, now) : undefined;
-    };
-    this.gpio = make('gpio');
-    this.serial = make('serial');
-    this.telemetry = make('telemetry');
-    this.messaging = make('messaging');
-    this.log = make('log');
+      self[cls] = l ? new TokenBucket(l.rate, l.burst, now) : undefined;
+    }
   }
   limitText(cls: OpClass): string {
     const b = this[cls];

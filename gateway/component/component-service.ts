@@ -1,3 +1,4 @@
+import type { BucketStore } from '../../drivers/storage/store.js';
 import { acquireDevices, createHostApi, releaseDevices, type DeviceLease, type HostServicesOptions, type HostSinks } from '../../drivers/host-services.js';
 import type { Board } from '../../drivers/board.js';
 import type { Audit } from '../../drivers/pipeline/audit.js';
@@ -42,6 +43,8 @@ export interface ComponentServiceOptions {
   /** Restart backoff (tests shorten it). */
   backoff?: { baseMs: number; maxMs: number } | false;
   failedRetryMs?: number;
+  /** Where storage buckets live (the gateway's FileStore); default: in memory. */
+  storage?: BucketStore;
 }
 
 export class ComponentService {
@@ -52,6 +55,8 @@ export class ComponentService {
   private lease: DeviceLease | undefined;
   private grant: Grant;
   private ticker: NodeJS.Timeout | undefined;
+  /** The storage bucket as it stood when the current version was swapped in (for a rollback). */
+  private bucketAtSwap: ReadonlyMap<string, Uint8Array> | undefined;
   private readonly outcomeListeners = new Set<(event: WorldExport, outcome: CallOutcome) => void>();
 
   constructor(private readonly opts: ComponentServiceOptions) {
@@ -100,6 +105,7 @@ export class ComponentService {
     if (this.opts.audit) o.audit = this.opts.audit;
     if (this.opts.metrics) o.metrics = this.opts.metrics;
     if (this.opts.rateLimits) o.rateLimits = this.opts.rateLimits;
+    if (this.opts.storage) o.storage = this.opts.storage;
     // Serial writes use this component's open links; the lease changes when devices are re-acquired.
     Object.defineProperty(o, 'devices', { get: () => this.lease, enumerable: true });
     return { manifest, prepared, api: createHostApi(o) };
@@ -191,7 +197,14 @@ export class ComponentService {
     const before = this.host.manifest;
     const grant = compileGrant(manifest);
     const next = this.version(manifest, prepared, grant);
+    // Storage (contract 7.1): the bucket as it stands is kept aside at a swap; a rollback (`force`)
+    // puts it back before the previous version's init runs; a failed init leaves it as it was.
+    const bucket = before.capabilities.storage || manifest.capabilities.storage ? this.opts.storage?.bucket(this.name) : undefined;
+    const atSwap = bucket?.snapshot();
+    if (opts.force && bucket && this.bucketAtSwap) bucket.restore(this.bucketAtSwap);
     const outcome = await this.host.replaceAsync(next);
+    if (!outcome.ok && !opts.force && bucket && atSwap) bucket.restore(atSwap);
+    if (outcome.ok || opts.force) this.bucketAtSwap = opts.force ? undefined : atSwap;
     if (!outcome.ok) {
       if (!opts.force) return outcome;
       // Rollback whose init failed too: keep `next` as the version supervision restarts.

@@ -3,7 +3,7 @@ import { sha256Hex } from '../../runtime/cache.js';
 import { GatewayError } from '../../runtime/errors.js';
 import { echo } from '../../runtime/echo.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';
-import { WORLD_NAME } from '../../runtime/world.js';
+import { WORLD_NAMES } from '../../runtime/world.js';
 import { verifyManifest, type Signature } from './keys.js';
 import type { Reason } from './reasons.js';
 import { compareSemver, isSemver } from './semver.js';
@@ -217,7 +217,7 @@ export function checkEnvelope(bytes: Uint8Array, opts: EnvelopeCheckOptions): Ch
     if (!isTargeted(m.targets, opts.gatewayId, opts.groups)) {
       throw new Reject('not-targeted', `targets ${echo(m.targets)} name neither ${opts.gatewayId} nor its groups ${echo(opts.groups)}`);
     }
-    if (m.world !== WORLD_NAME) throw new Reject('incompatible-world', `release is for world ${m.world}; this gateway runs ${WORLD_NAME}`);
+    if (!WORLD_NAMES.includes(m.world)) throw new Reject('incompatible-world', `release is for world ${m.world}; this gateway runs ${WORLD_NAMES.join(' and ')}`);
     const floor = opts.floor(m.component);
     if (floor !== undefined && compareSemver(m.version, floor) <= 0) {
       throw new Reject('downgrade', `version ${m.version} is not above ${floor}, the highest committed for ${m.component}`);

@@ -7,13 +7,14 @@ import { worldWit } from '../world.js';
  * embed the world's WIT as a custom section, then let wit-component (inside jco's wasm-tools)
  * build the component. jco is imported lazily: only builds and cold loads pay for it.
  */
-export async function componentFromCore(core: Uint8Array): Promise<Uint8Array> {
+export async function componentFromCore(core: Uint8Array, version = '0.1.0'): Promise<Uint8Array> {
   const jco = await loadJco();
   try {
-    const embedded = await jco.componentEmbed({ binary: core, witSource: worldWit(), world: 'sensor' });
+    const embedded = await jco.componentEmbed({ binary: core, witSource: worldWit(version), world: 'sensor' });
     return await jco.componentNew(embedded, undefined);
   } catch (err) {
-    throw new GatewayError('BUILD_FAILED', `the module does not implement airssys:gateway/sensor@0.1.0: ${oneLine(err)}; check its imports and exports against wit/world.wit`);
+    const wit = version === '0.1.0' ? 'wit/world.wit' : `wit/${version}/world.wit`;
+    throw new GatewayError('BUILD_FAILED', `the module does not implement airssys:gateway/sensor@${version}: ${oneLine(err)}; check its imports and exports against ${wit}`);
   }
 }
 

@@ -1,5 +1,6 @@
 import { loadJco } from '../jco.js';
 import { GatewayError } from '../errors.js';
+import { worldVersionOfImports } from '../world.js';
 import { componentFromCore, oneLine } from './component.js';
 
 /** Parses WebAssembly text (a core module) into binary with jco's wasm-tools. */
@@ -12,7 +13,11 @@ export async function watToCore(wat: string): Promise<Uint8Array> {
   }
 }
 
-/** Builds a sensor-world component from a core module written in WAT. */
+/**
+ * Builds a sensor-world component from a core module written in WAT, against the world version its
+ * imports name (a module importing `airssys:gateway/…@0.2.0` is built against 0.2.0, else 0.1.0).
+ */
 export async function buildWat(wat: string): Promise<Uint8Array> {
-  return componentFromCore(await watToCore(wat));
+  const modules = [...wat.matchAll(/\(import\s+"([^"]+)"/g)].map((m) => m[1]!);
+  return componentFromCore(await watToCore(wat), worldVersionOfImports(modules));
 }

@@ -1,3 +1,4 @@
+import { chargeClass } from '../interfaces/index.js';
 import type { ImportObject } from '../linker.js';
 
 /**
@@ -22,14 +23,9 @@ export const HOST_CALL_BASE_FUEL = 2_000;
 export const HOST_CALL_SINK_FUEL = 10_000;
 export const HOST_CALL_BYTE_FUEL = 10;
 
-/** Interfaces (without version) whose calls pay HOST_CALL_SINK_FUEL. */
-const SINK_INTERFACES = new Set(['airssys:gateway/telemetry', 'airssys:gateway/messaging', 'airssys:gateway/serial']);
-
-/** The base fuel of one host function. */
+/** The base fuel of one host function: its descriptor's `charge` class (runtime/interfaces/). */
 export function hostCallBase(iface: string, fn: string): number {
-  const unversioned = iface.replace(/@[^@]+$/, '');
-  if (SINK_INTERFACES.has(unversioned) || (unversioned === 'airssys:gateway/host' && fn === 'log')) return HOST_CALL_SINK_FUEL;
-  return HOST_CALL_BASE_FUEL;
+  return chargeClass(iface.replace(/@[^@]+$/, ''), fn) === 'sink' ? HOST_CALL_SINK_FUEL : HOST_CALL_BASE_FUEL;
 }
 
 function bytesOf(v: unknown): number {

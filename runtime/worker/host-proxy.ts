@@ -1,20 +1,22 @@
 import { HostCallError } from '../errors.js';
-import type { HostApi, LogLevel } from '../host-api.js';
-import { FAILED, IDLE, LEN, LOG_LEVELS, Op, OP, OK, PayloadReader, PayloadWriter, REFUSED, refusal, REPLY, REQUEST, STATE, tagCode, TooLarge, type OpCode } from './protocol.js';
+import type { HostApi } from '../host-api.js';
+import { HOST_FUNCTIONS, type HostFunctionEntry } from '../interfaces/index.js';
+import { FAILED, IDLE, LEN, OP, OK, PayloadReader, PayloadWriter, readWire, REFUSED, refusal, REPLY, REQUEST, STATE, tagCode, TooLarge, writeWire, type OpCode } from './protocol.js';
 
 /**
  * Both ends of the host-call channel (protocol.ts).
  *
- * `ProxyHostApi` lives in the worker: the linker binds it exactly as it binds the real HostApi
- * inline, so the glue, the canonical-ABI lifting and the `err(host-error)` mapping are the same
- * code in both modes. Each method encodes its arguments, hands them to the main thread and blocks
- * until the reply.
+ * `ProxyHostApi` lives in the worker: the linker binds it (`.api`) exactly as it binds the real
+ * HostApi inline, so the glue, the canonical-ABI lifting and the `err(host-error)` mapping are the
+ * same code in both modes. Each method, derived from the interface descriptors, encodes its
+ * arguments by their wire types, hands them to the main thread under the function's derived op code
+ * and blocks until the reply.
  *
  * `HostCallServer` lives on the main thread: it waits with Atomics.waitAsync (the event loop stays
  * free while the guest computes), runs the real HostApi method, and writes back the result or the
  * refusal.
  */
-export class ProxyHostApi implements HostApi {
+export class ProxyHostApi {
   private readonly w: PayloadWriter;
   private readonly r: PayloadReader;
   private readonly header: Int32Array;
@@ -23,6 +25,46 @@ export class ProxyHostApi implements HostApi {
     this.w = new PayloadWriter(sab);
     this.r = new PayloadReader(sab);
     this.header = this.w.header;
+    // One method per host function, derived from the descriptors (runtime/interfaces/).
+    const self = this as unknown as Record<string, (...a: unknown[]) => unknown>;
+    for (const e of HOST_FUNCTIONS) self[e.fn.method] = this.method(e);
+  }
+
+  /** The HostApi view of this proxy (what the linker binds). */
+  get api(): HostApi {
+    return this as unknown as HostApi;
+  }
+
+  private method(e: HostFunctionEntry): (...a: unknown[]) => unknown {
+    const { params, result, overflow } = e.fn;
+    const last = params.length - 1;
+    const write = (w: PayloadWriter, a: unknown[]) => {
+      for (let i = 0; i < params.length; i++) {
+        const type = params[i]!.type;
+        let v = a[i];
+        if (i === last && overflow === 'truncate-last' && type === 'string') {
+          // No error channel: a string longer than the channel is cut (the host cuts logs at 8K anyway).
+          const room = Math.floor(w.free / 3);
+          const s = v as string;
+          if (s.length > room) v = s.slice(0, room);
+        }
+        writeWire(w, type, v);
+      }
+    };
+    if (overflow === 'undefined') {
+      return (...a: unknown[]) => {
+        let r: PayloadReader;
+        try {
+          r = this.call(e.op, (w) => write(w, a));
+        } catch (err) {
+          // No error channel either: arguments too long for the channel name nothing.
+          if (err instanceof HostCallError) return undefined;
+          throw err;
+        }
+        return readWire(r, result);
+      };
+    }
+    return (...a: unknown[]) => readWire(this.call(e.op, (w) => write(w, a)), result);
   }
 
   /** Encodes with `write`; an argument too large for the channel is refused with `invalid`. */
@@ -50,47 +92,6 @@ export class ProxyHostApi implements HostApi {
     }
     // Not a HostCallError: traps the guest, as an unexpected host failure does inline.
     throw new Error(r.str());
-  }
-
-  gpioRead(pin: number): boolean {
-    return this.call(Op.gpioRead, (w) => w.u32(pin)).u8() === 1;
-  }
-  gpioWrite(pin: number, value: boolean): void {
-    this.call(Op.gpioWrite, (w) => w.u32(pin).u8(value ? 1 : 0));
-  }
-  serialWrite(port: string, data: Uint8Array): number {
-    return this.call(Op.serialWrite, (w) => w.str(port).list(data)).u32();
-  }
-  publish(channel: string, value: number): void {
-    this.call(Op.publish, (w) => w.str(channel).f64(value));
-  }
-  publishJson(channel: string, json: string): void {
-    this.call(Op.publishJson, (w) => w.str(channel).str(json));
-  }
-  send(topic: string, payload: Uint8Array): void {
-    this.call(Op.send, (w) => w.str(topic).list(payload));
-  }
-  log(level: LogLevel, message: string): void {
-    // `log` has no error channel: a message longer than the channel is cut (the host cuts at 8K anyway).
-    this.call(Op.log, (w) => {
-      w.u8(Math.max(0, LOG_LEVELS.indexOf(level)));
-      const room = Math.floor(w.free / 3);
-      w.str(message.length > room ? message.slice(0, room) : message);
-    });
-  }
-  nowMs(): bigint {
-    return this.call(Op.nowMs, () => undefined).u64();
-  }
-  config(key: string): string | undefined {
-    let r: PayloadReader;
-    try {
-      r = this.call(Op.config, (w) => w.str(key));
-    } catch (err) {
-      // `config` has no error channel either: a key too long for the channel names nothing.
-      if (err instanceof HostCallError) return undefined;
-      throw err;
-    }
-    return r.u8() === 1 ? r.str() : undefined;
   }
 }
 
@@ -163,51 +164,13 @@ export class HostCallServer {
   }
 
   private dispatch(op: OpCode, r: PayloadReader, w: PayloadWriter): void {
-    const api = this.api;
-    switch (op) {
-      case Op.gpioRead:
-        w.u8(api.gpioRead(r.u32()) ? 1 : 0);
-        return;
-      case Op.gpioWrite:
-        api.gpioWrite(r.u32(), r.u8() === 1);
-        return;
-      case Op.serialWrite: {
-        const port = r.str();
-        w.u32(api.serialWrite(port, r.list()));
-        return;
-      }
-      case Op.publish: {
-        const channel = r.str();
-        api.publish(channel, r.f64());
-        return;
-      }
-      case Op.publishJson: {
-        const channel = r.str();
-        api.publishJson(channel, r.str());
-        return;
-      }
-      case Op.send: {
-        const topic = r.str();
-        api.send(topic, r.list());
-        return;
-      }
-      case Op.log: {
-        const level = LOG_LEVELS[r.u8()] ?? 'info';
-        api.log(level, r.str());
-        return;
-      }
-      case Op.nowMs:
-        w.u64(api.nowMs());
-        return;
-      case Op.config: {
-        const value = api.config(r.str());
-        if (value === undefined) w.u8(0);
-        else w.u8(1).str(value);
-        return;
-      }
-      default:
-        throw new Error(`unknown host call ${String(op)}`);
-    }
+    const e = HOST_FUNCTIONS[op - 1];
+    if (e === undefined || e.op !== op) throw new Error(`unknown host call ${String(op)}`);
+    const params = e.fn.params;
+    const args: unknown[] = new Array(params.length);
+    for (let i = 0; i < params.length; i++) args[i] = readWire(r, params[i]!.type);
+    const method = (this.api as unknown as Record<string, (...a: unknown[]) => unknown>)[e.fn.method]!;
+    writeWire(w, e.fn.result, method.apply(this.api, args));
   }
 }
 

@@ -1,5 +1,6 @@
 import { HostCallError, type HostErrorTag } from '../errors.js';
-import type { LogLevel } from '../host-api.js';
+import { LOG_LEVELS } from '../host-api-types.js';
+import type { WireType } from '../interfaces/index.js';
 
 /**
  * The synchronous host-call channel between a worker and the main thread: one SharedArrayBuffer
@@ -27,21 +28,11 @@ export const REFUSED = 1;
 /** Any other throw from the host function: the guest traps, as it would inline. */
 export const FAILED = 2;
 
-export const Op = {
-  gpioRead: 1,
-  gpioWrite: 2,
-  serialWrite: 3,
-  publish: 4,
-  publishJson: 5,
-  send: 6,
-  log: 7,
-  nowMs: 8,
-  config: 9,
-} as const;
-export type OpCode = (typeof Op)[keyof typeof Op];
+/** Op codes are derived from the interface descriptors (HOST_FUNCTIONS: position + 1). */
+export type OpCode = number;
 
-export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
-const TAGS: readonly HostErrorTag[] = ['denied', 'invalid', 'io', 'limited'];
+export { LOG_LEVELS };
+const TAGS: readonly HostErrorTag[] = ['denied', 'invalid', 'io', 'limited', 'absent'];
 
 /** Room for the largest message payload the host accepts (256 KiB) plus its topic. */
 export const DEFAULT_CHANNEL_BYTES = 320 * 1024;
@@ -175,4 +166,86 @@ export function tagCode(tag: HostErrorTag): number {
 
 export function refusal(code: number, message: string): HostCallError {
   return new HostCallError(TAGS[code] ?? 'invalid', message);
+}
+
+/** Writes one value of a wire type (descriptors' params and results). */
+export function writeWire(w: PayloadWriter, type: WireType, v: unknown): void {
+  switch (type) {
+    case 'u8':
+      w.u8(v as number);
+      return;
+    case 'u16':
+    case 'u32':
+      w.u32(v as number);
+      return;
+    case 'u64':
+      w.u64(v as bigint);
+      return;
+    case 'f64':
+      w.f64(v as number);
+      return;
+    case 'bool':
+      w.u8(v ? 1 : 0);
+      return;
+    case 'string':
+      w.str(v as string);
+      return;
+    case 'bytes':
+      w.list(v as Uint8Array);
+      return;
+    case 'log-level':
+      w.u8(Math.max(0, LOG_LEVELS.indexOf(v as (typeof LOG_LEVELS)[number])));
+      return;
+    case 'option<string>':
+      if (v === undefined) w.u8(0);
+      else w.u8(1).str(v as string);
+      return;
+    case 'option<bytes>':
+      if (v === undefined) w.u8(0);
+      else w.u8(1).list(v as Uint8Array);
+      return;
+    case 'list<string>': {
+      const items = v as string[];
+      w.u32(items.length);
+      for (const x of items) w.str(x);
+      return;
+    }
+    case 'void':
+      return;
+  }
+}
+
+/** Reads one value of a wire type. */
+export function readWire(r: PayloadReader, type: WireType): unknown {
+  switch (type) {
+    case 'u8':
+      return r.u8();
+    case 'u16':
+    case 'u32':
+      return r.u32();
+    case 'u64':
+      return r.u64();
+    case 'f64':
+      return r.f64();
+    case 'bool':
+      return r.u8() === 1;
+    case 'string':
+      return r.str();
+    case 'bytes':
+      return r.list();
+    case 'log-level':
+      return LOG_LEVELS[r.u8()] ?? 'info';
+    case 'option<string>':
+      return r.u8() === 1 ? r.str() : undefined;
+    case 'option<bytes>':
+      return r.u8() === 1 ? r.list() : undefined;
+    case 'list<string>': {
+      const n = r.u32();
+      const out: string[] = [];
+      for (let i = 0; i < n; i++) out.push(r.str());
+      return out;
+    }
+    case 'void':
+      return undefined;
+  }
 }

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   try {
     const glue = await importGlue(init.glue);
     const modules = new Map(init.modules);
-    const imports = new Linker().bind(new ProxyHostApi(init.channel));
+    const imports = new Linker().bind(new ProxyHostApi(init.channel).api);
     // Host calls are charged fuel here, in the worker, where the guest's counter lives.
     instance = new ComponentInstance((core, charge) => glue.instantiate((name) => modules.get(name)!, chargeHostCalls(imports, charge), core), { fuel: init.fuel, timed: init.timed });
   } catch (err) {

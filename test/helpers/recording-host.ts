@@ -47,4 +47,28 @@ export class RecordingHost implements HostApi {
   config(key: string): string | undefined {
     return this.configValues[key];
   }
+  /** Records bus transfers; answers zeros (the simulated devices are tested in test/drivers/sim-devices.test.ts). */
+  readonly transfers: { bus: 'i2c' | 'spi'; data: Uint8Array }[] = [];
+  i2cTransfer(_bus: number, _address: number, data: Uint8Array, readLen: number): Uint8Array {
+    this.transfers.push({ bus: 'i2c', data: data.slice() });
+    return new Uint8Array(readLen);
+  }
+  spiTransfer(_bus: number, _chipSelect: number, data: Uint8Array): Uint8Array {
+    this.transfers.push({ bus: 'spi', data: data.slice() });
+    return new Uint8Array(data.length);
+  }
+  /** A plain map: the real bucket (quotas, durability) is tested in test/drivers/storage*.test.ts. */
+  readonly stored = new Map<string, Uint8Array>();
+  storageGet(key: string): Uint8Array | undefined {
+    return this.stored.get(key)?.slice();
+  }
+  storageSet(key: string, value: Uint8Array): void {
+    this.stored.set(key, value.slice());
+  }
+  storageDelete(key: string): boolean {
+    return this.stored.delete(key);
+  }
+  storageListKeys(prefix: string): string[] {
+    return [...this.stored.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
 }

@@ -99,9 +99,11 @@ describe('release envelope checks', () => {
     expect(seen).toEqual([['22']]);
   });
 
-  it('incompatible-world: any other world', () => {
-    const rel = makeRelease({ version: '1.1.0', keys: [k1.priv], edit: (m) => void (m.world = 'airssys:gateway/sensor@0.2.0') });
-    expect(reasonOf(rel.payload)).toMatch(/^incompatible-world: release is for world airssys:gateway\/sensor@0.2.0/);
+  it('incompatible-world: any world this gateway does not load (it loads 0.1.0 and 0.2.0)', () => {
+    const rel = makeRelease({ version: '1.1.0', keys: [k1.priv], edit: (m) => void (m.world = 'airssys:gateway/sensor@0.3.0') });
+    expect(reasonOf(rel.payload)).toMatch(/^incompatible-world: release is for world airssys:gateway\/sensor@0.3.0/);
+    const v2 = makeRelease({ version: '1.1.0', keys: [k1.priv], edit: (m) => void (m.world = 'airssys:gateway/sensor@0.2.0') });
+    expect(reasonOf(v2.payload) ?? '').not.toMatch(/^incompatible-world/);
   });
 
   it('bad-envelope: garbage, oversized, wrong shapes, inconsistent chunks, wrong topic', () => {

@@ -27,10 +27,10 @@ export interface Inspection {
 
 /** Reads what a component imports and exports and whether it fits the sensor world. Throws for non-components. */
 export async function inspectComponent(bytes: Uint8Array, opts: { strict?: boolean } = { strict: true }): Promise<Inspection> {
-  const { summary, problem } = await analyzeComponent(bytes);
+  const { summary, problem, world } = await analyzeComponent(bytes);
   if (problem && opts.strict) throw problem;
   return {
-    world: problem ? null : WORLD_NAME,
+    world: problem ? null : (world ?? WORLD_NAME),
     imports: summary.imports,
     exports: summary.exports.map((e) => e.replace(/^export /, '').replace(/;$/, '')),
     size: bytes.length,

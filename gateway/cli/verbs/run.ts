@@ -1,7 +1,11 @@
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
 import { createSimBoard } from '../../../drivers/sim-board.js';
+import { parseScenario, type Scenario } from '../../../drivers/sim-scenario.js';
 import { VirtualTimers } from '../../../drivers/gpio/virtual-timers.js';
+import { FileStore, MemoryStore, type BucketStore } from '../../../drivers/storage/store.js';
 import { acquireDevices, createHostApi, releaseDevices, type TelemetrySample } from '../../../drivers/host-services.js';
 import { compileGrant } from '../../../drivers/pipeline/grant.js';
 import { Engine } from '../../../runtime/engine.js';
@@ -26,8 +30,9 @@ export const spec: VerbSpec = {
     { name: 'board', arg: 'sim', about: 'the board to simulate; only sim' },
     { name: 'gpio', arg: 'PIN=0|1[@TICK]', repeatable: true, about: 'drive an input pin before tick TICK (default 0)' },
     { name: 'serial', arg: 'PORT=TEXT[@TICK]', repeatable: true, about: 'feed bytes to a serial port before tick TICK (\\n, \\r escapes)' },
-    { name: 'data-dir', arg: 'DIR', about: 'where the compiled-component cache lives (default ~/.cache/airssys)' },
+    { name: 'data-dir', arg: 'DIR', about: 'where the compiled-component cache lives (default ~/.cache/airssys); when given, also where the storage bucket is kept (DIR/storage/NAME.json), else it is in memory' },
     { name: 'realtime', about: 'sleep tick-ms between ticks' },
+    { name: 'scenario', arg: 'FILE.yaml', about: 'simulated I2C/SPI devices (i2c: [{ bus, address, device: bme280, … }], spi: [{ bus, chip-select, device: mcp3008, channels }]), as under board.options.scenario' },
   ],
   examples: ["airssys run thermo.wasm --manifest thermo.yaml --ticks 5 --gpio 17=1@2 --serial /dev/ttyUSB0='T=21.5\\n'"],
   exits: '0 all ticks ran, 1 the component failed past its restart intensity, 2 the component cannot be loaded or invalid arguments',
@@ -58,15 +63,20 @@ export const run: Verb = async (argv, io) => {
   let virtualNow = Date.now();
   // Device callbacks queue events here; the run loop delivers them in order between ticks.
   const pending: ComponentEvent[] = [];
+  let store: BucketStore | undefined;
   const timers = new VirtualTimers(() => virtualNow);
   try {
     manifest = await loadManifestFile(manifestPath);
     const bytes = await readComponentFile(file);
-    const dataDir = flagString(args, 'data-dir') ?? defaultCacheRoot();
+    const givenDataDir = flagString(args, 'data-dir');
+    const dataDir = givenDataDir ?? defaultCacheRoot();
+    store = givenDataDir ? new FileStore({ dir: join(givenDataDir, 'storage'), flushMs: 10_000 }) : new MemoryStore();
     const engine = new Engine({ cacheDir: join(dataDir, 'cache') });
     const prepared = await engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb });
     // Debounce windows run on the virtual clock too, so `--gpio` edges settle between ticks.
-    sim = createSimBoard({ now: () => virtualNow, timers });
+    const scenarioPath = flagString(args, 'scenario');
+    const scenario = scenarioPath ? await loadScenarioFile(scenarioPath) : undefined;
+    sim = createSimBoard({ now: () => virtualNow, timers, ...(scenario ? { devices: { i2c: scenario.i2c, spi: scenario.spi } } : {}) });
     sim.gpio.on('output', (pin: number, value: boolean) => io.out(JSON.stringify({ gpio: { pin, value, ts: virtualNow } })));
     const grant = compileGrant(manifest);
     lease = await acquireDevices({
@@ -84,6 +94,7 @@ export const run: Verb = async (argv, io) => {
         grant,
         board: sim,
         devices: lease,
+        storage: store,
         now: () => virtualNow,
         sinks: {
           telemetry: (channel: string, sample: TelemetrySample) => io.out(JSON.stringify({ telemetry: { channel, ...sample, ts: virtualNow } })),
@@ -160,6 +171,7 @@ export const run: Verb = async (argv, io) => {
       await flush();
     }
   } finally {
+    store?.close();
     await releaseDevices(lease);
     await sim.close();
   }
@@ -202,4 +214,25 @@ function parseScript(gpio: unknown, serial: unknown): Script {
       for (const s of steps) if (s.tick === tick) s.run(sim, now());
     },
   };
+}
+
+/** A `--scenario` file: the same keys as the gateway config's `board.options.scenario`. */
+async function loadScenarioFile(path: string): Promise<Scenario> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new GatewayError('USAGE', `cannot read --scenario ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; check the path`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new GatewayError('USAGE', `--scenario ${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}; fix the file`);
+  }
+  try {
+    return parseScenario(raw);
+  } catch (err) {
+    throw new GatewayError('USAGE', `--scenario ${path}: ${(err as Error).message.replace(/^config board\.options\.scenario/, 'scenario')}`);
+  }
 }
