@@ -9,7 +9,9 @@ import type { Activation, OtaHost } from '../../gateway/ota/updater.js';
 
 export const tmp = (name = 'ota') => mkdtempSync(join(tmpdir(), `airssys-${name}-`));
 
-export { freePort } from '../helpers/mosquitto.js';
+import { freePort } from '../helpers/mosquitto.js';
+
+export { freePort };
 
 export interface Broker {
   url: string;
