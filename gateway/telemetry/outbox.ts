@@ -156,7 +156,7 @@ export class Outbox {
   private closed = false;
   private storageError: string | undefined;
   private readonly ageTimer: NodeJS.Timeout;
-  private stmt!: Record<'insert' | 'del' | 'read' | 'oldest' | 'delUpTo' | 'setCounter' | 'oldestAt' | 'reserve', Database.Statement>;
+  private stmt!: Record<'insert' | 'del' | 'read' | 'oldest' | 'delUpTo' | 'setCounter' | 'oldestAt' | 'reserve' | 'announced', Database.Statement>;
 
   constructor(opts: OutboxOptions) {
     this.path = opts.path;
@@ -254,6 +254,7 @@ export class Outbox {
       this.held.delete(id);
       this.heldBytes -= h.bytes;
       h.gone = true;
+      if (h.skipped) this.markAnnounced(h.stream);
       return;
     }
     this.acks.add(id);
@@ -497,10 +498,12 @@ export class Outbox {
       delUpTo: this.db.prepare('DELETE FROM samples WHERE id <= ?'),
       setCounter: this.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value'),
       oldestAt: this.db.prepare('SELECT at FROM samples ORDER BY id LIMIT 1'),
-      // With the reservation, the position handed out so far (a durable lower bound) and the end of any
-      // pending jump: the sample about to be published announces it, so a later unclean stop jumps
-      // only over this run's numbers and never announces an earlier range again.
-      reserve: this.db.prepare('UPDATE streams SET reserved = ?, seq = ?, skip_from = NULL WHERE id = ?'),
+      // With the reservation, the position handed out so far: a durable lower bound, so a later
+      // unclean stop jumps only over this run's numbers.
+      reserve: this.db.prepare('UPDATE streams SET reserved = ?, seq = ? WHERE id = ?'),
+      // A pending jump is forgotten only once the sample announcing it was acknowledged or stored
+      // (a stored sample keeps its `skipped`): until then a later unclean stop announces it again.
+      announced: this.db.prepare('UPDATE streams SET skip_from = NULL WHERE id = ?'),
     };
     // Verifies the file beyond its header (a torn page shows up here rather than mid-run).
     this.db.prepare('SELECT COUNT(*) FROM streams').get();
@@ -655,10 +658,20 @@ export class Outbox {
     this.drop('disk-full', n);
   }
 
+  /** The sample carrying a jump's `skipped` was acknowledged from memory: the jump is announced. */
+  private markAnnounced(stream: number): void {
+    try {
+      this.stmt.announced.run(stream);
+    } catch {
+      // The disk refuses writes: the jump stays pending and is announced again after an unclean stop.
+    }
+  }
+
   private commitTx(rows: HeldRow[], now: number, ageDue: boolean): void {
     const insert = this.stmt.insert;
     for (const r of rows) {
       insert.run(r.id, r.stream, r.seq, r.ts, r.at, r.kind, r.payload, r.bytes, r.skipped ? JSON.stringify(r.skipped) : null);
+      if (r.skipped) this.stmt.announced.run(r.stream);
       this.storedRows++;
       this.storedBytes += r.bytes;
     }

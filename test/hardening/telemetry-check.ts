@@ -9,8 +9,9 @@
  *   at most one above the highest seq received. The gateway publishes samples from memory before
  *   anything about them is on disk (SD-card wear), so after a SIGKILL it knows only a durable lower
  *   bound of what it handed out: `first` may lie below numbers a subscriber already has (those were
- *   published; the rest of the range never will be), but never below the run before the stop
- *   (an earlier range is not announced again). A jump the range does not cover is a loss;
+ *   published; the rest of the range never will be), but never below the run before the stop, or
+ *   the previous announced range (a jump whose announcement was not yet acknowledged when the
+ *   process died is announced again). A jump the range does not cover is a loss;
  * - a `"skipped"` range must be well formed and end right before the sample carrying it.
  */
 
@@ -31,10 +32,10 @@ export function checkTelemetry(messages: TelemetryMessage[]): TelemetryCheck {
   const violations: string[] = [];
   const stats = { channels: 0, distinctSeqs: 0, redelivered: 0, jumps: 0, skippedSeqs: 0 };
   // runStart: the first new seq after the last jump (or the first ever): a range may not reach below it.
-  const channels = new Map<string, { seen: Map<number, string>; max: number; runStart: number }>();
+  const channels = new Map<string, { seen: Map<number, string>; max: number; runStart: number; lastRange: number }>();
   for (const { channel, body } of messages) {
     let c = channels.get(channel);
-    if (!c) channels.set(channel, (c = { seen: new Map(), max: 0, runStart: 1 }));
+    if (!c) channels.set(channel, (c = { seen: new Map(), max: 0, runStart: 1, lastRange: 1 }));
     const seq = body.seq;
     if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 1) {
       violations.push(`${channel}: seq ${JSON.stringify(seq)} is not a positive integer`);
@@ -58,10 +59,11 @@ export function checkTelemetry(messages: TelemetryMessage[]): TelemetryCheck {
       const gap = [c.max + 1, seq - 1] as const;
       const range = Array.isArray(skipped) && skipped.length === 2 && skipped.every((n) => Number.isInteger(n)) ? (skipped as [number, number]) : undefined;
       if (skipped === undefined) violations.push(`${channel}: seq jumped from ${c.max} to ${seq} without "skipped" (${gap[1] - gap[0] + 1} samples lost?)`);
-      else if (!range || range[1] !== gap[1] || range[0] > gap[0] || range[0] < c.runStart) {
-        violations.push(`${channel}: seq jumped from ${c.max} to ${seq} but "skipped" is ${JSON.stringify(skipped)}; it must end at ${gap[1]} and start between ${c.runStart} and ${gap[0]}`);
+      else if (!range || range[1] !== gap[1] || range[0] > gap[0] || range[0] < Math.min(c.runStart, c.lastRange)) {
+        violations.push(`${channel}: seq jumped from ${c.max} to ${seq} but "skipped" is ${JSON.stringify(skipped)}; it must end at ${gap[1]} and start between ${Math.min(c.runStart, c.lastRange)} and ${gap[0]}`);
       } else stats.skippedSeqs += gap[1] - gap[0] + 1;
       c.runStart = seq;
+      if (range) c.lastRange = range[0];
     } else if (skipped !== undefined) {
       violations.push(`${channel}: seq ${seq} follows ${c.max} without a jump but carries "skipped":${JSON.stringify(skipped)}`);
     }
