@@ -85,7 +85,13 @@ describe('inbound commands', () => {
     await until(() => gw.matching(/over 65536/).length > 0, 10_000, 'the refusal line');
     // Seven refusals in a burst: one line when it starts (and at most a summary), not seven.
     expect(gw.matching(/command refused/).length).toBeLessThanOrEqual(2);
-    const h = await retainedHealth(broker.url, ID);
+    // Health is published every 200 ms: wait for one taken after the last refusal, then check exactly.
+    let h: Record<string, any> = {};
+    for (const deadline = Date.now() + 10_000; ; ) {
+      h = await retainedHealth(broker.url, ID);
+      if ((h.commands?.refused?.['too-large'] ?? 0) >= 7 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     expect(h.commands.refused['too-large']).toBe(7);
     expect(h.commands.byComponent.echo).toMatchObject({ tooLarge: 7 });
     expect(h.components.echo.crashes).toBe(0);
