@@ -239,8 +239,10 @@ elif ! user_tools_ok; then
   say "(skipped) service user: $ROOT/etc/passwd does not exist"
 else
   mapfile -t P < <(pfx)
-  for g in gpio dialout; do
-    # Raspberry Pi OS has both; plain Debian has only dialout (then GPIO needs a udev rule, see docs)
+  for g in gpio dialout i2c spi; do
+    # Raspberry Pi OS has all four (its udev rules give /dev/i2c-* to i2c and /dev/spidev* to spi);
+    # plain Debian has only dialout (then GPIO, I2C and SPI need udev rules, see docs/sensors.md).
+    # The unit's SupplementaryGroups names all four, and systemd refuses to start with a missing one.
     has_group "$g" || { groupadd "${P[@]}" --system "$g"; say "created group $g"; }
   done
   if ! has_user "$SVC_USER"; then
@@ -248,7 +250,7 @@ else
       --shell /usr/sbin/nologin --comment "AirsSys Gateway" "$SVC_USER"
     say "created system user $SVC_USER"
   fi
-  usermod "${P[@]}" --append --groups gpio,dialout "$SVC_USER"
+  usermod "${P[@]}" --append --groups gpio,dialout,i2c,spi "$SVC_USER"
 fi
 owner_of_data="$SVC_USER:$SVC_USER"
 has_user "$SVC_USER" || owner_of_data=""
