@@ -56,7 +56,9 @@ check('i2c-funcs', () => {
   const b = withoutAddon.describe(bus);
   assert(a.addon, `the I2C_RDWR addon did not load (${logs.join('; ')}): build it with node drivers/bus/native/build.cjs`);
   assert(!a.funcs.i2c, 'i2c-stub reported plain I2C (I2C_FUNC_I2C): expected SMBus only');
-  assert(JSON.stringify(a.funcs) === JSON.stringify(b.funcs), `addon funcs ${JSON.stringify(a.funcs)} differ from i2c-bus's ${JSON.stringify(b.funcs)}`);
+  // i2c-bus names more bits than the driver looks at: compare the ones it does.
+  const theirs = Object.fromEntries(Object.keys(a.funcs).map((k) => [k, (b.funcs as unknown as Record<string, boolean>)[k]]));
+  assert(JSON.stringify(a.funcs) === JSON.stringify(theirs), `addon funcs ${JSON.stringify(a.funcs)} differ from i2c-bus's ${JSON.stringify(theirs)}`);
   return `I2C_FUNCS through our addon equals i2c-bus's: plain I2C no, SMBus byte/word/I2C-block yes; driver log: ${logs.join('; ')}`;
 });
 
@@ -77,10 +79,13 @@ check('i2c-smbus-block', () => {
   assert(hex(back) === hex(data), `wrote ${hex(data)}, read ${hex(back)}`);
   const w = i2cget(0x20, 0x80 + 35);
   assert(Number(w) === data[35], `i2cget at 0x${(0x80 + 35).toString(16)} read ${w}, want ${data[35]}`);
-  i2cset(0x20, 0x10, 0x1234, 'w');
-  const word = withoutAddon.transfer(bus, 0x20, Uint8Array.of(0x10), 2);
-  assert(word[0] === 0x34 && word[1] === 0x12, `i2cset word 0x1234 at 0x10, driver (no addon) read ${hex(word)}`);
-  return '40 bytes at 0x80 written and read back in 32-byte SMBus I2C-block pieces (i2cget agrees at 0xa3); word 0x1234 read as [34 12] through i2c-bus alone';
+  // i2c-stub keeps a 16-bit cell per register (a word write does not show as two byte registers),
+  // so the two bytes are set one register each, as on a real sensor's 16-bit register pair.
+  i2cset(0x20, 0x10, 0x34);
+  i2cset(0x20, 0x11, 0x12);
+  const pair = withoutAddon.transfer(bus, 0x20, Uint8Array.of(0x10), 2);
+  assert(pair[0] === 0x34 && pair[1] === 0x12, `i2cset 0x10<-0x34, 0x11<-0x12, driver (no addon) read ${hex(pair)}`);
+  return '40 bytes at 0x80 written and read back in 32-byte SMBus I2C-block pieces (i2cget agrees at 0xa3); registers 0x10-0x11 set by i2cset read as [34 12] through i2c-bus alone';
 });
 
 check('i2c-absent', () => {
