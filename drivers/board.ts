@@ -29,6 +29,8 @@ export interface RaspberryPiOptions {
   serial?: Omit<SerialportSerialOptions, 'binding'>;
   /** Where /dev/i2c-N and /dev/spidevB.C are looked for at config load (default /dev). */
   devRoot?: string;
+  /** Where the bus drivers report the path a bus takes and a missing addon (not a config key). */
+  log?: (level: 'info' | 'warn', message: string) => void;
 }
 
 /** Gateway config `board:` (contract section 3). */
@@ -63,7 +65,7 @@ export async function createBoard(spec: BoardSpec): Promise<Board> {
     const serial = await createSerialportSerial(o.serial);
     const { LinuxI2c } = await import('./bus/linux-i2c.js');
     const { LinuxSpi } = await import('./bus/linux-spi.js');
-    const dev = o.devRoot !== undefined ? { devRoot: o.devRoot } : {};
+    const dev = { ...(o.devRoot !== undefined ? { devRoot: o.devRoot } : {}), ...(o.log ? { log: o.log } : {}) };
     const i2c = new LinuxI2c(dev);
     const spi = new LinuxSpi(dev);
     return {

@@ -160,7 +160,8 @@ export class Gateway {
     const { scenario, ...boardOptions } = config.board.options as { scenario?: unknown };
     const parsedScenario = config.board.kind === 'sim' ? parseScenario(scenario) : undefined;
     const devices = parsedScenario ? { devices: { i2c: parsedScenario.i2c, spi: parsedScenario.spi } } : {};
-    this.board = await createBoard({ kind: config.board.kind, options: { ...boardOptions, ...devices } } as BoardSpec);
+    const busLog = config.board.kind === 'raspberry-pi' ? { log: (level: 'info' | 'warn', m: string) => this.log[level](m) } : {};
+    this.board = await createBoard({ kind: config.board.kind, options: { ...boardOptions, ...devices, ...busLog } } as BoardSpec);
     for (const l of loaded.values()) {
       const problems = checkManifestAgainstBoard(l.manifest, this.board);
       if (problems.length) {
