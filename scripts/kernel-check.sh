@@ -15,8 +15,11 @@
 #     back with i2c-tools (SMBus ioctls); then scripts/kernel-check/i2c-check.ts: the gateway's I2C
 #     driver (drivers/bus/linux-i2c.ts: i2c-bus and our I2C_RDWR addon) finds the stub SMBus-only
 #     (I2C_FUNCS) and maps byte, word and 40-byte block transfers onto SMBus, i2c-tools witnessing;
-#     a missing chip gives `absent`, a missing bus `invalid` with the fix. The addon is built here
-#     first (drivers/bus/native/build.cjs) when it is not.
+#     a missing chip gives `absent`, a missing bus `invalid` with the fix. Then against i2c-regs
+#     (scripts/kernel-check/i2c-regs.c, built out of tree like gpio-sim), a plain-I2C test adapter
+#     that counts transactions: a write then a read is ONE I2C_RDWR transaction (repeated start)
+#     through our addon, two without it. The addon is built here first (drivers/bus/native/build.cjs)
+#     when it is not.
 # Results and timings go between the kernel-check markers in docs/raspberry-pi.md.
 #
 # The guest root is a busybox initramfs; node and glibc come from the host's /usr, this checkout
@@ -167,8 +170,8 @@ STUB_IN_TREE=0; grep -q '^CONFIG_I2C_STUB=m' "$CONFIG" && STUB_IN_TREE=1
 begin gpio-sim-build
 BUILD="$W/build"
 SRC="$CACHE/src-$SRC_VER"
-MODS_BUILT="gpio-sim"; [ "$STUB_IN_TREE" = 1 ] || MODS_BUILT="gpio-sim i2c-stub"
-if [ "$FRESH" = 1 ] || [ ! -f "$BUILD/gpio-sim.ko" ]; then
+MODS_BUILT="gpio-sim i2c-regs"; [ "$STUB_IN_TREE" = 1 ] || MODS_BUILT="gpio-sim i2c-regs i2c-stub"
+if [ "$FRESH" = 1 ] || [ ! -f "$BUILD/gpio-sim.ko" ] || [ ! -f "$BUILD/i2c-regs.ko" ]; then
   if [ ! -f "$SRC/drivers/i2c/i2c-stub.c" ]; then
     mkdir -p "$SRC"
     tar -xJf /usr/src/linux-source-6.1.tar.xz -C "$SRC" --strip-components=1 \
@@ -181,6 +184,8 @@ if [ "$FRESH" = 1 ] || [ ! -f "$BUILD/gpio-sim.ko" ]; then
   sed 's/handle_simple_irq(irq_to_desc(irqnum));/generic_handle_irq(irqnum);/' "$SRC/kernel/irq/irq_sim.c" >"$BUILD/irq_sim.c"
   grep -q 'generic_handle_irq(irqnum);' "$BUILD/irq_sim.c" || die "irq_sim.c from linux-source $SRC_VER no longer has the line this script patches"
   printf 'obj-m := gpio-sim.o\ngpio-sim-y := gpio-sim-core.o irq_sim.o\n' >"$BUILD/Kbuild"
+  # i2c-regs: our plain-I2C test adapter (i2c-stub is SMBus-only, so it cannot show I2C_RDWR)
+  cp "$REPO/scripts/kernel-check/i2c-regs.c" "$BUILD/" && echo 'obj-m += i2c-regs.o' >>"$BUILD/Kbuild"
   if [ "$STUB_IN_TREE" = 0 ]; then cp "$SRC/drivers/i2c/i2c-stub.c" "$BUILD/" && echo 'obj-m += i2c-stub.o' >>"$BUILD/Kbuild"; fi
   if [ "$ARCH" = arm64 ]; then
     make -C "$IMAGE/usr/src/linux-headers-$KVER" M="$BUILD" DEB_BUILD_ARCH=amd64 DEB_HOST_ARCH=arm64 DEB_HOST_GNU_TYPE=aarch64-linux-gnu \
@@ -246,7 +251,7 @@ done | awk '!seen[$0]++' | while read -r ko; do
 done
 cp "$MODDIR/kernel/drivers/i2c/i2c-dev.ko" "$STAGE/mods/"
 if [ "$STUB_IN_TREE" = 1 ]; then cp "$(find "$MODDIR/kernel/drivers/i2c" -name i2c-stub.ko | head -1)" "$STAGE/mods/"; else cp "$BUILD/i2c-stub.ko" "$STAGE/mods/"; fi
-cp "$BUILD/gpio-sim.ko" "$STAGE/mods/"
+cp "$BUILD/gpio-sim.ko" "$BUILD/i2c-regs.ko" "$STAGE/mods/"
 cp "$W"/i2c-tools/usr/sbin/i2c{get,set,detect} "$STAGE/opt/i2c/bin/"
 cp -d "$W"/i2c-tools/usr/lib/$LIBARCH/libi2c.so.* "$STAGE/opt/i2c/lib/"
 for t in i2cget i2cset i2cdetect; do ln -s "/opt/i2c/bin/$t" "$STAGE/bin/$t"; done
@@ -256,7 +261,7 @@ echo 'root:x:0:0:root:/tmp:/bin/sh' >"$STAGE/etc/passwd"
 echo 'root:x:0:' >"$STAGE/etc/group"
 (cd "$STAGE" && find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1 >"$W/initramfs.gz") \
   || die "creating the initramfs failed (is busybox-static installed? its cpio writes the archive)"
-record initramfs ok "busybox, $(wc -l <"$STAGE/mods/order") transport modules, gpio-sim.ko, i2c-stub.ko, i2c-dev.ko, i2c-tools: $(du -h "$W/initramfs.gz" | cut -f1)"
+record initramfs ok "busybox, $(wc -l <"$STAGE/mods/order") transport modules, gpio-sim.ko, i2c-stub.ko, i2c-regs.ko, i2c-dev.ko, i2c-tools: $(du -h "$W/initramfs.gz" | cut -f1)"
 
 # --- 5. boot -------------------------------------------------------------------------------------
 share() { echo "local,path=$1,mount_tag=$2,security_model=none,readonly=on"; }

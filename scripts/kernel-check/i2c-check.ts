@@ -7,16 +7,23 @@
  * The independent witness is i2c-tools (i2cset/i2cget, their own SMBus ioctls): what the driver
  * writes, i2cget reads back, and what i2cset writes, the driver reads.
  *
- * usage: node --import tsx scripts/kernel-check/i2c-check.ts BUS
+ * Then the same driver against i2c-regs (scripts/kernel-check/i2c-regs.c), a plain-I2C test adapter
+ * with a register device at 0x76, to show I2C_RDWR: a write then a read as ONE transaction (repeated
+ * start) through our addon, two transactions through the fallback; the adapter counts them.
+ *
+ * usage: node --import tsx scripts/kernel-check/i2c-check.ts STUB_BUS [REGS_BUS]
  * Output: `KC-RESULT <ok|fail> <name> <ms> <detail>` lines, `KC-METRIC` lines; exit 0 when all passed.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { HostCallError } from '../../runtime/errors.js';
 import { LinuxI2c } from '../../drivers/bus/linux-i2c.js';
 import { Bme280, BME280_CHIP_ID } from '../../drivers/sim/bme280.js';
 
 const bus = Number(process.argv[2]);
+const regsBus = process.argv[3] === undefined || process.argv[3] === '' ? undefined : Number(process.argv[3]);
+const REGS_PARAMS = '/sys/module/i2c_regs/parameters';
 let failures = 0;
 function result(ok: boolean, name: string, ms: number, detail: string): void {
   if (!ok) failures++;
@@ -35,7 +42,7 @@ function assert(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new Error(msg);
 }
 const hex = (b: ArrayLike<number>) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-const i2cget = (addr: number, reg: number, mode = 'b') => execFileSync('i2cget', ['-y', String(bus), `0x${addr.toString(16)}`, `0x${reg.toString(16)}`, mode], { encoding: 'utf8' }).trim();
+const i2cget = (addr: number, reg: number, mode = 'b', onBus = bus) => execFileSync('i2cget', ['-y', String(onBus), `0x${addr.toString(16)}`, `0x${reg.toString(16)}`, mode], { encoding: 'utf8' }).trim();
 const i2cset = (addr: number, reg: number, value: number, mode = 'b') => execFileSync('i2cset', ['-y', String(bus), `0x${addr.toString(16)}`, `0x${reg.toString(16)}`, `0x${value.toString(16)}`, mode]);
 function refusalOf(fn: () => unknown): HostCallError {
   try {
@@ -123,6 +130,41 @@ check('i2c-bme280-image', () => {
   return `chip id 0x60 and calibration 0x88-0xa1 (${hex(cal).slice(0, 16)}...) round-trip at 0x76`;
 });
 
+if (regsBus === undefined) {
+  result(false, 'i2c-rdwr', 0, 'no i2c-regs bus given (insmod i2c-regs.ko failed?)');
+} else {
+  const rb = regsBus;
+  const counters = () => ({ xfers: Number(readFileSync(`${REGS_PARAMS}/xfers`, 'utf8')), nmsgs: Number(readFileSync(`${REGS_PARAMS}/last_nmsgs`, 'utf8')) });
+  check('i2c-rdwr', () => {
+    const d = withAddon.describe(rb);
+    assert(d.funcs.i2c && d.addon, `i2c-regs: plain I2C ${d.funcs.i2c}, addon ${d.addon}`);
+    withAddon.transfer(rb, 0x76, Uint8Array.of(0xd0, 0x60, 0x00, 0x00), 0);
+    const before = counters();
+    const r = withAddon.transfer(rb, 0x76, Uint8Array.of(0xd0), 3);
+    const after = counters();
+    assert(hex(r) === '600000', `read ${hex(r)} from 0xd0, want 600000`);
+    assert(after.xfers - before.xfers === 1 && after.nmsgs === 2, `expected one transaction of 2 messages, the adapter saw ${after.xfers - before.xfers} transactions, the last of ${after.nmsgs}`);
+    const witness = i2cget(0x76, 0xd0, 'b', rb);
+    assert(witness === '0x60', `i2cget read ${witness}`);
+    return 'plain-I2C adapter: 1-byte write + 3-byte read = ONE I2C_RDWR transaction of 2 messages (repeated start) through our addon; i2cget agrees (0x60)';
+  });
+  check('i2c-write-read-fallback', () => {
+    const d = withoutAddon.describe(rb);
+    assert(d.funcs.i2c && !d.addon, `without the addon: plain I2C ${d.funcs.i2c}, addon ${d.addon}`);
+    const before = counters();
+    const r = withoutAddon.transfer(rb, 0x76, Uint8Array.of(0xd0), 1);
+    const after = counters();
+    assert(r[0] === 0x60, `read 0x${hex(r)}`);
+    assert(after.xfers - before.xfers === 2 && after.nmsgs === 1, `expected two transactions of 1 message, saw ${after.xfers - before.xfers}, the last of ${after.nmsgs}`);
+    return 'without the addon the same transfer is a write, a stop, then a read: two transactions of one message each (i2c-bus i2cWriteSync/i2cReadSync)';
+  });
+  check('i2c-rdwr-absent', () => {
+    const e = refusalOf(() => withAddon.transfer(rb, 0x77, Uint8Array.of(0xd0), 1));
+    assert(e.tag === 'absent' && /ENXIO/.test(e.payload.val), `got ${e.tag}: ${e.payload.val}`);
+    return `nothing at 0x77 (ENXIO from the adapter): ${e.tag}`;
+  });
+}
+
 // Cost per transfer on the real kernel path (emulated CPU in TCG: a ceiling, not a Pi number).
 if (failures === 0) {
   const n = 2000;
@@ -134,6 +176,11 @@ if (failures === 0) {
   const perBlock = ((performance.now() - t1) * 1000) / (n / 10);
   console.log(`KC-METRIC i2c.transfer on i2c-stub (SMBus read-byte, 1 byte): ${perByte.toFixed(1)} µs per call (${n} calls)`);
   console.log(`KC-METRIC i2c.transfer on i2c-stub (26-byte calibration read, SMBus I2C-block): ${perBlock.toFixed(1)} µs per call (${n / 10} calls)`);
+  if (regsBus !== undefined) {
+    const t2 = performance.now();
+    for (let i = 0; i < n / 10; i++) withAddon.transfer(regsBus, 0x76, Uint8Array.of(0x88), 26);
+    console.log(`KC-METRIC i2c.transfer on i2c-regs (26-byte read, one I2C_RDWR): ${(((performance.now() - t2) * 1000) / (n / 10)).toFixed(1)} µs per call (${n / 10} calls)`);
+  }
 }
 withAddon.close();
 withoutAddon.close();

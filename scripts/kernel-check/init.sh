@@ -89,12 +89,19 @@ else
     step i2c-smbus fail "byte read $b (want 0xa5), $b2 (want 0x3c), word $w (want 0x1234), detect: $det"
   fi
   # The gateway's real I2C driver (drivers/bus/linux-i2c.ts: i2c-bus + our I2C_RDWR addon) against
-  # the stub, i2c-tools as the witness. x86_64 only: on arm64 the addons would need cross builds.
+  # the stub and against i2c-regs (a plain-I2C test adapter, built out of tree), i2c-tools as the
+  # witness. x86_64 only: on arm64 the addons would need cross builds.
   if [ "$ARCH" != arm64 ]; then
+    regs=""
+    if insmod /mods/i2c-regs.ko 2>/dev/null; then
+      for d in /sys/class/i2c-dev/i2c-*; do
+        [ "$(cat "$d/device/name" 2>/dev/null)" = "airssys register test adapter" ] && regs=${d##*-}
+      done
+    fi
     t0=$(up)
-    cd "$REPO" && HOME=/tmp node --import tsx scripts/kernel-check/i2c-check.ts "$bus"
+    cd "$REPO" && HOME=/tmp node --import tsx scripts/kernel-check/i2c-check.ts "$bus" "$regs"
     rc=$?
-    step i2c-driver "$([ $rc = 0 ] && echo ok || echo fail)" "drivers/bus/linux-i2c.ts on /dev/i2c-$bus: node + tsx + checks took $(echo "$(up) $t0" | awk '{printf "%.2f", $1-$2}') s (exit $rc)"
+    step i2c-driver "$([ $rc = 0 ] && echo ok || echo fail)" "drivers/bus/linux-i2c.ts on /dev/i2c-$bus (i2c-stub) and /dev/i2c-${regs:-?} (i2c-regs): node + tsx + checks took $(echo "$(up) $t0" | awk '{printf "%.2f", $1-$2}') s (exit $rc)"
     cd /
   fi
 fi
