@@ -189,7 +189,7 @@ rm -rf --one-file-system "$STAGE"
 mkdir -p "$STAGE"
 if [ -d "$SOURCE" ]; then
   [ -f "$SOURCE/package.json" ] || die "--source $SOURCE has no package.json; pass the gateway checkout or a tarball from npm pack"
-  tar -C "$SOURCE" --exclude=./node_modules --exclude=./.git --exclude=./var --exclude=./test --exclude=./bench \
+  tar -C "$SOURCE" --exclude=./node_modules --exclude=./.git --exclude=./var --exclude=./.tmp --exclude=./test --exclude=./bench \
     -cf - . | tar -C "$STAGE" -xf -
 elif [ -f "$SOURCE" ]; then
   tar -xzf "$SOURCE" -C "$STAGE" --strip-components=1 || die "--source $SOURCE is not an npm pack tarball (.tgz)"
