@@ -28,6 +28,7 @@ export function i2cTransferError(err: unknown, bus: number, address: number): Ho
   const code = errnoCode(err);
   if (code && ABSENT.has(code)) return refusal('absent', `no device acknowledged address ${hex2(address)} on i2c bus ${bus} (${code}); check the wiring, the address and the sensor's power`);
   if (code && INVALID.has(code)) return refusal('invalid', `i2c bus ${bus} address ${hex2(address)}: the adapter refused the transfer (${messageOf(err)})`);
+  if (code === 'EBUSY') return refusal('io', `i2c bus ${bus} address ${hex2(address)} is claimed by a kernel driver (a dtoverlay such as i2c-sensor); remove that dtoverlay from /boot/firmware/config.txt and reboot`);
   return refusal('io', `i2c bus ${bus} address ${hex2(address)}: ${messageOf(err)}`);
 }
 

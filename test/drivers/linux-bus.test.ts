@@ -83,6 +83,7 @@ describe('errno -> contract code', () => {
     expect(i2cTransferError(errno('EOPNOTSUPP'), 1, 0x76).tag).toBe('invalid');
     expect(i2cTransferError(errno('ETIMEDOUT', 'ETIMEDOUT, Connection timed out'), 1, 0x76).payload).toEqual({ tag: 'io', val: 'i2c bus 1 address 0x76: ETIMEDOUT, Connection timed out' });
     expect(i2cTransferError(errno('EIO'), 1, 0x76).tag).toBe('io');
+    expect(i2cTransferError(errno('EBUSY'), 1, 0x76).payload.val).toMatch(/claimed by a kernel driver .*remove that dtoverlay/);
     expect(spiTransferError(errno('EINVAL'), 0, 0).payload.val).toMatch(/check speed-hz and mode in the manifest/);
     expect(spiTransferError(errno('EIO'), 0, 0).tag).toBe('io');
   });
