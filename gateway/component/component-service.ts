@@ -1,8 +1,8 @@
 import type { BucketStore } from '../../drivers/storage/store.js';
-import { acquireDevices, createHostApi, releaseDevices, type DeviceLease, type HostServicesOptions, type HostSinks } from '../../drivers/host-services.js';
+import { acquireDevices, createHostApi, releaseDevices, type DeviceLease, type HostServicesOptions, type HostSinks } from '../../drivers/device-lease.js';
 import type { Board } from '../../drivers/board.js';
 import type { Audit } from '../../drivers/pipeline/audit.js';
-import { compileGrant, type Grant } from '../../drivers/pipeline/grant.js';
+import { compileGrant, type Grant } from '../../drivers/policy/grant.js';
 import type { Metrics } from '../../drivers/pipeline/metrics.js';
 import type { RateLimits } from '../../drivers/pipeline/rate-limit.js';
 import type { PreparedComponent } from '../../runtime/engine.js';
@@ -13,8 +13,8 @@ import { supervisor } from '../../runtime/supervision/builder.js';
 import type { Supervisor } from '../../runtime/supervision/supervisor.js';
 import type { LifecycleEvent } from '../../runtime/supervision/types.js';
 import type { WorldExport } from '../../runtime/world.js';
-import { ComponentHost, type ComponentVersion } from './component-host.js';
-import type { ComponentEvent } from './events.js';
+import { ComponentHost, type ComponentVersion } from '../../runtime/component/component-host.js';
+import type { ComponentEvent } from '../../runtime/component/events.js';
 import type { Bus } from '../../runtime/bus/bus.js';
 
 /**

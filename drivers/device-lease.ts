@@ -4,7 +4,7 @@ export { refusal } from './refusal.js';
 import type { Board } from './board.js';
 import { createContext, DRIVERS, type ComponentId, type DeviceLease, type HostSinks } from './interfaces/index.js';
 import type { Audit } from './pipeline/audit.js';
-import type { Grant } from './pipeline/grant.js';
+import type { Grant } from './policy/grant.js';
 import { ComponentMetrics, Metrics } from './pipeline/metrics.js';
 import { RateLimiter, type RateLimits } from './pipeline/rate-limit.js';
 import type { SerialLink } from './serial/types.js';
