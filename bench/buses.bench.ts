@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createHostApi } from '../drivers/device-lease.js';
+import { createHostApi } from '../drivers/pipeline/host-calls.js';
 import { compileGrant } from '../drivers/policy/grant.js';
 import { Metrics } from '../drivers/pipeline/metrics.js';
 import { createSimBoard } from '../drivers/sim-board.js';

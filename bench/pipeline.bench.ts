@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseManifest } from '../runtime/manifest.js';
-import { createHostApi } from '../drivers/device-lease.js';
+import { createHostApi } from '../drivers/pipeline/host-calls.js';
 import { createAudit } from '../drivers/pipeline/audit.js';
 import { compileGrant } from '../drivers/policy/grant.js';
 import { Metrics } from '../drivers/pipeline/metrics.js';

@@ -2,7 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { createBoard, checkManifestAgainstBoard, type Board, type BoardSpec } from '../drivers/board.js';
-import type { TelemetrySample } from '../drivers/device-lease.js';
+import type { TelemetrySample } from '../drivers/pipeline/host-calls.js';
 import { checkDeviceConflicts } from '../drivers/ownership.js';
 import type { SimBoard } from '../drivers/sim-board.js';
 import { parseScenario, runScenario } from '../drivers/sim-scenario.js';

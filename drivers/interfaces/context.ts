@@ -32,7 +32,7 @@ export interface ComponentId {
   version: string;
 }
 
-/** The devices a component holds while it runs (drivers/host-services.ts acquires them). */
+/** The devices a component holds while it runs (drivers/device-lease.ts acquires them). */
 export interface DeviceLease {
   readonly component: ComponentId;
   readonly serial: ReadonlyMap<string, SerialLink>;

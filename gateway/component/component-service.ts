@@ -1,5 +1,6 @@
 import type { BucketStore } from '../../drivers/storage/store.js';
-import { acquireDevices, createHostApi, releaseDevices, type DeviceLease, type HostServicesOptions, type HostSinks } from '../../drivers/device-lease.js';
+import { acquireDevices, releaseDevices, type DeviceLease } from '../../drivers/device-lease.js';
+import { createHostApi, type HostServicesOptions, type HostSinks } from '../../drivers/pipeline/host-calls.js';
 import type { Board } from '../../drivers/board.js';
 import type { Audit } from '../../drivers/pipeline/audit.js';
 import { compileGrant, type Grant } from '../../drivers/policy/grant.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createHostApi } from '../../drivers/device-lease.js';
+import { createHostApi } from '../../drivers/pipeline/host-calls.js';
 import { compileGrant } from '../../drivers/policy/grant.js';
 import { RateLimiter } from '../../drivers/pipeline/rate-limit.js';
 import { createSimBoard } from '../../drivers/sim-board.js';

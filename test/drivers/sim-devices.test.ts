@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkManifestAgainstBoard, type Board } from '../../drivers/board.js';
-import { createHostApi } from '../../drivers/device-lease.js';
+import { createHostApi } from '../../drivers/pipeline/host-calls.js';
 import { compileGrant } from '../../drivers/policy/grant.js';
 import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/policy/policy.js';
 import { checkDeviceConflicts } from '../../drivers/ownership.js';

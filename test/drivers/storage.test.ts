@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createHostApi } from '../../drivers/device-lease.js';
+import { createHostApi } from '../../drivers/pipeline/host-calls.js';
 import { compileGrant } from '../../drivers/policy/grant.js';
 import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/policy/policy.js';
 import { createSimBoard } from '../../drivers/sim-board.js';
