@@ -46,18 +46,8 @@ export interface WiringOptions {
  * (read once, here; without one they use the board's open link for the port).
  */
 export function linkVersion(manifest: Manifest, prepared: PreparedComponent, opts: WiringOptions, devices?: DeviceLease, grant = compileGrant(manifest)): { grant: Grant; version: ComponentVersion } {
-  const api = createHostApi({
-    component: { name: manifest.name, version: manifest.version },
-    grant,
-    board: opts.board,
-    sinks: opts.sinks,
-    audit: opts.audit,
-    metrics: opts.metrics,
-    rateLimits: opts.rateLimits,
-    storage: opts.storage,
-    now: opts.now,
-    devices,
-  });
+  // board, sinks, audit, metrics, rateLimits, storage and now carry createHostApi's names; the rest it ignores.
+  const api = createHostApi({ ...opts, component: { name: manifest.name, version: manifest.version }, grant, devices });
   return { grant, version: { manifest, prepared, api: opts.onRefusal ? observeRefusals(api, opts.onRefusal) : api } };
 }
 
