@@ -30,8 +30,8 @@ import type { WorldExport } from '../runtime/world.js';
  * (drivers/sim-board.ts), wired by the gateway's own wireComponent (drivers/component-wiring.ts):
  * devices acquired from the manifest's grant (serial ports framed by the drivers' Framer, GPIO
  * watches debounced by their EdgeWatcher), the host-call pipeline (validation, grant checks, rate
- * limits) and the ComponentHost on the fuel-metered Engine. Only time is the helper's own: `nowMs` moves when the test says so, and
- * debounce windows and rate-limit buckets run on that virtual clock.
+ * limits) and the ComponentHost on the fuel-metered Engine. Only time is the helper's own: `nowMs`
+ * moves when the test says so, and debounce windows and rate-limit buckets run on that virtual clock.
  */
 
 export type Outcome =
