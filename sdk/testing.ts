@@ -2,13 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { acquireDevices, createHostApi, releaseDevices, type DeviceLease } from '../drivers/host-services.js';
-import { compileGrant, type Grant } from '../drivers/pipeline/grant.js';
+import { wireComponent, type WiredComponent } from '../drivers/component-wiring.js';
+import { compileGrant, type Grant } from '../drivers/policy/grant.js';
 import { RateLimiter, type RateLimits } from '../drivers/pipeline/rate-limit.js';
 import { createSimBoard, type SimBoard } from '../drivers/sim-board.js';
-import { ComponentHost } from '../gateway/component/component-host.js';
-import { exportFor, type ComponentEvent } from '../gateway/component/events.js';
-import { observeRefusals } from '../gateway/component/observed-host.js';
+import type { ComponentHost } from '../runtime/component/component-host.js';
+import { exportFor, type ComponentEvent } from '../runtime/component/events.js';
 import { Engine, type PreparedComponent } from '../runtime/engine.js';
 import { GatewayError } from '../runtime/errors.js';
 import { VirtualTimers } from '../drivers/gpio/virtual-timers.js';
@@ -28,11 +27,11 @@ import type { WorldExport } from '../runtime/world.js';
  *   expect(c.last('temperature')).toBeCloseTo(19);
  *
  * The component runs through the gateway's own parts, not a model of them: the simulated board
- * (drivers/sim-board.ts), devices acquired from the manifest's grant (acquireDevices: serial ports
- * framed by the drivers' Framer, GPIO watches debounced by their EdgeWatcher), the host-call
- * pipeline (createHostApi: validation, grant checks, rate limits) and the ComponentHost on the
- * fuel-metered Engine. Only time is the helper's own: `nowMs` moves when the test says so, and
- * debounce windows and rate-limit buckets run on that virtual clock.
+ * (drivers/sim-board.ts), wired by the gateway's own wireComponent (drivers/component-wiring.ts):
+ * devices acquired from the manifest's grant (serial ports framed by the drivers' Framer, GPIO
+ * watches debounced by their EdgeWatcher), the host-call pipeline (validation, grant checks, rate
+ * limits) and the ComponentHost on the fuel-metered Engine. Only time is the helper's own: `nowMs`
+ * moves when the test says so, and debounce windows and rate-limit buckets run on that virtual clock.
  */
 
 export type Outcome =
@@ -124,7 +123,7 @@ export class TestComponent {
   private readonly pending: ComponentEvent[] = [];
   private api: HostApi | undefined;
   private host: ComponentHost | undefined;
-  private lease: DeviceLease | undefined;
+  private wired: WiredComponent | undefined;
   private lastTickAt: number;
 
   /** @internal Use loadComponent. */
@@ -144,21 +143,8 @@ export class TestComponent {
   /** @internal Sets the initial levels, acquires the manifest's devices and links the host calls. */
   async attach(prepared: PreparedComponent, pins: Record<number, boolean>): Promise<void> {
     for (const [pin, v] of Object.entries(pins)) this.board.gpio.setInput(Number(pin), v, this.nowMs);
-    const component = { name: this.manifest.name, version: this.manifest.version };
-    this.lease = await acquireDevices({
-      component,
-      grant: this.grant,
+    this.wired = await wireComponent(this.manifest, prepared, {
       board: this.board,
-      callbacks: {
-        onSerial: (port, data) => this.pending.push({ kind: 'serial', port, data }),
-        onGpio: (pin, value, atMs) => this.pending.push({ kind: 'gpio', pin, value, atMs }),
-      },
-    });
-    const api = createHostApi({
-      component,
-      grant: this.grant,
-      board: this.board,
-      devices: this.lease,
       rateLimits: this.rateLimiter,
       now: () => this.nowMs,
       sinks: {
@@ -166,9 +152,11 @@ export class TestComponent {
         message: (topic, payload) => this.sent.push({ topic, payload }),
         log: (level, message) => this.logs.push({ level, message }),
       },
+      deliver: (event) => this.pending.push(event),
+      onRefusal: (tag, message, op) => this.refused.push(`${tag}: ${op}: ${message}`),
     });
-    this.api = observeRefusals(api, (tag, message, op) => this.refused.push(`${tag}: ${op}: ${message}`));
-    this.host = new ComponentHost({ manifest: this.manifest, prepared, api: this.api });
+    this.api = this.wired.api;
+    this.host = this.wired.host;
   }
 
   /** The HostApi the component is linked with (the gateway's pipeline, refusals recorded). */
@@ -270,7 +258,7 @@ export class TestComponent {
   /** Releases the devices and closes the board (optional: nothing runs on real timers). */
   async close(): Promise<void> {
     this.host?.stop();
-    if (this.lease) await releaseDevices(this.lease);
+    await this.wired?.release();
     await this.board.close();
   }
 

@@ -1,7 +1,7 @@
 import { storage as descriptor } from '../../runtime/interfaces/storage.js';
 import { echo } from '../../runtime/echo.js';
 import { MAX_STORAGE_BYTES, MAX_STORAGE_KEYS } from '../../runtime/manifest.js';
-import { isObj, keys } from '../pipeline/policy-parts.js';
+import { isObj, keys } from '../policy/policy-parts.js';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES, type Bucket } from '../storage/bucket.js';
 import { MemoryStore } from '../storage/store.js';
 import { driver, type PolicyErrorFn } from './context.js';
