@@ -25,7 +25,7 @@ import { InboundCommands } from './commands/inbound.js';
 import { ThrottledLog } from './log/throttled.js';
 import { topics } from './mqtt/topics.js';
 import { Outbox } from './telemetry/outbox.js';
-import { createStorage } from './storage/from-config.js';
+import { createStorage, settleStorage } from './storage/from-config.js';
 import type { FileStore } from '../drivers/storage/store.js';
 import { TelemetryPublisher } from './telemetry/publisher.js';
 import { OtaStore, StoreDamage, type Recovery } from './ota/store.js';
@@ -170,6 +170,7 @@ export class Gateway {
     }
     this.audit = createAudit({ file: join(dataDir, 'audit.log') });
     this.storage = createStorage(dataDir, config.storage.flushMs, this.log);
+    settleStorage(this.storage, recovered, this.log);
 
     // 2. Durable telemetry first, so not one sample of init is lost even with no broker yet.
     const t = config.telemetry;
@@ -529,7 +530,10 @@ export class Gateway {
         if (firstCrash !== undefined) cb(firstCrash);
       },
       errorCount: () => errors,
-      dispose: off,
+      dispose: () => {
+        off();
+        service.committed();
+      },
       rollback: async () => {
         off();
         if (!previous) {
