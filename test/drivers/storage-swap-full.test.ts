@@ -228,4 +228,45 @@ describe('a full filesystem (a real 512 KiB tmpfs)', () => {
       store.close();
     }
   });
+
+  it.skipIf(skip !== undefined)('a component swap on a full disk does not happen: no-space, the old version keeps serving and its bucket', { timeout: 180_000 }, async () => {
+    const { ComponentService } = await import('../../gateway/component/component-service.js');
+    const { Engine } = await import('../../runtime/engine.js');
+    const { storageCounter } = await import('../helpers/storage-components.js');
+    const engine = new Engine({ cacheDir: join(dir, 'cache') });
+    const prepared = await engine.prepare(await storageCounter(), { memoryMb: 16 });
+    const d = join(mnt, 'storage-svc');
+    const store = new FileStore({ dir: d, flushMs: 60_000 });
+    const m = (version: string) => parseManifest({ name: 'counter', version, 'tick-ms': 10, capabilities: { telemetry: ['*'], storage: { 'max-bytes': 1024, 'max-keys': 8 } } });
+    const counts: number[] = [];
+    const svc = new ComponentService({
+      manifest: m('1.0.0'),
+      prepared,
+      board,
+      storage: store,
+      sinks: { telemetry: (channel, s) => void (channel === 'count' && counts.push((s as { value: number }).value)), message: () => {}, log: () => {} },
+    });
+    await svc.start();
+    const filler = join(mnt, 'filler3');
+    try {
+      while (counts.length < 3) await new Promise((r) => setTimeout(r, 10));
+      fill(filler);
+      let code: string | undefined;
+      try {
+        await svc.swap(m('2.0.0'), prepared);
+      } catch (err) {
+        code = (err as { code?: string }).code;
+      }
+      expect(code).toBe('no-space');
+      expect(svc.host.version).toBe('1.0.0');
+      const n = counts.length;
+      while (counts.length < n + 3) await new Promise((r) => setTimeout(r, 10));
+      // Counting on from its own bucket: nothing was restored or lost.
+      counts.forEach((v, i) => expect(v).toBe(i + 1));
+    } finally {
+      await svc.stop();
+      rmSync(filler, { force: true });
+      store.close();
+    }
+  });
 });
