@@ -498,11 +498,14 @@ export class Gateway {
     let svc = this.services.get(name);
     const previous = svc ? { manifest: svc.manifest, prepared: svc.host.currentPrepared } : undefined;
     if (!svc) {
-      // A component the config does not list yet: OTA installs it.
+      // A component the config does not list yet: OTA installs it. Its bucket (left by an earlier
+      // install, or none) is kept aside like at any swap, and comes back if the install goes.
+      if (manifest.capabilities.storage) this.storage.setAside(name, manifest.version);
       svc = await this.startService(manifest, prepared);
       if (!svc.host.running) {
         const why = svc.host.stats.lastFailure?.message ?? 'unknown';
         await this.removeService(name);
+        if (manifest.capabilities.storage) this.storage.restoreAside(name);
         throw new GatewayError('init-failed', `init of ${name} ${manifest.version} failed: ${why}`);
       }
     } else {
@@ -538,6 +541,7 @@ export class Gateway {
         off();
         if (!previous) {
           await this.removeService(name);
+          if (manifest.capabilities.storage) this.storage.restoreAside(name);
           return;
         }
         const outcome = await service.swap(previous.manifest, previous.prepared, { force: true });

@@ -202,6 +202,25 @@ describe('OTA from a 0.1.0 build to a 0.2.0 build (i2c and storage) and back', (
     }
   }, 240_000);
 
+  it('a first install over OTA that crashes in probation is removed, and the bucket an earlier install left is as it was', async () => {
+    const run = await setup('install', { components: [], bucket: 41 });
+    try {
+      const g = start(run);
+      await g.running(90_000);
+      const bad = release(builds.bad!, meterV2Manifest('2.0.0'));
+      const sha = await publishRaw(operator, { envelope: bad.envelope, bytes: bad.bytes, sha256: bad.sha256, chunkSize: 4096, prefix: run.prefix });
+      expect(await run.watch.final(sha, 0, 60_000)).toMatchObject({ phase: 'rolled-back', version: '2.0.0', reason: 'crashed-in-probation' });
+      expect(values(run, 'count')[0]).toBe(1041);
+      await until(() => run.watch.states.at(-1)?.state === 'stopped', 10_000, `retained state stopped; saw ${JSON.stringify(run.watch.states.slice(-2))}`);
+      expect((await storedCount(run)).count).toBe(41);
+      expect(existsSync(join(run.dataDir, 'storage', `${COMPONENT}.at-swap.json`))).toBe(false);
+      expect(await g.stop()).toBe(0);
+      expect((await storedCount(run)).count).toBe(41);
+    } finally {
+      await dispose(run);
+    }
+  }, 240_000);
+
   it('SIGKILL in probation: after the restart the old version runs on the bucket as it stood at the swap', async () => {
     // A 0.2.0 base counting by 1; the release counts by 1000, so whose writes the bucket holds is plain.
     const base = await writeRelease(join(dir), 'base', builds.base!, meterV2Manifest('1.5.0'));
