@@ -25,7 +25,7 @@ import { InboundCommands } from './commands/inbound.js';
 import { ThrottledLog } from './log/throttled.js';
 import { topics } from './mqtt/topics.js';
 import { Outbox } from './telemetry/outbox.js';
-import { createStorage } from './storage/from-config.js';
+import { createStorage, settleStorage } from './storage/from-config.js';
 import type { FileStore } from '../drivers/storage/store.js';
 import { TelemetryPublisher } from './telemetry/publisher.js';
 import { OtaStore, StoreDamage, type Recovery } from './ota/store.js';
@@ -171,6 +171,7 @@ export class Gateway {
     }
     this.audit = createAudit({ file: join(dataDir, 'audit.log') });
     this.storage = createStorage(dataDir, config.storage.flushMs, this.log);
+    settleStorage(this.storage, recovered, this.log);
 
     // 2. Durable telemetry first, so not one sample of init is lost even with no broker yet.
     const t = config.telemetry;
@@ -498,11 +499,14 @@ export class Gateway {
     let svc = this.services.get(name);
     const previous = svc ? { manifest: svc.manifest, prepared: svc.host.currentPrepared } : undefined;
     if (!svc) {
-      // A component the config does not list yet: OTA installs it.
+      // A component the config does not list yet: OTA installs it. Its bucket (left by an earlier
+      // install, or none) is kept aside like at any swap, and comes back if the install goes.
+      if (manifest.capabilities.storage) this.storage.setAside(name, manifest.version);
       svc = await this.startService(manifest, prepared);
       if (!svc.host.running) {
         const why = svc.host.stats.lastFailure?.message ?? 'unknown';
         await this.removeService(name);
+        if (manifest.capabilities.storage) this.storage.restoreAside(name);
         throw new GatewayError('init-failed', `init of ${name} ${manifest.version} failed: ${why}`);
       }
     } else {
@@ -530,11 +534,15 @@ export class Gateway {
         if (firstCrash !== undefined) cb(firstCrash);
       },
       errorCount: () => errors,
-      dispose: off,
+      dispose: () => {
+        off();
+        service.committed();
+      },
       rollback: async () => {
         off();
         if (!previous) {
           await this.removeService(name);
+          if (manifest.capabilities.storage) this.storage.restoreAside(name);
           return;
         }
         const outcome = await service.swap(previous.manifest, previous.prepared, { force: true });

@@ -57,8 +57,6 @@ export class ComponentService {
   private lease: DeviceLease | undefined;
   private grant: Grant;
   private ticker: NodeJS.Timeout | undefined;
-  /** The storage bucket as it stood when the current version was swapped in (for a rollback). */
-  private bucketAtSwap: ReadonlyMap<string, Uint8Array> | undefined;
   private readonly outcomeListeners = new Set<(event: WorldExport, outcome: CallOutcome) => void>();
   /** How every version of this component is wired (drivers/component-wiring.ts, as `airssys run` and the SDK do). */
   private readonly wiring: WiringOptions;
@@ -186,14 +184,15 @@ export class ComponentService {
     const before = this.host.manifest;
     // Serial writes look in the lease held now, then in the board's open links.
     const { grant, version: next } = linkVersion(manifest, prepared, this.wiring, this.lease);
-    // Storage (contract 7.1): the bucket as it stands is kept aside at a swap; a rollback (`force`)
-    // puts it back before the previous version's init runs; a failed init leaves it as it was.
-    const bucket = before.capabilities.storage || manifest.capabilities.storage ? this.opts.storage?.bucket(this.name) : undefined;
-    const atSwap = bucket?.snapshot();
-    if (opts.force && bucket && this.bucketAtSwap) bucket.restore(this.bucketAtSwap);
+    // Storage (contract 7.1): the bucket as it stands is kept aside at a swap (durably: a restart in
+    // probation reverts the version and must revert the bucket too, see FileStore.settleAside); a
+    // rollback (`force`) puts it back before the previous version's init runs; a failed init leaves
+    // it as it was. Throws (the swap does not happen) when the copy cannot be kept.
+    const store = before.capabilities.storage || manifest.capabilities.storage ? this.opts.storage : undefined;
+    if (store && opts.force) store.restoreAside(this.name);
+    else if (store) store.setAside(this.name, manifest.version);
     const outcome = await this.host.replaceAsync(next);
-    if (!outcome.ok && !opts.force && bucket && atSwap) bucket.restore(atSwap);
-    if (outcome.ok || opts.force) this.bucketAtSwap = opts.force ? undefined : atSwap;
+    if (!outcome.ok && !opts.force) store?.restoreAside(this.name);
     if (!outcome.ok) {
       if (!opts.force) return outcome;
       // Rollback whose init failed too: keep `next` as the version supervision restarts.
@@ -218,6 +217,11 @@ export class ComponentService {
     if (JSON.stringify(before.capabilities.messaging.receive) !== JSON.stringify(manifest.capabilities.messaging.receive)) this.subscribeBus();
     if (before.tickMs !== manifest.tickMs) this.startTicker();
     return outcome;
+  }
+
+  /** The version swapped in last was committed: its storage set-aside copy is no longer needed. */
+  committed(): void {
+    this.opts.storage?.dropAside(this.name);
   }
 
   /** Resolves when this component's supervisor has worked through its queue (service watchdog). */
