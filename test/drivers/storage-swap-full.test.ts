@@ -3,8 +3,8 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createHostApi } from '../../drivers/host-services.js';
-import { compileGrant } from '../../drivers/pipeline/grant.js';
+import { createHostApi } from '../../drivers/pipeline/host-calls.js';
+import { compileGrant } from '../../drivers/policy/grant.js';
 import { createSimBoard } from '../../drivers/sim-board.js';
 import { FileStore, type BucketStore } from '../../drivers/storage/store.js';
 import { HostCallError } from '../../runtime/errors.js';
