@@ -13,7 +13,7 @@
 // Config (manifest capabilities.config): channel (0-7, default 0), samples (1-16, default 4),
 // dry and wet (defaults 850 and 430 until calibrated).
 
-import { spi, storage, telemetry, log, host, bytes, Status, Result, ok, fail } from "@airssys/sdk";
+import { spi, storage, telemetry, log, host, bytes, Status, ok, fail } from "@airssys/sdk";
 
 const BUS: u8 = 0;
 const CHIP_SELECT: u8 = 0;
@@ -46,26 +46,23 @@ export function init(): Status {
   return ok();
 }
 
-/** One conversion, 0-1023. */
-function convert(): Result<i32> {
-  frame[0] = 0x01;
-  frame[1] = 0x80 | (channel << 4);
-  frame[2] = 0x00;
-  const r = spi.transfer(BUS, CHIP_SELECT, frame);
-  if (!r.isOk) return new Result<i32>(0, r.error);
-  const b = r.value;
-  return new Result<i32>(((<i32>b[1] & 0x03) << 8) | <i32>b[2], r.error);
-}
+// The 3 bytes clocked back; reused, so a reading allocates nothing (and leaves the GC nothing to do).
+const reply = new Uint8Array(3);
+let sum: i32 = 0;
 
-/** The average of `samples` conversions (a capacitive probe's output ripples a little). */
-function read(): Result<f64> {
-  let sum: i32 = 0;
+/** The average of `samples` conversions (a capacitive probe's output ripples a little) into `lastRaw`. */
+function read(): Status {
+  frame[0] = 0x01; // start bit
+  frame[1] = 0x80 | (channel << 4); // single-ended, channel
+  frame[2] = 0x00;
+  sum = 0;
   for (let i = 0; i < samples; i++) {
-    const c = convert();
-    if (!c.isOk) return new Result<f64>(0, c.error);
-    sum += c.value;
+    const s = spi.transferInto(BUS, CHIP_SELECT, frame, reply);
+    if (!s.isOk) return s;
+    sum += ((<i32>reply[1] & 0x03) << 8) | <i32>reply[2]; // null bit, then B9..B0
   }
-  return new Result<f64>(<f64>sum / <f64>samples, ok().error);
+  lastRaw = <f64>sum / <f64>samples;
+  return ok();
 }
 
 function moisture(raw: f64): f64 {
@@ -76,7 +73,6 @@ function moisture(raw: f64): f64 {
 export function onTick(_nowMs: u64): Status {
   const r = read();
   if (!r.isOk) return fail("MCP3008 on spi bus 0 chip select 0: " + r.toString());
-  lastRaw = r.value;
   let s = telemetry.publish("raw", lastRaw);
   if (s.isOk) s = telemetry.publish("moisture", moisture(lastRaw));
   return s;
@@ -101,7 +97,7 @@ export function onMessage(topic: string, payload: Uint8Array): Status {
   if (eq < 0) {
     const r = read();
     if (!r.isOk) return fail("cannot take the " + point + " reading: " + r.toString());
-    value = r.value;
+    value = lastRaw;
   } else {
     value = parseFloat(text.substring(eq + 1).trim());
     if (isNaN(value) || value < 0 || value > 1023) return fail(point + " must be a raw reading 0-1023; got \"" + text.substring(eq + 1) + "\"");

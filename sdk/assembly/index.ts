@@ -11,7 +11,7 @@
 import {
   IMPORT_RET, _config, _gpioRead, _gpioWrite, _i2cTransfer, _log, _nowMs, _publish, _publishJson,
   _send, _serialWrite, _spiTransfer, _storageDelete, _storageGet, _storageListKeys, _storageSet,
-  encode1, encode2, scratchPtr, takeHostBytes, takeHostString, takeHostStrings,
+  encode1, encode2, freeHostBlock, scratchPtr, takeHostBytes, takeHostString, takeHostStrings,
 } from "./abi";
 
 export { JsonWriter } from "./json";
@@ -125,6 +125,17 @@ export namespace telemetry {
     _publish(scratchPtr(), len, value, IMPORT_RET);
     return status();
   }
+  /**
+   * Publishes a JSON document already encoded as UTF-8 bytes, passed to the host as they are. A
+   * component that writes its document into a byte buffer skips the string and its re-encoding
+   * (both cost fuel per character). `length`: how many of the buffer's bytes (default all).
+   */
+  export function publishJsonUtf8(channel: string, json: Uint8Array, length: i32 = -1): Status {
+    const len = encode1(channel);
+    const n = length < 0 || length > json.byteLength ? json.byteLength : length;
+    _publishJson(scratchPtr(), len, json.dataStart, <usize>n, IMPORT_RET);
+    return status();
+  }
   /** Publishes a JSON document (must be valid JSON: see JsonWriter). */
   export function publishJson(channel: string, json: string): Status {
     const lens = encode2(channel, json);
@@ -189,6 +200,16 @@ function importBytes(): Result<Uint8Array> {
   return new Result<Uint8Array>(new Uint8Array(0), importError());
 }
 
+// Copies a successful result<list<u8>, host-error> into `into` (null: discard), frees the host block.
+function intoStatus(into: Uint8Array): Status {
+  if (load<u8>(IMPORT_RET) != 0) return new Status(importError());
+  const ptr = <usize>load<u32>(IMPORT_RET, 4);
+  const len = <usize>load<u32>(IMPORT_RET, 8);
+  if (changetype<usize>(into) != 0 && len != 0) memory.copy(into.dataStart, ptr, min<usize>(len, <usize>into.byteLength));
+  freeHostBlock(ptr, len);
+  return OK;
+}
+
 // Register-sized buffers reused by the I2C helpers, so a register read allocates only its result.
 const REG1 = new Uint8Array(1);
 const REG2 = new Uint8Array(2);
@@ -209,11 +230,17 @@ export namespace i2c {
   /** Writes bytes (for most devices: a register address, then values for it and the next ones). */
   export function write(bus: u8, address: u16, data: Uint8Array): Status {
     _i2cTransfer(<i32>bus, <i32>address, data.dataStart, <usize>data.byteLength, 0, IMPORT_RET);
-    if (load<u8>(IMPORT_RET) == 0) {
-      takeHostBytes(<usize>load<u32>(IMPORT_RET, 4), <usize>load<u32>(IMPORT_RET, 8)); // empty, but free it
-      return OK;
-    }
-    return new Status(importError());
+    return intoStatus(changetype<Uint8Array>(0));
+  }
+  /**
+   * Reads `into.length` bytes starting at register `reg` into a buffer the component keeps: no
+   * allocation on success, so a component reading a sensor every tick leaves the GC nothing to do
+   * (a GC step costs as much fuel as a whole BME280 reading).
+   */
+  export function readRegistersInto(bus: u8, address: u16, reg: u8, into: Uint8Array): Status {
+    REG1[0] = reg;
+    _i2cTransfer(<i32>bus, <i32>address, REG1.dataStart, 1, <u32>into.byteLength, IMPORT_RET);
+    return intoStatus(into);
   }
   /** Reads `len` bytes starting at register `reg` (register auto-increment, as most sensors do). */
   export function readRegisters(bus: u8, address: u16, reg: u8, len: u32): Result<Uint8Array> {
@@ -241,6 +268,11 @@ export namespace spi {
   export function transfer(bus: u8, chipSelect: u8, data: Uint8Array): Result<Uint8Array> {
     _spiTransfer(<i32>bus, <i32>chipSelect, data.dataStart, <usize>data.byteLength, IMPORT_RET);
     return importBytes();
+  }
+  /** transfer, with the bytes clocked in copied into `into` (same length as `data`): no allocation on success. */
+  export function transferInto(bus: u8, chipSelect: u8, data: Uint8Array, into: Uint8Array): Status {
+    _spiTransfer(<i32>bus, <i32>chipSelect, data.dataStart, <usize>data.byteLength, IMPORT_RET);
+    return intoStatus(into);
   }
 }
 
