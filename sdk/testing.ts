@@ -8,6 +8,9 @@ import { RateLimiter, type RateLimits } from '../drivers/pipeline/rate-limit.js'
 import { createSimBoard, type SimBoard, type SimBoardOptions } from '../drivers/sim-board.js';
 import { parseScenario } from '../drivers/sim-scenario.js';
 import { MemoryStore, type BucketStore } from '../drivers/storage/store.js';
+
+/** A bucket store in memory: pass one to two loadComponent calls to test what survives a restart. */
+export { MemoryStore, type BucketStore };
 import { ComponentHost } from '../gateway/component/component-host.js';
 import { exportFor, type ComponentEvent } from '../gateway/component/events.js';
 import { observeRefusals } from '../gateway/component/observed-host.js';
