@@ -35,8 +35,8 @@ const CASES: Case[] = [
 ];
 
 export async function run(): Promise<void> {
-  console.log('| example | event | µs/event (mean) | µs/event (median) | µs/event (p99) | fuel/event | target |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('| example | event | µs/event (mean) | µs/event (median) | µs/event (p99) | fuel/event (mean) | fuel (max) | target |');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const k of CASES) {
     // Telemetry and storage limits off: events fire back to back in little virtual time.
     const c = await loadComponent(here(`../examples/${k.example}/${k.example}.ts`), {
@@ -50,6 +50,7 @@ export async function run(): Promise<void> {
     const times: number[] = [];
     let fuel = 0;
     let events = 0;
+    let maxFuel = 0;
     const N = 10_000;
     for (let i = 0; i < N; i++) {
       const before = c.events.length;
@@ -59,6 +60,7 @@ export async function run(): Promise<void> {
       for (const e of c.events.slice(before)) {
         if (!e.outcome.ok) throw new Error(`${k.example} ${k.event}: ${e.outcome.kind} ${e.outcome.message}`);
         fuel += e.outcome.fuelUsed;
+        maxFuel = Math.max(maxFuel, e.outcome.fuelUsed);
         events++;
       }
       // Keep the recorded samples from growing for the whole run (they are the helper's, not the gateway's).
@@ -70,8 +72,10 @@ export async function run(): Promise<void> {
     const median = times[Math.floor(times.length / 2)]! * 1000;
     const p99 = times[Math.floor(times.length * 0.99)]! * 1000;
     const perEvent = Math.round(fuel / events);
-    const verdict = k.target ? `≤ ${k.target.us} µs, ≤ ${k.target.fuel / 1000}k fuel: ${mean <= k.target.us && perEvent <= k.target.fuel ? 'met' : 'MISSED'}` : '';
-    console.log(`| ${k.example} | ${k.event} | ${mean.toFixed(1)} | ${median.toFixed(1)} | ${p99.toFixed(1)} | ${perEvent} | ${verdict} |`);
+    // Held on the median: on a shared machine the mean is set by the few events the OS preempted
+    // (a 10 ms stall in 10 000 events adds 1 µs to it); the mean and p99 are printed beside it.
+    const verdict = k.target ? `median ≤ ${k.target.us} µs, ≤ ${k.target.fuel / 1000}k fuel: ${median <= k.target.us && maxFuel <= k.target.fuel ? 'met' : 'MISSED'}` : '';
+    console.log(`| ${k.example} | ${k.event} | ${mean.toFixed(1)} | ${median.toFixed(1)} | ${p99.toFixed(1)} | ${perEvent} | ${maxFuel} | ${verdict} |`);
     await c.close();
   }
 }
