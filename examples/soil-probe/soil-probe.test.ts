@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { loadComponent, type TestComponent } from '../../sdk/testing.js';
+import { componentBytes, loadComponent, type TestComponent } from '../../sdk/testing.js';
 import { MemoryStore } from '../../drivers/storage/store.js';
 import type { Mcp3008 } from '../../drivers/sim/mcp3008.js';
 
@@ -13,6 +13,9 @@ const adc = (c: TestComponent) => c.board.spi.devices.get('0.0') as Mcp3008;
 const f64 = (b: Uint8Array | undefined) => (b ? Buffer.from(b).readDoubleLE(0) : undefined);
 
 describe('soil-probe example (MCP3008 over SPI)', () => {
+  // Build once, with room for a loaded machine (the first AssemblyScript build loads the compiler).
+  beforeAll(() => componentBytes(here('./soil-probe.ts')).then(() => undefined), 300_000);
+
   it('publishes the raw reading and moisture from the config calibration (dry 850, wet 430)', async () => {
     const c = await load(640);
     expect(c.init()).toMatchObject({ ok: true });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { readFileSync } from 'node:fs';
@@ -22,6 +22,9 @@ const sensor = (c: TestComponent) => c.board.i2c.devices.get('1:118') as Bme280;
 const daily = (c: TestComponent) => c.json('daily').at(-1) as { day: number; temperature: { min: number; max: number }; pressure: { min: number; max: number }; humidity: { min: number; max: number } };
 
 describe('weather-station example (BME280 over I2C)', () => {
+  // Build once, with room for a loaded machine (the first AssemblyScript build loads the compiler).
+  beforeAll(() => componentBytes(here('./weather-station.ts')).then(() => undefined), 300_000);
+
   it('is a world 0.2.0 component whose compensation gives the sensor readings (0.01 °C, 1 Pa, 0.1 %RH)', async () => {
     const c = await load();
     expect(c.init()).toMatchObject({ ok: true });

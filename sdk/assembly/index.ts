@@ -26,12 +26,15 @@ export enum ErrorKind {
   Io = 2,
   /** A rate or quota limit was hit. */
   Limited = 3,
-  /** Nothing answered: an I2C address not acknowledged, a device unplugged (world 0.2.0). */
-  Absent = 4,
   /** Not a host error: a failure the component itself reports with fail(). */
-  Component = 5,
+  Component = 4,
   /** No error (the `error` of a successful result). */
-  None = 6,
+  None = 5,
+  /**
+   * Nothing answered: an I2C address not acknowledged, a device unplugged (world 0.2.0; the
+   * variant's case 4, numbered after the existing kinds so their values stay as they were).
+   */
+  Absent = 6,
 }
 
 export class HostError {
@@ -80,7 +83,8 @@ export function fail(message: string): Status {
 // Reads result<_, host-error> (or the error half of result<T, host-error>) from IMPORT_RET.
 function importError(): HostError {
   if (load<u8>(IMPORT_RET) == 0) return NO_ERROR;
-  const kind = <ErrorKind>load<u8>(IMPORT_RET, 4);
+  const tag = load<u8>(IMPORT_RET, 4);
+  const kind = tag == 4 ? ErrorKind.Absent : <ErrorKind>tag; // host-error case 4 is `absent`
   const msg = takeHostString(<usize>load<u32>(IMPORT_RET, 8), <usize>load<u32>(IMPORT_RET, 12));
   return new HostError(kind, msg);
 }

@@ -1,8 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadComponent, MemoryStore } from '../../sdk/testing.js';
+import { componentBytes, loadComponent, MemoryStore } from '../../sdk/testing.js';
 
 /**
  * The SDK's world 0.2.0 calls end to end (AssemblyScript → canonical ABI → the gateway's pipeline on
@@ -66,6 +66,9 @@ const manifest = {
 };
 
 describe('SDK world 0.2.0 calls', () => {
+  // Build once, with room for a loaded machine (the first AssemblyScript build loads the compiler).
+  beforeAll(() => componentBytes(file).then(() => undefined), 300_000);
+
   it('storage: set, get, listKeys, remove, and the gateway\'s refusals as host errors', async () => {
     const store = new MemoryStore();
     const c = await loadComponent(file, { manifest, storage: store });
