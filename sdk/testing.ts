@@ -5,9 +5,14 @@ import { parse as parseYaml } from 'yaml';
 import { wireComponent, type WiredComponent } from '../drivers/component-wiring.js';
 import { compileGrant, type Grant } from '../drivers/policy/grant.js';
 import { RateLimiter, type RateLimits } from '../drivers/pipeline/rate-limit.js';
-import { createSimBoard, type SimBoard } from '../drivers/sim-board.js';
+import { createSimBoard, type SimBoard, type SimBoardOptions } from '../drivers/sim-board.js';
+import { parseScenario } from '../drivers/sim-scenario.js';
+import { MemoryStore, type BucketStore } from '../drivers/storage/store.js';
 import type { ComponentHost } from '../runtime/component/component-host.js';
 import { exportFor, type ComponentEvent } from '../runtime/component/events.js';
+
+/** A bucket store in memory: pass one to two loadComponent calls to test what survives a restart. */
+export { MemoryStore, type BucketStore };
 import { Engine, type PreparedComponent } from '../runtime/engine.js';
 import { GatewayError } from '../runtime/errors.js';
 import { VirtualTimers } from '../drivers/gpio/virtual-timers.js';
@@ -56,6 +61,17 @@ export interface LoadOptions {
   pins?: Record<number, boolean>;
   /** Host-call rate limits (per virtual second); default the gateway's (DEFAULT_RATE_LIMITS), `null` turns a class off. */
   rateLimits?: RateLimits;
+  /**
+   * Simulated I2C/SPI devices (contract 7.3): a scenario YAML file, YAML text, or the object with
+   * `i2c` and `spi` lists, as in the config's `board.options.scenario`. Its gpio and serial signals
+   * are not run here (drive them with setPin, pulse and serial).
+   */
+  scenario?: string | Record<string, unknown>;
+  /**
+   * Where the component's storage bucket lives; default a fresh one in memory. Pass the same store
+   * to a second loadComponent to see what survives a restart.
+   */
+  storage?: BucketStore;
 }
 
 const builds = new Map<string, Promise<Uint8Array>>();
@@ -87,13 +103,19 @@ async function manifestFrom(m: LoadOptions['manifest']): Promise<Manifest> {
   return parseManifest(m);
 }
 
+async function yamlFrom(s: string | Record<string, unknown>): Promise<unknown> {
+  if (typeof s !== 'string') return s;
+  return parseYaml(/\n/.test(s) || !/\.(ya?ml|json)$/.test(s) ? s : await readFile(s, 'utf8'));
+}
+
 /** Builds (if needed) and loads a component on a fresh simulated board. Does not call init. */
 export async function loadComponent(source: string | Uint8Array, opts: LoadOptions): Promise<TestComponent> {
   const manifest = await manifestFrom(opts.manifest);
   const bytes = await componentBytes(source);
   const engine = new Engine({ cacheDir: opts.cacheDir ?? path.join(tmpdir(), 'airssys-sdk-test-cache') });
   const prepared = await engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb });
-  const c = new TestComponent(manifest, opts.startMs ?? 1_700_000_000_000, opts.rateLimits ?? {});
+  const devices = opts.scenario === undefined ? undefined : parseScenario(await yamlFrom(opts.scenario));
+  const c = new TestComponent(manifest, opts.startMs ?? 1_700_000_000_000, opts.rateLimits ?? {}, devices, opts.storage ?? new MemoryStore());
   await c.attach(prepared, opts.pins ?? {});
   c.size = bytes.length;
   return c;
@@ -131,11 +153,14 @@ export class TestComponent {
     readonly manifest: Manifest,
     startMs: number,
     rateLimits: RateLimits,
+    devices: SimBoardOptions['devices'],
+    /** The store holding the component's bucket (`storage.bucket(manifest.name)`). */
+    readonly storage: BucketStore,
   ) {
     this.nowMs = startMs;
     this.lastTickAt = startMs;
     this.timers = new VirtualTimers(() => this.nowMs);
-    this.board = createSimBoard({ now: () => this.nowMs, timers: this.timers });
+    this.board = createSimBoard({ now: () => this.nowMs, timers: this.timers, devices });
     this.grant = compileGrant(manifest);
     this.rateLimiter = new RateLimiter(rateLimits, () => this.nowMs);
   }
@@ -147,6 +172,7 @@ export class TestComponent {
       board: this.board,
       rateLimits: this.rateLimiter,
       now: () => this.nowMs,
+      storage: this.storage,
       sinks: {
         telemetry: (channel, sample) => this.telemetry.push({ channel, ...sample, ts: this.nowMs }),
         message: (topic, payload) => this.sent.push({ topic, payload }),
