@@ -2,7 +2,7 @@ import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatewayError } from '../../runtime/errors.js';
-import { atomicWrite } from '../ota/durable.js';
+import { atomicWrite } from '../../runtime/durable.js';
 
 /**
  * Per-gateway broker accounts for Mosquitto 2: a password-file line, the ACL that confines a gateway
