@@ -1,6 +1,5 @@
 import { GatewayError, HostCallError } from '../runtime/errors.js';
 import type { HostApi } from '../runtime/host-api.js';
-export { refusal } from './refusal.js';
 import type { Board } from './board.js';
 import { createContext, DRIVERS, type ComponentId, type DeviceLease, type HostSinks } from './interfaces/index.js';
 import type { Audit } from './pipeline/audit.js';

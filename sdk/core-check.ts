@@ -1,5 +1,6 @@
 import { GatewayError } from '../runtime/errors.js';
 import { coreSignature, importName, WORLDS } from '../runtime/interfaces/index.js';
+import { WORLD_NAME } from '../runtime/world.js';
 import { readCoreModule, signature, type FuncType } from './wasm-core.js';
 
 /**
@@ -42,7 +43,7 @@ export function coreModuleProblems(core: Uint8Array): string[] {
     const iface = CORE_IMPORTS[imp.module];
     const want = iface?.[imp.name];
     if (!want || imp.kind !== 'func') {
-      problems.push(`imports ${imp.module}#${imp.name}, which is not part of airssys:gateway/sensor@0.1.0; the gateway would reject it (use only the world's host functions)`);
+      problems.push(`imports ${imp.module}#${imp.name}, which is not part of ${WORLD_NAME}; the gateway would reject it (use only the world's host functions)`);
     } else if (!same(imp.type, want)) {
       problems.push(`imports ${imp.module}#${imp.name} with core type ${signature(imp.type)}, expected ${signature(want)}`);
     }

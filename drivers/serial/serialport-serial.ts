@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { backoffDelay, type BackoffShape } from '../../runtime/backoff.js';
-import { refusal } from '../refusal.js';
+import { refusal } from '../../runtime/errors.js';
 import { Framer } from './framer.js';
 import { busyError, openError } from './errors.js';
 import type { SerialDriver, SerialEvent, SerialLink, SerialLinkStats, SerialOpenOptions, SerialState } from './types.js';

@@ -12,6 +12,7 @@ import { parseCommands } from '../commands/config.js';
 import { isLoopbackHost } from '../mqtt/loopback.js';
 import { parseYamlText } from './yaml.js';
 import type { BoardConfig, ComponentConfig, GatewayConfig, LogLevel, MqttConfig, OtaConfig, StorageConfig, TelemetryConfig } from './types.js';
+import { LOG_LEVELS } from '../../runtime/host-api-types.js';
 
 /**
  * Loads and validates the gateway YAML (contract section 3). Every mistake is one line naming the
@@ -117,7 +118,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const telemetry = parseTelemetry(p, r.telemetry);
   const storage = parseStorage(p, r.storage);
   const lg = mapping(p, r.log, 'log', ['level'], 'write e.g. { level: info }') ?? {};
-  const log = { level: oneOf<LogLevel>(p, lg.level, 'log.level', 'info', ['trace', 'debug', 'info', 'warn', 'error']) };
+  const log = { level: oneOf<LogLevel>(p, lg.level, 'log.level', 'info', LOG_LEVELS) };
   const metrics = parseMetricsConfig(p, r.metrics);
   const homeassistant = parseHomeAssistantConfig(p, r.homeassistant);
   const ui = parseUiConfig(p, r.ui);

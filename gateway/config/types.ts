@@ -1,3 +1,4 @@
+import type { LogLevel } from '../../runtime/host-api-types.js';
 import type { Manifest } from '../../runtime/manifest.js';
 import type { HomeAssistantConfig, MetricsConfig } from '../extensions/config.js';
 import type { UiConfig } from '../extensions/ui/config.js';
@@ -31,7 +32,8 @@ export interface GatewayConfig {
   commands: CommandsConfig;
 }
 
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+/** The same levels as the WIT `log-level` enum (runtime/host-api-types.ts). */
+export type { LogLevel } from '../../runtime/host-api-types.js';
 
 export interface MqttConfig {
   /** A broker URL (mqtt://, mqtts://, ws://, wss://) or 'embedded'. */
