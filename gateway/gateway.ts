@@ -29,7 +29,7 @@ import { createStorage } from './storage/from-config.js';
 import type { FileStore } from '../drivers/storage/store.js';
 import { TelemetryPublisher } from './telemetry/publisher.js';
 import { OtaStore, StoreDamage, type Recovery } from './ota/store.js';
-import { OtaUpdater, type Activation, type OtaHost } from './ota/updater.js';
+import { OtaUpdater, otaPauseFromEnv, type Activation, type OtaHost } from './ota/updater.js';
 import { runtimeManifestSource } from './ota/envelope.js';
 import { readPublicKeyFile } from './ota/keys.js';
 import { connectionPort } from './ota/connection-port.js';
@@ -443,6 +443,7 @@ export class Gateway {
       maxArtifactBytes: this.config.ota.maxArtifactBytes,
       probationMs: this.config.ota.probationMs,
       chunkIdleTimeoutMs: this.config.ota.chunkTimeoutMs,
+      pauseAt: otaPauseFromEnv(process.env),
       recovered,
       onStatus: (component, status) => this.events.ota(component, status),
       // Config and policy name the components this gateway is meant to have (store and running ones the updater knows).

@@ -13,6 +13,7 @@ import { isLoopbackHost } from '../mqtt/loopback.js';
 import { parseYamlText } from './yaml.js';
 import type { BoardConfig, ComponentConfig, GatewayConfig, LogLevel, MqttConfig, OtaConfig, StorageConfig, TelemetryConfig } from './types.js';
 import { LOG_LEVELS } from '../../runtime/host-api-types.js';
+import { DEFAULT_PROBATION_MS } from '../ota/updater.js';
 
 /**
  * Loads and validates the gateway YAML (contract section 3). Every mistake is one line naming the
@@ -50,7 +51,7 @@ export const DEFAULTS = {
   keepaliveS: 30,
   threshold: 1,
   maxArtifactBytes: 33_554_432,
-  probationMs: 30_000,
+  probationMs: DEFAULT_PROBATION_MS,
   chunkTimeoutMs: 30_000,
   outboxMaxBytes: 64 * 1024 * 1024,
   outboxMaxAgeMs: 7 * 86_400_000,

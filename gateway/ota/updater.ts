@@ -104,8 +104,18 @@ export interface UpdaterOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
+/**
+ * The test hook `pauseAt` as the environment names it (AIRSSYS_OTA_PAUSE_AT). Read by the process
+ * that builds the updater (the gateway, the test fixture), never by the updater itself.
+ */
+export function otaPauseFromEnv(env: Record<string, string | undefined>): Phase | undefined {
+  const v = env.AIRSSYS_OTA_PAUSE_AT;
+  return isPhase(v) ? v : undefined;
+}
+
 export const DEFAULT_MAX_ARTIFACT_BYTES = 32 * 1024 * 1024;
-export const DEFAULT_PROBATION_MS = 10_000;
+/** The same default as the config's `ota.probation-ms` (gateway/config/load.ts takes it from here). */
+export const DEFAULT_PROBATION_MS = 30_000;
 export const DEFAULT_MAX_PROBATION_ERRORS = 10;
 
 export const otaTopic = (prefix: string, gatewayId: string, component: string) => `${prefix}/gw/${gatewayId}/ota/${component}`;
@@ -141,8 +151,7 @@ export class OtaUpdater {
   constructor(private readonly opts: UpdaterOptions) {
     this.prefix = opts.prefix ?? 'airssys';
     this.trusted = opts.trustedKeys instanceof Map ? opts.trustedKeys : trustStore(opts.trustedKeys as KeyObject[]);
-    const envPause = process.env.AIRSSYS_OTA_PAUSE_AT;
-    this.pauseAt = opts.pauseAt ?? (isPhase(envPause) ? envPause : undefined);
+    this.pauseAt = opts.pauseAt;
     this.recovered = opts.recovered;
     this.rejected = new RecentSet(opts.rememberRejected ?? 256);
   }
@@ -470,7 +479,7 @@ export class OtaUpdater {
       signal: this.stopCtl.signal,
       onProgress: (p) => {
         // Throttled: a retained status per chunk would flood the broker on big components.
-        const t = Date.now();
+        const t = this.now();
         if (p.received === p.chunks || t - last >= 500) {
           last = t;
           const resumed = p.resumed ? `, ${p.resumed} resumed from disk` : '';

@@ -558,18 +558,10 @@ export function supervisorSpec(opts: SupervisorOptions): ChildSpec {
     restart: opts.restart ?? 'permanent',
     shutdownMs: opts.shutdownMs ?? Infinity,
     version: opts.version,
-    isSupervisor: true,
     start: async (ctx) => {
       const s = new Supervisor(opts, ctx);
       await s.start();
       return s;
     },
   };
-}
-
-/** Start a tree: the root has nobody to escalate to, so it defaults to `failed` + slow retry. */
-export async function startTree(opts: SupervisorOptions): Promise<Supervisor> {
-  const s = new Supervisor(opts);
-  await s.start();
-  return s;
 }

@@ -1,7 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backoffDelay as delayAt } from '../../runtime/backoff.js';
-import { Supervisor, startTree, supervisorSpec, type LifecycleEvent, type Strategy } from '../../runtime/supervision/index.js';
+import { Supervisor, supervisorSpec, type LifecycleEvent, type Strategy, type SupervisorOptions } from '../../runtime/supervision/index.js';
 import { fake, flush, type FakeChild } from './helpers.js';
+
+/** The root of a tree: nobody to escalate to, so it defaults to `failed` + slow retry. */
+async function startTree(opts: SupervisorOptions): Promise<Supervisor> {
+  const s = new Supervisor(opts);
+  await s.start();
+  return s;
+}
 
 const NO_BACKOFF = false as const;
 
