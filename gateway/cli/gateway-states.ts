@@ -1,5 +1,6 @@
 import { GatewayError } from '../../runtime/errors.js';
 import { subscribeAsync, type MessageListener, type MqttPort } from '../ota/mqtt-port.js';
+import { topics } from '../mqtt/topics.js';
 
 /**
  * The gateways a broker knows: each gateway keeps its state retained on `<prefix>/gw/<id>/state`
@@ -29,8 +30,8 @@ export async function readGatewayStates(port: MqttPort, prefix: string, opts: Re
   const quietMs = opts.quietMs ?? 300;
   const maxMs = opts.maxMs ?? 2000;
   const known = new Map<string, KnownGateway>();
-  const filter = `${prefix}/gw/+/state`;
-  const head = `${prefix}/gw/`;
+  const filter = topics.gatewayState(prefix, '+');
+  const head = topics.gateway(prefix, '');
   let last = Date.now();
   const listener: MessageListener = (topic, payload) => {
     if (!topic.startsWith(head) || !topic.endsWith('/state')) return;

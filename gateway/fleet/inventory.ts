@@ -1,4 +1,5 @@
 import type { MqttConnection } from '../mqtt/connection.js';
+import { topics } from '../mqtt/topics.js';
 
 /**
  * The fleet inventory is the broker itself: every gateway keeps a retained
@@ -37,7 +38,7 @@ export async function readInventory(conn: MqttConnection, opts: InventoryOptions
   };
   let last = Date.now();
   const onMessage = (topic: string, payload: Buffer) => {
-    if (!topic.startsWith(`${prefix}/gw/`)) return;
+    if (!topic.startsWith(topics.gateway(prefix, ''))) return;
     const parts = topic.slice(prefix.length + 1).split('/'); // gw/<id>/state | gw/<id>/components/<name>/state
     let body: Record<string, unknown>;
     try {
@@ -58,7 +59,7 @@ export async function readInventory(conn: MqttConnection, opts: InventoryOptions
     }
   };
   conn.on('message', onMessage);
-  const filters = [`${prefix}/gw/+/state`, ...(opts.components ? [`${prefix}/gw/+/components/+/state`] : [])];
+  const filters = [topics.gatewayState(prefix, '+'), ...(opts.components ? [topics.componentState(prefix, '+', '+')] : [])];
   try {
     for (const f of filters) await conn.subscribe(f, { qos: 1 });
     const quiet = opts.quietMs ?? 300;

@@ -9,6 +9,7 @@ import { isPhase, OtaError, type Phase, type Reason } from './reasons.js';
 import { maxVersion } from './semver.js';
 import { RecentSet } from './recent.js';
 import { clip } from '../../runtime/echo.js';
+import { topics } from '../mqtt/topics.js';
 import type { OtaStore, Recovery } from './store.js';
 import { checkSpace, isNoSpace, noSpaceError } from './space.js';
 
@@ -118,9 +119,6 @@ export const DEFAULT_MAX_ARTIFACT_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_PROBATION_MS = 30_000;
 export const DEFAULT_MAX_PROBATION_ERRORS = 10;
 
-export const otaTopic = (prefix: string, gatewayId: string, component: string) => `${prefix}/gw/${gatewayId}/ota/${component}`;
-export const groupOtaTopic = (prefix: string, group: string, component: string) => `${prefix}/group/${group}/ota/${component}`;
-export const statusTopic = (prefix: string, gatewayId: string, component: string) => `${prefix}/gw/${gatewayId}/ota/${component}/status`;
 
 class Stopped extends Error {}
 
@@ -157,7 +155,7 @@ export class OtaUpdater {
   }
 
   get topics(): string[] {
-    return [`${this.prefix}/gw/${this.opts.gatewayId}/ota/+`, ...(this.opts.groups ?? []).map((g) => `${this.prefix}/group/${g}/ota/+`)];
+    return [topics.ota(this.prefix, this.opts.gatewayId, '+'), ...(this.opts.groups ?? []).map((g) => topics.groupOta(this.prefix, g, '+'))];
   }
 
   /**
@@ -282,7 +280,7 @@ export class OtaUpdater {
 
   private publish(component: string, status: OtaStatus): void {
     // QoS 1, not awaited: while the broker is away MQTT.js queues it and the release carries on.
-    this.opts.mqtt.publish(statusTopic(this.prefix, this.opts.gatewayId, component), JSON.stringify(status), { qos: 1, retain: true }, (err) => {
+    this.opts.mqtt.publish(topics.otaStatus(this.prefix, this.opts.gatewayId, component), JSON.stringify(status), { qos: 1, retain: true }, (err) => {
       if (err) this.opts.log?.('warn', `ota ${component}: status not published: ${err.message}`);
     });
   }
