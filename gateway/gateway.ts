@@ -283,6 +283,7 @@ export class Gateway {
       board: this.board,
       audit: this.audit,
       metrics: this.metrics,
+      rateLimits: this.config.rateLimits,
       sinks: {
         telemetry: (channel: string, sample: TelemetrySample) => {
           const body = 'value' in sample ? { value: sample.value } : { json: JSON.stringify(sample.json) };
