@@ -38,6 +38,7 @@ import { ExtensionHost, GatewayEvents, extensionsFor } from './extensions/index.
 import { startSystemdService, type SystemdService } from './service/systemd.js';
 import { DataDirLock } from './datadir/lock.js';
 import { isNoSpace } from './ota/space.js';
+import { OtaError } from './ota/reasons.js';
 
 /**
  * The gateway process (`airssys start`): config → board → components under supervision →
@@ -477,9 +478,8 @@ export class Gateway {
           this.validated = { prepared: await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb }), memoryMb: manifest.limits.memoryMb };
         } catch (err) {
           // The compiled cache entry did not fit on the data dir's filesystem: not the component's fault.
-          if (isNoSpace(err)) throw new GatewayError('no-space', `compiling into ${join(this.config.gateway.dataDir, 'cache')}: ${(err as Error).message.split('\n')[0]}; free space on the data directory's filesystem and send the release again`);
-          const code = err instanceof GatewayError && err.code === 'INCOMPATIBLE_WORLD' ? 'incompatible-world' : 'invalid-component';
-          throw new GatewayError(code, err instanceof Error ? err.message : String(err));
+          if (isNoSpace(err)) throw new OtaError('no-space', `compiling into ${join(this.config.gateway.dataDir, 'cache')}: ${(err as Error).message.split('\n')[0]}; free space on the data directory's filesystem and send the release again`);
+          throw new OtaError(err instanceof GatewayError && err.code === 'INCOMPATIBLE_WORLD' ? 'incompatible-world' : 'invalid-component', err instanceof Error ? err.message : String(err));
         }
       },
       activate: async (name, manifest, bytes) => this.activate(name, manifest, bytes),
@@ -504,11 +504,11 @@ export class Gateway {
       if (!svc.host.running) {
         const why = svc.host.stats.lastFailure?.message ?? 'unknown';
         await this.removeService(name);
-        throw new GatewayError('init-failed', `init of ${name} ${manifest.version} failed: ${why}`);
+        throw new OtaError('init-failed', `init of ${name} ${manifest.version} failed: ${why}`);
       }
     } else {
       const outcome = await svc.swap(manifest, prepared);
-      if (!outcome.ok) throw new GatewayError('init-failed', `init of ${name} ${manifest.version} failed (${outcome.kind}): ${outcome.message}`);
+      if (!outcome.ok) throw new OtaError('init-failed', `init of ${name} ${manifest.version} failed (${outcome.kind}): ${outcome.message}`);
       this.versionChanged(svc);
     }
     const service = svc;

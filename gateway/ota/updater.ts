@@ -51,9 +51,9 @@ export interface OtaHost {
   currentVersion(component: string): string | undefined;
   /** Policy violations; [] when the manifest fits. */
   checkCapabilities(manifest: Manifest): string[];
-  /** Throws GatewayError with code 'incompatible-world' | 'invalid-component'; fills the warm cache. */
+  /** Throws OtaError with reason 'incompatible-world' | 'invalid-component' | 'no-space'; fills the warm cache. */
   validate(bytes: Uint8Array, manifest: Manifest): Promise<void>;
-  /** Starts the new instance, runs init, swaps atomically; throws GatewayError code 'init-failed'. */
+  /** Starts the new instance, runs init, swaps atomically; throws OtaError reason 'init-failed'. */
   activate(component: string, manifest: Manifest, bytes: Uint8Array): Promise<Activation>;
 }
 
@@ -113,6 +113,9 @@ export function otaPauseFromEnv(env: Record<string, string | undefined>): Phase 
   const v = env.AIRSSYS_OTA_PAUSE_AT;
   return isPhase(v) ? v : undefined;
 }
+
+/** What a failed host step reports: an OtaError's detail (its reason is reported beside it), else the message. */
+const detailOf = (err: unknown): string => (err instanceof OtaError ? err.detail : err instanceof Error ? err.message : String(err));
 
 export const DEFAULT_MAX_ARTIFACT_BYTES = 32 * 1024 * 1024;
 /** The same default as the config's `ota.probation-ms` (gateway/config/load.ts takes it from here). */
@@ -371,11 +374,11 @@ export class OtaUpdater {
     try {
       await host.validate(bytes, release.runtime);
     } catch (err) {
-      if (err instanceof GatewayError && err.code === 'no-space') return noSpace(new OtaError('no-space', err.message));
-      const code = err instanceof GatewayError && err.code === 'incompatible-world' ? 'incompatible-world' : 'invalid-component';
+      if (err instanceof OtaError && err.reason === 'no-space') return noSpace(err);
+      const reason = err instanceof OtaError && err.reason === 'incompatible-world' ? 'incompatible-world' : 'invalid-component';
       // These bytes will never be accepted: the downloaded chunks go (a rejection leaves no trace on disk).
       await discardPartial(this.opts.store.partialDir, release.manifest.sha256);
-      return reject(code, (err as Error).message);
+      return reject(reason, detailOf(err));
     }
 
     // staged: on disk, referenced by nothing yet.
@@ -402,7 +405,7 @@ export class OtaUpdater {
       activation = await host.activate(component, release.runtime, bytes);
     } catch (err) {
       await store.rollback(component);
-      await this.report(component, claimed, envSha, 'rolled-back', 'init-failed', (err as Error).message);
+      await this.report(component, claimed, envSha, 'rolled-back', 'init-failed', detailOf(err));
       return;
     }
 

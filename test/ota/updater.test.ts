@@ -3,12 +3,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GatewayError } from '../../runtime/errors.js';
 import { main } from '../../gateway/cli/main.js';
 import { artifactTopic } from '../../gateway/ota/chunks.js';
 import { sha256Hex } from '../../gateway/ota/envelope.js';
 import { OtaStore } from '../../gateway/ota/store.js';
 import { OtaUpdater, type UpdaterOptions } from '../../gateway/ota/updater.js';
+import { OtaError } from '../../gateway/ota/reasons.js';
 import { client, FakeHost, makeRelease, newKey, startMosquitto, tmp, Watcher, type Broker, type ReleaseFixture } from './helpers.js';
 import { topics } from '../../gateway/mqtt/topics.js';
 
@@ -143,8 +143,8 @@ describe('OTA updater against Mosquitto', () => {
   it('answers every attack with rejected + reason and leaves the store untouched', async () => {
     const r = await rig({ maxArtifactBytes: 8000, threshold: 1 });
     r.host.violations = (m) => (m.capabilities.gpio.write.length ? [`gpio.write ${JSON.stringify(m.capabilities.gpio.write)} exceeds thermo's roles`] : []);
-    r.host.validateFails.set('1.9.0', new GatewayError('incompatible-world', 'component imports wasi:cli/environment'));
-    r.host.validateFails.set('1.9.1', new GatewayError('invalid-component', 'not a component'));
+    r.host.validateFails.set('1.9.0', new OtaError('incompatible-world', 'component imports wasi:cli/environment'));
+    r.host.validateFails.set('1.9.1', new OtaError('invalid-component', 'not a component'));
     expect(await r.push(rel('1.0.1'))).toMatchObject({ phase: 'committed' }); // a committed baseline
     const before = r.stateFile();
     const cases: [ReleaseFixture, string, { skip?: number[]; mangle?: number; topic?: string }?][] = [];

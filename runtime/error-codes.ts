@@ -1,0 +1,72 @@
+/**
+ * The catalogue of GatewayError codes: every code the gateway, CLI, SDK and drivers raise, once,
+ * with what it means. GatewayError takes only these (a typo is a compile error), and `codedError`
+ * makes a class with a message template for a code raised from several places (Fastify's
+ * lib/errors.js is the model). Codes are stable: tools and tests match on them, so never rename one.
+ * OTA status reasons (contract section 4: `bad-envelope`, `no-space`, …) are a separate, lower-case
+ * vocabulary carried by OtaError (gateway/ota/reasons.ts), not codes of this catalogue.
+ */
+export const ERROR_CODES = {
+  USAGE: 'a CLI call is off: an unknown verb or flag, a missing argument',
+  INVALID_CONFIG: 'the gateway config (or a CLI template of it) has mistakes, one line each',
+  INVALID_OPTIONS: 'an API was called with options it cannot use',
+  INVALID_POLICY: 'the config policy (roles, components, default limits) is wrong',
+  INVALID_MANIFEST: 'a component manifest is wrong',
+  INVALID_COMPONENT: 'a component cannot run here (shape, size, imports)',
+  INVALID_SUPERVISOR: 'a supervision tree is specified wrongly',
+  INVALID_TOPIC: 'an MQTT topic name is malformed',
+  INVALID_TOPIC_FILTER: 'an MQTT topic filter is malformed',
+  INVALID_WASM: 'bytes that are not a valid core WebAssembly module',
+  NOT_WASM: 'bytes that are not WebAssembly at all',
+  NOT_A_COMPONENT: 'a core module where a component is needed',
+  UNSUPPORTED_WASM: 'valid WebAssembly using a feature the gateway cannot meter or run',
+  INCOMPATIBLE_WORLD: 'a component that does not target a world the gateway loads',
+  MEMORY_LIMIT: 'a component needs more memory than its limit allows',
+  CAPABILITY_DENIED: 'a manifest asks for more than its roles grant',
+  BUILD_FAILED: 'a component build failed',
+  BUILD_WORKER_FAILED: 'the component build worker died',
+  LOAD_FAILED: 'a component could not be compiled or loaded',
+  INSTANTIATE_FAILED: 'a component could not be instantiated (a trapping start, missing imports)',
+  BAD_FILE: 'a file cannot be read or is not what it should be',
+  BAD_KEY: 'a signing or verifying key is unusable',
+  EXISTS: 'the CLI would overwrite a file or folder that exists',
+  UNKNOWN_TARGET: 'a CLI target (gateway, group, component) is unknown',
+  NO_VITEST: 'vitest is not installed with this gateway',
+  DATA_DIR_LOCKED: 'another gateway process holds the data directory',
+  STORE_DAMAGED: 'a record of the OTA store cannot be trusted',
+  OUTBOX_OPEN: 'the telemetry outbox database cannot be opened',
+  OUTBOX_CLOSED: 'the telemetry outbox was used after close',
+  OUTBOX_STREAM: 'the telemetry publisher met a stream the outbox does not know',
+  AUDIT_DESTINATION: 'an audit log was created without a file or destination',
+  NOTIFY_SOCKET: 'systemd notification socket problems',
+  METRICS_LISTEN: 'the metrics endpoint cannot listen',
+  UI_LISTEN: 'the status page cannot listen',
+  UI_ASSET: 'a status page asset is missing from the install',
+  EMBEDDED_BROKER: 'the embedded MQTT broker cannot start',
+  MQTT_URL: 'a broker URL is malformed',
+  MQTT_TLS: 'TLS to the broker failed',
+  MQTT_AUTH: 'the broker refused the credentials',
+  MQTT_TIMEOUT: 'the broker did not answer in time',
+  MQTT_UNREACHABLE: 'no broker answers at the URL',
+  MQTT_SUBSCRIBE: 'the broker refused a subscription',
+  MQTT_ERROR: 'another MQTT failure',
+  ROLLOUT_INTERRUPTED: 'a fleet rollout stopped before it finished',
+  CHILD_EXISTS: 'a supervisor already has a child of that id',
+  CHILD_RUNNING: 'a supervisor child is running where it must be stopped',
+  CHILD_START_FAILED: 'a supervisor child failed to start',
+  NO_SUCH_CHILD: 'a supervisor has no child of that id',
+  SUPERVISOR_START_FAILED: 'a supervision tree failed to start',
+  GPIO_HEADER_NOT_FOUND: 'the GPIO chip of the board header is missing',
+  GPIO_PIN_OUT_OF_RANGE: 'a GPIO pin is outside the board',
+  GPIO_OUTPUT_CONFLICT: 'two components drive the same GPIO output',
+  GPIO_WATCH_FAILED: 'a GPIO input cannot be watched',
+  SERIAL_PORT_NOT_FOUND: 'a serial port does not exist',
+  SERIAL_PORT_BUSY: 'a serial port is in use',
+  SERIAL_BAUD_REFUSED: 'a serial port refused the baud rate',
+  SERIAL_PERMISSION: 'no permission to open a serial port',
+  SERIAL_OPEN_FAILED: 'a serial port failed to open',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export const isErrorCode = (v: unknown): v is ErrorCode => typeof v === 'string' && Object.hasOwn(ERROR_CODES, v);
