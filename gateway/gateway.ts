@@ -29,7 +29,7 @@ import { createStorage, settleStorage } from './storage/from-config.js';
 import type { FileStore } from '../drivers/storage/store.js';
 import { TelemetryPublisher } from './telemetry/publisher.js';
 import { OtaStore, StoreDamage, type Recovery } from './ota/store.js';
-import { OtaUpdater, type Activation, type OtaHost } from './ota/updater.js';
+import { OtaUpdater, otaPauseFromEnv, type Activation, type OtaHost } from './ota/updater.js';
 import { runtimeManifestSource } from './ota/envelope.js';
 import { readPublicKeyFile } from './ota/keys.js';
 import { connectionPort } from './ota/connection-port.js';
@@ -38,6 +38,7 @@ import { ExtensionHost, GatewayEvents, extensionsFor } from './extensions/index.
 import { startSystemdService, type SystemdService } from './service/systemd.js';
 import { DataDirLock } from './datadir/lock.js';
 import { isNoSpace } from './ota/space.js';
+import { OtaError } from './ota/reasons.js';
 
 /**
  * The gateway process (`airssys start`): config → board → components under supervision →
@@ -285,6 +286,7 @@ export class Gateway {
       board: this.board,
       audit: this.audit,
       metrics: this.metrics,
+      rateLimits: this.config.rateLimits,
       sinks: {
         telemetry: (channel: string, sample: TelemetrySample) => {
           const body = 'value' in sample ? { value: sample.value } : { json: JSON.stringify(sample.json) };
@@ -445,6 +447,7 @@ export class Gateway {
       maxArtifactBytes: this.config.ota.maxArtifactBytes,
       probationMs: this.config.ota.probationMs,
       chunkIdleTimeoutMs: this.config.ota.chunkTimeoutMs,
+      pauseAt: otaPauseFromEnv(process.env),
       recovered,
       onStatus: (component, status) => this.events.ota(component, status),
       // Config and policy name the components this gateway is meant to have (store and running ones the updater knows).
@@ -477,9 +480,8 @@ export class Gateway {
           this.validated = { prepared: await this.engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb }), memoryMb: manifest.limits.memoryMb };
         } catch (err) {
           // The compiled cache entry did not fit on the data dir's filesystem: not the component's fault.
-          if (isNoSpace(err)) throw new GatewayError('no-space', `compiling into ${join(this.config.gateway.dataDir, 'cache')}: ${(err as Error).message.split('\n')[0]}; free space on the data directory's filesystem and send the release again`);
-          const code = err instanceof GatewayError && err.code === 'INCOMPATIBLE_WORLD' ? 'incompatible-world' : 'invalid-component';
-          throw new GatewayError(code, err instanceof Error ? err.message : String(err));
+          if (isNoSpace(err)) throw new OtaError('no-space', `compiling into ${join(this.config.gateway.dataDir, 'cache')}: ${(err as Error).message.split('\n')[0]}; free space on the data directory's filesystem and send the release again`);
+          throw new OtaError(err instanceof GatewayError && err.code === 'INCOMPATIBLE_WORLD' ? 'incompatible-world' : 'invalid-component', err instanceof Error ? err.message : String(err));
         }
       },
       activate: async (name, manifest, bytes) => this.activate(name, manifest, bytes),
@@ -507,11 +509,11 @@ export class Gateway {
         const why = svc.host.stats.lastFailure?.message ?? 'unknown';
         await this.removeService(name);
         if (manifest.capabilities.storage) this.storage.restoreAside(name);
-        throw new GatewayError('init-failed', `init of ${name} ${manifest.version} failed: ${why}`);
+        throw new OtaError('init-failed', `init of ${name} ${manifest.version} failed: ${why}`);
       }
     } else {
       const outcome = await svc.swap(manifest, prepared);
-      if (!outcome.ok) throw new GatewayError('init-failed', `init of ${name} ${manifest.version} failed (${outcome.kind}): ${outcome.message}`);
+      if (!outcome.ok) throw new OtaError('init-failed', `init of ${name} ${manifest.version} failed (${outcome.kind}): ${outcome.message}`);
       this.versionChanged(svc);
     }
     const service = svc;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeSynced } from './durable.js';
 
 /**
  * The on-disk cache of load artifacts: jco's glue JS and the instrumented core modules of one
@@ -79,27 +80,19 @@ export class ArtifactCache {
   }
 
   private async writeEntry(tmp: string, dir: string, key: string, glue: string, cores: { name: string; bytes: Uint8Array }[], info: Omit<CacheEntryMeta, 'key' | 'glue' | 'cores' | 'createdAt'>): Promise<CachedArtifacts> {
-    const writeSynced = async (file: string, data: Uint8Array | string) => {
-      await writeFile(join(tmp, file), data);
-      const fh = await open(join(tmp, file), 'r');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-    };
+    const put = (file: string, data: Uint8Array | string) => writeSynced(join(tmp, file), data);
     // The glue is an ES module file so it can be imported by URL; `.mjs` keeps Node from guessing.
-    await writeSynced('glue.mjs', glue);
+    await put('glue.mjs', glue);
     const coreMeta = [];
     const coreMap = new Map<string, Uint8Array>();
     for (const [i, core] of cores.entries()) {
       const file = `core${i}.wasm`;
-      await writeSynced(file, core.bytes);
+      await put(file, core.bytes);
       coreMeta.push({ name: core.name, file, sha256: sha256Hex(core.bytes) });
       coreMap.set(core.name, core.bytes);
     }
     const meta: CacheEntryMeta = { key, ...info, glue: { file: 'glue.mjs', sha256: sha256Hex(glue) }, cores: coreMeta, createdAt: Date.now() };
-    await writeSynced('meta.json', JSON.stringify(meta, null, 2));
+    await put('meta.json', JSON.stringify(meta, null, 2));
     await rm(dir, { recursive: true, force: true });
     await rename(tmp, dir);
     return { meta, dir, cores: coreMap, glue };

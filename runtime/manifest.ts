@@ -1,6 +1,8 @@
 import { GatewayError } from './errors.js';
 import { parseTelemetryChannel, type TelemetryChannel } from './telemetry-channel.js';
 import { clip, echo } from './echo.js';
+import { isObj, type Obj } from './data.js';
+import type { RestartType } from './supervision/types.js';
 
 /**
  * The component manifest (contract section 2), normalised: every optional key filled with its
@@ -12,7 +14,6 @@ export type { TelemetryChannel } from './telemetry-channel.js';
 
 export type Edge = 'rising' | 'falling' | 'both';
 export type Framing = { kind: 'line' } | { kind: 'bytes' } | { kind: 'delimiter'; delimiter: Uint8Array };
-export type RestartPolicy = 'permanent' | 'transient' | 'temporary';
 
 export interface GpioWatch {
   pin: number;
@@ -88,7 +89,7 @@ export interface Limits {
 }
 
 export interface RestartSpec {
-  policy: RestartPolicy;
+  policy: RestartType;
   intensity: number;
   periodMs: number;
 }
@@ -113,8 +114,6 @@ export function manifestError(path: string, problem: string, fix: string): Gatew
   return new GatewayError('INVALID_MANIFEST', `manifest ${clip(path, 160)}: ${problem}; ${fix}`);
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function checkKeys(o: Obj, path: string, allowed: string[]): void {
   for (const key of Object.keys(o)) {

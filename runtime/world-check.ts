@@ -1,5 +1,6 @@
 import { GatewayError } from './errors.js';
 import { LOG_LEVELS } from './host-api-types.js';
+import { BASE_WORLD_VERSION, witPath, worldName } from './world.js';
 import { importName, jcoDecl, jcoFile, worldVersion, WORLDS, type WorldVersion } from './interfaces/index.js';
 
 /**
@@ -72,8 +73,8 @@ export function summarizeWit(wit: string): WorldSummary {
   return { imports, exports };
 }
 
-const invalid = (what: string, version = '0.1.0') =>
-  new GatewayError('INCOMPATIBLE_WORLD', `component does not target airssys:gateway/sensor@${version}: ${what}; rebuild it against ${version === '0.1.0' ? 'wit/world.wit' : `wit/${version}/world.wit`}`);
+const invalid = (what: string, version = BASE_WORLD_VERSION) =>
+  new GatewayError('INCOMPATIBLE_WORLD', `component does not target ${worldName(version)}: ${what}; rebuild it against ${witPath(version)}`);
 
 /**
  * The world version a component targets, from the versions its `airssys:gateway/…` imports name:
@@ -88,7 +89,7 @@ export function worldOf(summary: WorldSummary): WorldVersion {
   if (versions.size > 1) {
     throw new GatewayError('INCOMPATIBLE_WORLD', `component mixes world versions (${[...versions].sort().join(', ')}): a component imports the interfaces of one airssys:gateway/sensor version only; rebuild it against one of them`);
   }
-  const version = versions.size ? [...versions][0]! : '0.1.0';
+  const version = versions.size ? [...versions][0]! : BASE_WORLD_VERSION;
   const world = worldVersion(version);
   if (!world) throw invalid(`it imports airssys:gateway interfaces @${version}, a world version this gateway does not load (it loads ${WORLDS.map((w) => w.version).join(', ')})`);
   return world;
@@ -108,8 +109,8 @@ export function checkWorld(summary: WorldSummary, interfaceDecls: Map<string, st
   for (const exp of EXPECTED_EXPORTS) {
     if (!summary.exports.includes(exp)) throw invalid(`missing export \`${exp.replace(/^export /, '').replace(/;$/, '')}\``, v);
   }
-  const expectedDecls = v === '0.1.0' ? EXPECTED_INTERFACE_DECLS : expectedInterfaceDecls(world);
-  const expectedTypes = v === '0.1.0' ? EXPECTED_TYPES_DECL : expectedTypesDecl(world);
+  const expectedDecls = v === BASE_WORLD_VERSION ? EXPECTED_INTERFACE_DECLS : expectedInterfaceDecls(world);
+  const expectedTypes = v === BASE_WORLD_VERSION ? EXPECTED_TYPES_DECL : expectedTypesDecl(world);
   for (const [file, text] of interfaceDecls) {
     const lines = declLines(text).filter((l) => !l.startsWith('import '));
     if (file === 'airssys-gateway-types') {

@@ -1,6 +1,6 @@
 import { GatewayError } from '../runtime/errors.js';
 import { coreSignature, importName, worldVersion, WORLDS, type WorldVersion } from '../runtime/interfaces/index.js';
-import { worldVersionOfImports } from '../runtime/world.js';
+import { worldName, worldVersionOfImports } from '../runtime/world.js';
 import { readCoreModule, signature, type FuncType } from './wasm-core.js';
 
 /**
@@ -55,7 +55,7 @@ export function coreModuleProblems(core: Uint8Array): string[] {
       const why = other && worldVersion(other[2]!) && other[2] !== version
         ? `; a component imports one world version only (rebuild it so every airssys:gateway import is @${version})`
         : "; the gateway would reject it (use only the world's host functions)";
-      problems.push(`imports ${imp.module}#${imp.name}, which is not part of airssys:gateway/sensor@${version}${why}`);
+      problems.push(`imports ${imp.module}#${imp.name}, which is not part of ${worldName(version)}${why}`);
     } else if (!same(imp.type, want)) {
       problems.push(`imports ${imp.module}#${imp.name} with core type ${signature(imp.type)}, expected ${signature(want)}`);
     }

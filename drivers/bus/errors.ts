@@ -1,6 +1,6 @@
 import type { HostCallError } from '../../runtime/errors.js';
 import { hex2 } from '../../runtime/manifest.js';
-import { refusal } from '../refusal.js';
+import { refusal } from '../../runtime/errors.js';
 
 /**
  * errno -> contract code for the Linux I2C and SPI drivers (contract 7.1). An address phase without an

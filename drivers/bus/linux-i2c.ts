@@ -1,7 +1,7 @@
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostCallError } from '../../runtime/errors.js';
-import { refusal } from '../refusal.js';
+import { refusal } from '../../runtime/errors.js';
 import { i2cTransferError, missingDeviceLine, openBusError, packageLoadError } from './errors.js';
 import { funcsFromBits, planI2c, SMBUS_BLOCK_MAX, type I2cFuncs, type I2cPlan } from './i2c-plan.js';
 import { loadRdwrAddon, requireModule, type ModuleLoader, type RdwrAddon } from './native-loader.js';

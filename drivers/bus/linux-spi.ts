@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostCallError } from '../../runtime/errors.js';
-import { refusal } from '../refusal.js';
+import { refusal } from '../../runtime/errors.js';
 import { missingDeviceLine, openBusError, packageLoadError, spiTransferError } from './errors.js';
 import { requireModule, type ModuleLoader } from './native-loader.js';
 import type { SpiDriver, SpiOptions } from './types.js';

@@ -1,4 +1,4 @@
-import { refusal } from '../refusal.js';
+import { refusal } from '../../runtime/errors.js';
 import { EdgeWatcher } from './debounce.js';
 import { bcmToSysfs, findHeaderChip, type HeaderChip } from './sysfs-map.js';
 import type { Edge, EdgeCallback, GpioDriver } from './types.js';

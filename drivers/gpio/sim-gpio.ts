@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { refusal } from '../refusal.js';
+import { refusal } from '../../runtime/errors.js';
 import { EdgeWatcher, processTimers, type DebounceTimers } from './debounce.js';
 import type { Edge, EdgeCallback, GpioDriver } from './types.js';
 

@@ -9,7 +9,7 @@ import type { Grant } from '../policy/grant.js';
 import type { ComponentMetrics } from '../pipeline/metrics.js';
 import { OP_CLASSES, type OpClass, type RateLimiter } from '../pipeline/rate-limit.js';
 import type { BucketStore } from '../storage/store.js';
-import { refusal } from '../refusal.js';
+import { refusal } from '../../runtime/errors.js';
 import type { SerialLink } from '../serial/types.js';
 
 /**

@@ -3,6 +3,7 @@ import { closeSync, createReadStream, existsSync, fstatSync, mkdirSync, openSync
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { codedError } from '../../runtime/errors.js';
 
 /**
  * Tamper-evident audit log, written through pino as JSON lines. Each record carries
@@ -15,6 +16,9 @@ import { pino, type DestinationStream, type Logger } from 'pino';
  * truncated tail. Only rare events are written (denials, device grants and releases), so the
  * allowed-call hot path never touches this module.
  */
+
+/** createAudit was given neither a file nor a stream to write to. */
+export const NoAuditDestination = codedError<[]>('AUDIT_DESTINATION', 'createAudit: no audit destination; pass `file` (a path) or `destination` (a stream)');
 
 export type AuditDecision = 'denied' | 'granted' | 'released' | 'suppressed';
 
@@ -87,7 +91,7 @@ export function createAudit(opts: AuditOptions): Audit {
   } else if (opts.destination) {
     dest = opts.destination;
   } else {
-    throw new Error('createAudit: give file or destination');
+    throw new NoAuditDestination();
   }
   let written = 0;
   const chain = (s: string): string => {

@@ -1,6 +1,6 @@
-import { INTERFACES, OP_CLASSES, type HostInterface, type OpClass } from '../../runtime/interfaces/index.js';
+import { INTERFACES, OP_CLASSES, WORLDS, type HostInterface, type OpClass } from '../../runtime/interfaces/index.js';
 
-const ALWAYS = new Set<string>((INTERFACES as readonly HostInterface[]).filter((i) => i.worlds.includes('0.1.0')).flatMap((i) => (i.rateClasses ?? []).map((r) => r.name)));
+const ALWAYS = new Set<string>((INTERFACES as readonly HostInterface[]).filter((i) => i.worlds.includes(WORLDS[0]!.version)).flatMap((i) => (i.rateClasses ?? []).map((r) => r.name)));
 
 /**
  * Counters for one component. Plain numeric fields (one per operation class, from the interface

@@ -80,7 +80,7 @@ export function parseRateLimits(raw: unknown): RateLimits {
     const rate = o?.rate;
     const burst = o?.burst ?? rate;
     if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate) || typeof burst !== 'number' || !(burst >= 1) || !Number.isFinite(burst)) {
-      throw new GatewayError('INVALID_CONFIG', `config rate-limits.${k}: expected { rate: <calls per second > 0>, burst: <calls >= 1> } or off, got ${JSON.stringify(v)}`);
+      throw new GatewayError('INVALID_CONFIG', `config rate-limits.${k}: ${JSON.stringify(v)?.slice(0, 80)} is not a limit; write { rate: <calls per second above 0>, burst: <calls, at least 1> } or off`);
     }
     out[k as OpClass] = { rate, burst };
   }

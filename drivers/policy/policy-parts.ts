@@ -1,6 +1,8 @@
 import { clip, echo } from '../../runtime/echo.js';
 import type { PolicyErrorFn } from '../interfaces/context.js';
 import { filterProblem } from './topics.js';
+import { isObj, type Obj } from '../../runtime/data.js';
+export { isObj, type Obj };
 
 /** Parsing helpers shared by the interfaces' policy parts (drivers/interfaces/<name>.ts). */
 
@@ -10,8 +12,6 @@ export interface PinSet {
   pins: Set<number>;
 }
 
-type Obj = Record<string, unknown>;
-export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function keys(o: Obj, path: string, allowed: string[], err: PolicyErrorFn): void {
   for (const k of Object.keys(o)) if (!allowed.includes(k)) throw err(`${path}.${clip(k)}`, 'unknown key', `use one of: ${allowed.join(', ')}`);

@@ -3,6 +3,7 @@ import { clip, echo } from '../../runtime/echo.js';
 import type { Manifest } from '../../runtime/manifest.js';
 import { DRIVERS } from '../interfaces/index.js';
 import { ceilingOf, checkLimits, DEFAULT_LIMIT_CEILING, parseLimitCeiling, type LimitCeiling } from './limits-ceiling.js';
+import { isObj, type Obj } from '../../runtime/data.js';
 
 /**
  * The ceiling (contract section 2): roles grant capabilities, `components` says which roles each
@@ -40,8 +41,6 @@ export interface Policy {
   defaultLimits: LimitCeiling;
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function policyError(path: string, problem: string, fix: string): GatewayError {
   return new GatewayError('INVALID_POLICY', `config policy.${clip(path, 160)}: ${problem}; ${fix}`);

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { refusal } from '../refusal.js';
+import { backoffDelay, type BackoffShape } from '../../runtime/backoff.js';
+import { refusal } from '../../runtime/errors.js';
 import { Framer } from './framer.js';
 import { busyError, openError } from './errors.js';
 import type { SerialDriver, SerialEvent, SerialLink, SerialLinkStats, SerialOpenOptions, SerialState } from './types.js';
@@ -9,20 +10,9 @@ import type { SerialDriver, SerialEvent, SerialLink, SerialLinkStats, SerialOpen
  * udevadm, which is missing on slim images and takes the process down; ports are opened by path.
  */
 
-export interface Backoff {
-  initialMs: number;
-  maxMs: number;
-  factor: number;
-  /** 0.2 = each delay varies by up to ±20%, so a fleet does not retry in lockstep. */
-  jitter: number;
-}
-export const DEFAULT_BACKOFF: Backoff = { initialMs: 250, maxMs: 10_000, factor: 2, jitter: 0.2 };
-
-/** Delay before reopen attempt `attempt` (0-based). */
-export function backoffDelay(attempt: number, b: Backoff, random: () => number = Math.random): number {
-  const base = Math.min(b.maxMs, b.initialMs * Math.pow(b.factor, attempt));
-  return Math.max(0, Math.round(base * (1 + b.jitter * (2 * random() - 1))));
-}
+/** Reopen delays spread both ways around the exponential curve (runtime/backoff.ts). */
+export type Backoff = Required<BackoffShape>;
+export const DEFAULT_BACKOFF: Backoff = { initialMs: 250, maxMs: 10_000, factor: 2, jitter: 0.2, spread: 'around' };
 
 /** The slice of serialport's stream we use (so a test can hand in any binding). */
 interface PortStream {
@@ -147,7 +137,7 @@ class PortLink implements SerialLink {
 
   scheduleReopen(): void {
     if (this.state === 'closed' || this.timer) return;
-    const delay = backoffDelay(this.attempt, this.driver.backoff, this.driver.random);
+    const delay = backoffDelay(this.driver.backoff, this.attempt, this.driver.random);
     this.timer = setTimeout(async () => {
       this.timer = undefined;
       if (this.state === 'closed') return;
@@ -155,7 +145,7 @@ class PortLink implements SerialLink {
       const err = await this.tryOpen();
       if ((this.state as SerialState) === 'closed') return; // closed while the open was in flight
       if (err) {
-        this.driver.emitEvent({ type: 'reopen-failed', port: this.port, attempt: this.attempt, reason: err.message, retryInMs: backoffDelay(this.attempt, this.driver.backoff, this.driver.random) });
+        this.driver.emitEvent({ type: 'reopen-failed', port: this.port, attempt: this.attempt, reason: err.message, retryInMs: backoffDelay(this.driver.backoff, this.attempt, this.driver.random) });
         this.scheduleReopen();
       } else {
         this.stats.reopens++;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { GatewayError } from '../../runtime/errors.js';
-import { refusal } from '../refusal.js';
+import { refusal } from '../../runtime/errors.js';
 import { Framer } from './framer.js';
 import { busyError } from './errors.js';
 import type { SerialDriver, SerialEvent, SerialLink, SerialLinkStats, SerialOpenOptions, SerialState } from './types.js';

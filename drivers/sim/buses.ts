@@ -1,4 +1,4 @@
-import { refusal } from '../refusal.js';
+import { refusal } from '../../runtime/errors.js';
 import { hex2 } from '../../runtime/manifest.js';
 import type { I2cDriver, SimI2cDevice, SimSpiDevice, SpiDriver, SpiOptions } from '../bus/types.js';
 import { Bme280 } from './bme280.js';

@@ -259,7 +259,7 @@ export class FileStore implements BucketStore {
       this.fsyncDir();
     } catch (err) {
       const fix = isFull(err) ? "free space on the data directory's filesystem and send the release again" : 'check the data directory';
-      throw new GatewayError(isFull(err) ? 'no-space' : 'STORAGE_IO', `keeping the storage bucket of ${component} aside before ${forVersion} (${this.asideOf(component)}): ${describeFs(err)}; ${fix}`, { cause: err });
+      throw new GatewayError(isFull(err) ? 'STORAGE_NO_SPACE' : 'STORAGE_IO', `keeping the storage bucket of ${component} aside before ${forVersion} (${this.asideOf(component)}): ${describeFs(err)}; ${fix}`, { cause: err });
     }
     this.staleAside.delete(component);
     this.aside.set(component, b.snapshot());

@@ -3,6 +3,7 @@ import type { SendResult } from '../../runtime/supervision/mailbox.js';
 import { clip } from '../../runtime/echo.js';
 import type { ThrottledLog } from '../log/throttled.js';
 import type { CommandsConfig } from './config.js';
+import { topics } from '../mqtt/topics.js';
 
 /**
  * Commands from the broker (`<prefix>/gw/<id>/cmd/<name>/<rest…>`, contract section 4) on their way
@@ -57,7 +58,7 @@ export class InboundCommands {
   };
 
   constructor(private readonly opts: InboundCommandsOptions) {
-    this.base = `${opts.prefix}/gw/${opts.gatewayId}/cmd/`;
+    this.base = topics.commands(opts.prefix, opts.gatewayId);
   }
 
   /** Handles `topic` if it is a command topic; returns false for any other topic. */

@@ -5,9 +5,9 @@
  */
 
 import { clip, echo } from '../../runtime/echo.js';
+import { isObj, type Obj } from '../../runtime/data.js';
+export { isObj, type Obj };
 
-export type Obj = Record<string, unknown>;
-export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export class Problems {
   readonly lines: string[] = [];

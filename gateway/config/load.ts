@@ -12,6 +12,9 @@ import { parseCommands } from '../commands/config.js';
 import { isLoopbackHost } from '../mqtt/loopback.js';
 import { parseYamlText } from './yaml.js';
 import type { BoardConfig, ComponentConfig, GatewayConfig, LogLevel, MqttConfig, OtaConfig, StorageConfig, TelemetryConfig } from './types.js';
+import { LOG_LEVELS } from '../../runtime/host-api-types.js';
+import { DEFAULT_PROBATION_MS } from '../ota/updater.js';
+import { parseRateLimits, type RateLimits } from '../../drivers/pipeline/rate-limit.js';
 
 /**
  * Loads and validates the gateway YAML (contract section 3). Every mistake is one line naming the
@@ -49,7 +52,7 @@ export const DEFAULTS = {
   keepaliveS: 30,
   threshold: 1,
   maxArtifactBytes: 33_554_432,
-  probationMs: 30_000,
+  probationMs: DEFAULT_PROBATION_MS,
   chunkTimeoutMs: 30_000,
   outboxMaxBytes: 64 * 1024 * 1024,
   outboxMaxAgeMs: 7 * 86_400_000,
@@ -84,7 +87,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const env = options.env ?? process.env;
   const base = options.baseDir;
   if (raw === undefined || raw === null) raw = {};
-  const root = mapping(p, raw, '', ['gateway', 'mqtt', 'board', 'ota', 'policy', 'components', 'telemetry', 'storage', 'log', 'commands', 'metrics', 'homeassistant', 'ui'], 'the file holds keys gateway, mqtt, board, ota, policy, components, telemetry');
+  const root = mapping(p, raw, '', ['gateway', 'mqtt', 'board', 'ota', 'policy', 'rate-limits', 'components', 'telemetry', 'storage', 'log', 'commands', 'metrics', 'homeassistant', 'ui'], 'the file holds keys gateway, mqtt, board, ota, policy, components, telemetry');
   const r: Obj = root ?? {};
 
   // The path is relative to the config file, so the same config works from any working directory.
@@ -113,11 +116,12 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const board = parseBoard(p, r.board);
   const ota = parseOta(p, r.ota, mustExist);
   const policy = parsePolicy(p, r.policy);
+  const rateLimits = parseRateLimitsKey(p, r['rate-limits']);
   const components = parseComponents(p, r.components, path, mustExist);
   const telemetry = parseTelemetry(p, r.telemetry);
   const storage = parseStorage(p, r.storage);
   const lg = mapping(p, r.log, 'log', ['level'], 'write e.g. { level: info }') ?? {};
-  const log = { level: oneOf<LogLevel>(p, lg.level, 'log.level', 'info', ['trace', 'debug', 'info', 'warn', 'error']) };
+  const log = { level: oneOf<LogLevel>(p, lg.level, 'log.level', 'info', LOG_LEVELS) };
   const metrics = parseMetricsConfig(p, r.metrics);
   const homeassistant = parseHomeAssistantConfig(p, r.homeassistant);
   const ui = parseUiConfig(p, r.ui);
@@ -140,7 +144,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   }
 
   if (p.count > 0) throw new ConfigError(p.lines);
-  return { file: options.file, gateway: { id, dataDir, groups }, mqtt, board, ota, policy, components, telemetry, storage, log, commands, metrics, homeassistant, ui };
+  return { file: options.file, gateway: { id, dataDir, groups }, mqtt, board, ota, policy, rateLimits, components, telemetry, storage, log, commands, metrics, homeassistant, ui };
 }
 
 export function sanitizeId(name: string): string {
@@ -293,6 +297,16 @@ function parsePolicy(p: Problems, v: unknown): GatewayConfig['policy'] {
     }
   }
   return policy;
+}
+
+/** `rate-limits` (docs/drivers.md): per-class token buckets for host calls; the driver layer parses the body. */
+function parseRateLimitsKey(p: Problems, v: unknown): RateLimits {
+  try {
+    return parseRateLimits(v);
+  } catch (err) {
+    p.lines.push((err as Error).message);
+    return {};
+  }
 }
 
 function parseComponents(p: Problems, v: unknown, path: (s: string) => string, mustExist: MustExist): ComponentConfig[] {

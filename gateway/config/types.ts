@@ -1,3 +1,5 @@
+import type { RateLimits } from '../../drivers/pipeline/rate-limit.js';
+import type { LogLevel } from '../../runtime/host-api-types.js';
 import type { Manifest } from '../../runtime/manifest.js';
 import type { HomeAssistantConfig, MetricsConfig } from '../extensions/config.js';
 import type { UiConfig } from '../extensions/ui/config.js';
@@ -16,6 +18,8 @@ export interface GatewayConfig {
   ota: OtaConfig;
   /** The capability ceiling, kept as data: the driver layer interprets the role bodies. */
   policy: { roles: Record<string, unknown>; components: Record<string, string[]>; 'default-limits'?: unknown };
+  /** `rate-limits`: host-call token buckets per operation class over the defaults (docs/drivers.md). */
+  rateLimits: RateLimits;
   components: ComponentConfig[];
   telemetry: TelemetryConfig;
   /** Components' key-value buckets (world 0.2.0). */
@@ -31,7 +35,8 @@ export interface GatewayConfig {
   commands: CommandsConfig;
 }
 
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+/** The same levels as the WIT `log-level` enum (runtime/host-api-types.ts). */
+export type { LogLevel } from '../../runtime/host-api-types.js';
 
 export interface MqttConfig {
   /** A broker URL (mqtt://, mqtts://, ws://, wss://) or 'embedded'. */

@@ -2,7 +2,8 @@ import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatewayError } from '../../runtime/errors.js';
-import { atomicWrite } from '../ota/durable.js';
+import { atomicWrite } from '../../runtime/durable.js';
+import { topics } from '../mqtt/topics.js';
 
 /**
  * Per-gateway broker accounts for Mosquitto 2: a password-file line, the ACL that confines a gateway
@@ -42,19 +43,19 @@ export const ACCOUNT_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /** Rules every account gets: `%u` is the username, so each gateway is confined to its own subtree. */
 export function patternAcl(prefix: string): string[] {
-  const own = `${prefix}/gw/%u`;
+  const own = topics.gateway(prefix, '%u');
   return [
     `# airssys: each gateway (username = gateway.id) writes only under its own id and reads only its own commands and OTA.`,
-    `pattern write ${own}/state`,
-    `pattern write ${own}/health`,
-    `pattern write ${own}/components/+/state`,
-    `pattern write ${own}/components/+/update`,
+    `pattern write ${topics.gatewayState(prefix, '%u')}`,
+    `pattern write ${topics.health(prefix, '%u')}`,
+    `pattern write ${topics.componentState(prefix, '%u', '+')}`,
+    `pattern write ${topics.componentUpdate(prefix, '%u', '+')}`,
     `pattern write ${own}/telemetry/#`,
     `pattern write ${own}/messages/#`,
-    `pattern write ${own}/ota/+/status`,
-    `pattern read ${own}/cmd/#`,
-    `pattern read ${own}/admin/+/retry`,
-    `pattern read ${own}/ota/+`,
+    `pattern write ${topics.otaStatus(prefix, '%u', '+')}`,
+    `pattern read ${topics.commands(prefix, '%u')}#`,
+    `pattern read ${topics.adminRetry(prefix, '%u', '+')}`,
+    `pattern read ${topics.ota(prefix, '%u', '+')}`,
   ];
 }
 
@@ -62,7 +63,7 @@ export function patternAcl(prefix: string): string[] {
 export function gatewayAcl(id: string, groups: string[], prefix: string): string[] {
   return [
     `user ${id}`,
-    ...groups.map((g) => `topic read ${prefix}/group/${g}/ota/+`),
+    ...groups.map((g) => `topic read ${topics.groupOta(prefix, g, '+')}`),
     `topic read ${prefix}/artifacts/#`,
   ];
 }
@@ -72,10 +73,10 @@ export function operatorAcl(name: string, prefix: string): string[] {
   return [
     `user ${name}`,
     `topic read ${prefix}/#`,
-    `topic write ${prefix}/gw/+/ota/+`,
-    `topic write ${prefix}/gw/+/cmd/#`,
-    `topic write ${prefix}/gw/+/admin/+/retry`,
-    `topic write ${prefix}/group/+/ota/+`,
+    `topic write ${topics.ota(prefix, '+', '+')}`,
+    `topic write ${topics.commands(prefix, '+')}#`,
+    `topic write ${topics.adminRetry(prefix, '+', '+')}`,
+    `topic write ${topics.groupOta(prefix, '+', '+')}`,
     `topic write ${prefix}/artifacts/#`,
     `topic write ${prefix}/rollouts/#`,
   ];

@@ -1,5 +1,6 @@
 import { GatewayError } from '../../runtime/errors.js';
 import { subscribeAsync, type MessageListener, type MqttPort } from '../ota/mqtt-port.js';
+import { topics } from '../mqtt/topics.js';
 
 /**
  * The fleet inventory is the broker itself: every gateway keeps a retained
@@ -47,7 +48,7 @@ export async function readInventory(port: MqttPort, opts: InventoryOptions): Pro
     return g;
   };
   let last = Date.now();
-  const head = `${prefix}/gw/`;
+  const head = topics.gateway(prefix, '');
   const listener: MessageListener = (topic, payload) => {
     if (!topic.startsWith(head)) return;
     const parts = topic.slice(prefix.length + 1).split('/'); // gw/<id>/state | gw/<id>/components/<name>/state
@@ -82,7 +83,7 @@ export async function readInventory(port: MqttPort, opts: InventoryOptions): Pro
     }
   };
   port.on('message', listener);
-  const filters = [`${prefix}/gw/+/state`, ...(opts.components ? [`${prefix}/gw/+/components/+/state`] : [])];
+  const filters = [topics.gatewayState(prefix, '+'), ...(opts.components ? [topics.componentState(prefix, '+', '+')] : [])];
   const quietMs = opts.quietMs ?? 300;
   const maxMs = opts.maxMs ?? 10_000;
   const started = Date.now();

@@ -1,6 +1,7 @@
 import { NotConnectedError, type MqttConnection } from '../mqtt/connection.js';
 import { FINAL_PHASES, isPhase } from '../ota/reasons.js';
-import { otaTopic, statusTopic, type OtaStatus } from '../ota/updater.js';
+import type { OtaStatus } from '../ota/updater.js';
+import { topics } from '../mqtt/topics.js';
 import { failedCount, parseMaxFailures, rolloutTopic, waveMembers, withinLimit, type RolloutState } from './plan.js';
 
 /**
@@ -61,12 +62,12 @@ export async function runRollout(opts: RunOptions): Promise<RolloutState> {
     return true;
   };
 
-  const statusFilter = statusTopic(prefix, '+', state.component);
+  const statusFilter = topics.otaStatus(prefix, '+', state.component);
   const onMessage = (topic: string, payload: Buffer) => {
     const parts = topic.split('/');
     if (parts.length < 4 || parts[parts.length - 1] !== 'status') return;
     const gw = parts[parts.length - 4]!;
-    if (topic !== statusTopic(prefix, gw, state.component)) return;
+    if (topic !== topics.otaStatus(prefix, gw, state.component)) return;
     let s: OtaStatus;
     try {
       s = JSON.parse(payload.toString()) as OtaStatus;
@@ -116,7 +117,7 @@ export async function runRollout(opts: RunOptions): Promise<RolloutState> {
       // Sent gateways of earlier waves are settled; only this wave's may still report.
       await publishState();
       emit({ type: 'wave-start', wave: w + 1, waves, size: members.length, sending: fresh.length + again.length });
-      await sendAll(conn, [...fresh, ...again].map((gw) => otaTopic(prefix, gw, state.component)), state.envelope, opts.sendWindow ?? 64);
+      await sendAll(conn, [...fresh, ...again].map((gw) => topics.ota(prefix, gw, state.component)), state.envelope, opts.sendWindow ?? 64);
 
       const deadline = Date.now() + state.waveTimeoutS * 1000;
       for (const m of members) record(m);
@@ -139,7 +140,7 @@ export async function runRollout(opts: RunOptions): Promise<RolloutState> {
         if (resendMs > 0 && Date.now() >= resendAt) {
           resendAt = Date.now() + resendMs;
           const silent = members.filter((m) => !statuses.has(m) && !state.results[m]);
-          if (silent.length) await sendAll(conn, silent.map((gw) => otaTopic(prefix, gw, state.component)), state.envelope, opts.sendWindow ?? 64);
+          if (silent.length) await sendAll(conn, silent.map((gw) => topics.ota(prefix, gw, state.component)), state.envelope, opts.sendWindow ?? 64);
         }
         await new Promise<void>((resolve) => {
           wake = resolve;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { GatewayError } from '../../runtime/errors.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff, type BackoffOptions } from '../../runtime/backoff.js';
 
 /**
  * One MQTT session to the broker that keeps itself up.

@@ -1,14 +1,27 @@
 /**
- * Topic names of contract section 4, in one place so the gateway and the CLI agree.
- * `prefix` is mqtt.topic-prefix (default `airssys`).
+ * Topic names of contract section 4, in one place so the gateway, the CLI, the fleet tools and the
+ * broker ACLs agree. `prefix` is mqtt.topic-prefix (default `airssys`). Any segment may be an MQTT
+ * wildcard (`+`) to build a subscription filter, or `%u` for a Mosquitto ACL pattern.
  */
+const gw = (prefix: string, id: string) => `${prefix}/gw/${id}`;
 export const topics = {
-  gatewayState: (prefix: string, gw: string) => `${prefix}/gw/${gw}/state`,
-  componentState: (prefix: string, gw: string, name: string) => `${prefix}/gw/${gw}/components/${name}/state`,
-  telemetry: (prefix: string, gw: string, name: string, channel: string) => `${prefix}/gw/${gw}/telemetry/${name}/${channel}`,
+  /** `<prefix>/gw/<id>`: everything of one gateway lies below it. */
+  gateway: gw,
+  gatewayState: (prefix: string, id: string) => `${gw(prefix, id)}/state`,
+  componentState: (prefix: string, id: string, name: string) => `${gw(prefix, id)}/components/${name}/state`,
+  /** Home Assistant's update entity state (docs/homeassistant.md). */
+  componentUpdate: (prefix: string, id: string, name: string) => `${gw(prefix, id)}/components/${name}/update`,
+  telemetry: (prefix: string, id: string, name: string, channel: string) => `${gw(prefix, id)}/telemetry/${name}/${channel}`,
   /** Not in the contract: periodic gateway health (uptime, outbox depth, drops, per-component counts). */
-  health: (prefix: string, gw: string) => `${prefix}/gw/${gw}/health`,
-  cmd: (prefix: string, gw: string, name: string) => `${prefix}/gw/${gw}/cmd/${name}/#`,
+  health: (prefix: string, id: string) => `${gw(prefix, id)}/health`,
+  /** Inbound commands: `<commands>/<component>/<topic…>`; this is the part before `<component>`, with its slash. */
+  commands: (prefix: string, id: string) => `${gw(prefix, id)}/cmd/`,
+  /** A component's messaging send, forwarded to the broker. */
+  messages: (prefix: string, id: string, from: string, topic: string) => `${gw(prefix, id)}/messages/${from}/${topic}`,
+  adminRetry: (prefix: string, id: string, name: string) => `${gw(prefix, id)}/admin/${name}/retry`,
+  ota: (prefix: string, id: string, component: string) => `${gw(prefix, id)}/ota/${component}`,
+  groupOta: (prefix: string, group: string, component: string) => `${prefix}/group/${group}/ota/${component}`,
+  otaStatus: (prefix: string, id: string, component: string) => `${gw(prefix, id)}/ota/${component}/status`,
 };
 
 export interface GatewayStatePayload {

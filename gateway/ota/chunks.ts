@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWrite, removeTree } from './durable.js';
+import { atomicWrite, removeTree } from '../../runtime/durable.js';
 import type { MessageListener, MqttPort } from './mqtt-port.js';
 import { OtaError } from './reasons.js';
 import { isNoSpace, noSpaceError } from './space.js';

@@ -7,6 +7,7 @@ import { WORLD_NAMES } from '../../runtime/world.js';
 import { verifyManifest, type Signature } from './keys.js';
 import type { Reason } from './reasons.js';
 import { compareSemver, isSemver } from './semver.js';
+import { isObj, type Obj } from '../../runtime/data.js';
 
 /**
  * The OTA release envelope (contract section 5): parse the bytes that arrived over MQTT and decide,
@@ -80,8 +81,6 @@ const SHA_RE = /^[0-9a-f]{64}$/;
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$/;
 const MANIFEST_KEYS = ['component', 'version', 'sha256', 'size', 'chunkSize', 'chunks', 'world', 'capabilities', 'limits', 'tick-ms', 'expires', 'targets', 'restart', 'isolation'];
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 class Reject extends Error {
   constructor(

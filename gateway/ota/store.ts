@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GatewayError } from '../../runtime/errors.js';
-import { atomicWrite, ensureDir, removeTree, TMP_MARK, type StepHook } from './durable.js';
+import { atomicWrite, ensureDir, removeTree, TMP_MARK, type StepHook } from '../../runtime/durable.js';
 import type { ReleaseManifest } from './envelope.js';
 import { compareSemver, isSemver } from './semver.js';
 

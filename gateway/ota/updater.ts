@@ -9,6 +9,7 @@ import { isPhase, OtaError, type Phase, type Reason } from './reasons.js';
 import { maxVersion } from './semver.js';
 import { RecentSet } from './recent.js';
 import { clip } from '../../runtime/echo.js';
+import { topics } from '../mqtt/topics.js';
 import type { OtaStore, Recovery } from './store.js';
 import { checkSpace, isNoSpace, noSpaceError } from './space.js';
 
@@ -50,9 +51,9 @@ export interface OtaHost {
   currentVersion(component: string): string | undefined;
   /** Policy violations; [] when the manifest fits. */
   checkCapabilities(manifest: Manifest): string[];
-  /** Throws GatewayError with code 'incompatible-world' | 'invalid-component'; fills the warm cache. */
+  /** Throws OtaError with reason 'incompatible-world' | 'invalid-component' | 'no-space'; fills the warm cache. */
   validate(bytes: Uint8Array, manifest: Manifest): Promise<void>;
-  /** Starts the new instance, runs init, swaps atomically; throws GatewayError code 'init-failed'. */
+  /** Starts the new instance, runs init, swaps atomically; throws OtaError reason 'init-failed'. */
   activate(component: string, manifest: Manifest, bytes: Uint8Array): Promise<Activation>;
 }
 
@@ -104,13 +105,23 @@ export interface UpdaterOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
+/**
+ * The test hook `pauseAt` as the environment names it (AIRSSYS_OTA_PAUSE_AT). Read by the process
+ * that builds the updater (the gateway, the test fixture), never by the updater itself.
+ */
+export function otaPauseFromEnv(env: Record<string, string | undefined>): Phase | undefined {
+  const v = env.AIRSSYS_OTA_PAUSE_AT;
+  return isPhase(v) ? v : undefined;
+}
+
+/** What a failed host step reports: an OtaError's detail (its reason is reported beside it), else the message. */
+const detailOf = (err: unknown): string => (err instanceof OtaError ? err.detail : err instanceof Error ? err.message : String(err));
+
 export const DEFAULT_MAX_ARTIFACT_BYTES = 32 * 1024 * 1024;
-export const DEFAULT_PROBATION_MS = 10_000;
+/** The same default as the config's `ota.probation-ms` (gateway/config/load.ts takes it from here). */
+export const DEFAULT_PROBATION_MS = 30_000;
 export const DEFAULT_MAX_PROBATION_ERRORS = 10;
 
-export const otaTopic = (prefix: string, gatewayId: string, component: string) => `${prefix}/gw/${gatewayId}/ota/${component}`;
-export const groupOtaTopic = (prefix: string, group: string, component: string) => `${prefix}/group/${group}/ota/${component}`;
-export const statusTopic = (prefix: string, gatewayId: string, component: string) => `${prefix}/gw/${gatewayId}/ota/${component}/status`;
 
 class Stopped extends Error {}
 
@@ -141,14 +152,13 @@ export class OtaUpdater {
   constructor(private readonly opts: UpdaterOptions) {
     this.prefix = opts.prefix ?? 'airssys';
     this.trusted = opts.trustedKeys instanceof Map ? opts.trustedKeys : trustStore(opts.trustedKeys as KeyObject[]);
-    const envPause = process.env.AIRSSYS_OTA_PAUSE_AT;
-    this.pauseAt = opts.pauseAt ?? (isPhase(envPause) ? envPause : undefined);
+    this.pauseAt = opts.pauseAt;
     this.recovered = opts.recovered;
     this.rejected = new RecentSet(opts.rememberRejected ?? 256);
   }
 
   get topics(): string[] {
-    return [`${this.prefix}/gw/${this.opts.gatewayId}/ota/+`, ...(this.opts.groups ?? []).map((g) => `${this.prefix}/group/${g}/ota/+`)];
+    return [topics.ota(this.prefix, this.opts.gatewayId, '+'), ...(this.opts.groups ?? []).map((g) => topics.groupOta(this.prefix, g, '+'))];
   }
 
   /**
@@ -273,7 +283,7 @@ export class OtaUpdater {
 
   private publish(component: string, status: OtaStatus): void {
     // QoS 1, not awaited: while the broker is away MQTT.js queues it and the release carries on.
-    this.opts.mqtt.publish(statusTopic(this.prefix, this.opts.gatewayId, component), JSON.stringify(status), { qos: 1, retain: true }, (err) => {
+    this.opts.mqtt.publish(topics.otaStatus(this.prefix, this.opts.gatewayId, component), JSON.stringify(status), { qos: 1, retain: true }, (err) => {
       if (err) this.opts.log?.('warn', `ota ${component}: status not published: ${err.message}`);
     });
   }
@@ -364,11 +374,11 @@ export class OtaUpdater {
     try {
       await host.validate(bytes, release.runtime);
     } catch (err) {
-      if (err instanceof GatewayError && err.code === 'no-space') return noSpace(new OtaError('no-space', err.message));
-      const code = err instanceof GatewayError && err.code === 'incompatible-world' ? 'incompatible-world' : 'invalid-component';
+      if (err instanceof OtaError && err.reason === 'no-space') return noSpace(err);
+      const reason = err instanceof OtaError && err.reason === 'incompatible-world' ? 'incompatible-world' : 'invalid-component';
       // These bytes will never be accepted: the downloaded chunks go (a rejection leaves no trace on disk).
       await discardPartial(this.opts.store.partialDir, release.manifest.sha256);
-      return reject(code, (err as Error).message);
+      return reject(reason, detailOf(err));
     }
 
     // staged: on disk, referenced by nothing yet.
@@ -396,8 +406,8 @@ export class OtaUpdater {
     } catch (err) {
       await store.rollback(component);
       // The swap could not keep the storage bucket aside on a full disk: not the component's fault.
-      const full = isNoSpace(err) || (err instanceof GatewayError && err.code === 'no-space');
-      await this.report(component, claimed, envSha, 'rolled-back', full ? 'no-space' : 'init-failed', (err as Error).message);
+      const full = isNoSpace(err) || (err instanceof GatewayError && err.code === 'STORAGE_NO_SPACE') || (err instanceof OtaError && err.reason === 'no-space');
+      await this.report(component, claimed, envSha, 'rolled-back', full ? 'no-space' : 'init-failed', detailOf(err));
       return;
     }
 
@@ -472,7 +482,7 @@ export class OtaUpdater {
       signal: this.stopCtl.signal,
       onProgress: (p) => {
         // Throttled: a retained status per chunk would flood the broker on big components.
-        const t = Date.now();
+        const t = this.now();
         if (p.received === p.chunks || t - last >= 500) {
           last = t;
           const resumed = p.resumed ? `, ${p.resumed} resumed from disk` : '';

@@ -1,6 +1,7 @@
 import { NotConnectedError } from '../mqtt/connection.js';
 import { topics } from '../mqtt/topics.js';
 import type { Outbox, OutboxRow } from './outbox.js';
+import { codedError } from '../../runtime/errors.js';
 
 /**
  * Drains the outbox into the broker at QoS 1.
@@ -16,6 +17,11 @@ import type { Outbox, OutboxRow } from './outbox.js';
  *   in one channel or component never delays another: after an outage a 1 Hz channel is current again
  *   within a few turns while a 1 kHz channel is still catching up.
  */
+
+/** The outbox has no stream of that id (a row outlived its stream record). */
+const UnknownStream = codedError<[number]>('OUTBOX_STREAM', 'outbox stream %s is unknown; restart the gateway (the outbox keeps every sample)');
+/** The client rejected a publish without saying why. */
+const PublishFailed = codedError<[]>('MQTT_ERROR', 'publish failed without a reason from the MQTT client; the sample stays in the outbox and is sent again');
 
 export interface PublisherConnection {
   readonly connected: boolean;
@@ -175,7 +181,7 @@ export class TelemetryPublisher {
     let s = this.streams.get(id);
     if (!s) {
       const info = this.outbox.streamInfo(id);
-      if (!info) throw new Error(`outbox stream ${id} unknown`);
+      if (!info) throw new UnknownStream(id);
       s = { id, topic: topics.telemetry(this.opts.topicPrefix, this.opts.gatewayId, info.component, info.channel), buffer: [], pos: 0, cursor: 0, exhausted: false };
       this.streams.set(id, s);
       let g = this.groups.get(info.component);
@@ -280,7 +286,7 @@ export class TelemetryPublisher {
       }
     };
     if (this.conn.send) this.conn.send(s.topic, payload, { qos: 1 }, done);
-    else this.conn.publish(s.topic, payload, { qos: 1 }).then(() => done(), (e: unknown) => done(e ?? new Error('publish failed')));
+    else this.conn.publish(s.topic, payload, { qos: 1 }).then(() => done(), (e: unknown) => done(e ?? new PublishFailed()));
   }
 
   private notifyIdle(): void {

@@ -3,6 +3,7 @@ import { GatewayError } from '../errors.js';
 import { spawnOwnWorker } from '../worker-spawn.js';
 import type { Builder, BuildOptions, BuiltArtifacts } from './artifacts.js';
 import type { BuildReply, BuildRequest } from './build-worker-main.js';
+import { isErrorCode } from '../error-codes.js';
 
 /**
  * Runs cold builds (jco transpile, glue hardening, instrumentation) on a worker thread, so the
@@ -76,7 +77,7 @@ export class BuildWorker implements Builder {
           const p = this.pending.get(m.id);
           this.pending.delete(m.id);
           if (!p) return;
-          if (m.type === 'error') p.reject(new GatewayError(m.code, m.message));
+          if (m.type === 'error') p.reject(new GatewayError(isErrorCode(m.code) ? m.code : 'BUILD_FAILED', m.message));
           else p.resolve(m.type === 'built' ? m.result : undefined);
         }
       });

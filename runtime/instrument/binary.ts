@@ -1,5 +1,6 @@
 /**
- * Byte-level plumbing for the rewriter: LEB128 reading and writing, and splitting a core module into
+ * Byte-level plumbing for the rewriter and the SDK's module reader (sdk/wasm-core.ts), the one
+ * WebAssembly binary reader: LEB128 reading and writing, and splitting a core module into
  * sections and putting it back together. Every read is bounds-checked and fails with a GatewayError,
  * so a truncated or garbage module never surfaces as a RangeError from deep inside the rewriter.
  */
@@ -75,6 +76,13 @@ export class Reader {
         return result;
       }
     }
+  }
+
+  /** A value type; a typed reference (0x63/0x64) also consumes its heap type. Returns the first byte. */
+  valType(): number {
+    const b = this.byte();
+    if (b === 0x63 || b === 0x64) this.signed(33);
+    return b;
   }
 
   /** A length-prefixed UTF-8 name. */

@@ -264,11 +264,6 @@ function appendEntries(section: Section | undefined, entries: Uint8Array[]): Uin
   return w.finish();
 }
 
-function valType(r: Reader): void {
-  const b = r.byte();
-  if (b === 0x63 || b === 0x64) r.signed(33);
-}
-
 /** Counts the types and finds an existing (i32) -> i32. GC type definitions are refused. */
 function readTypes(section: Section | undefined): { count: number; growTypeIndex: number; voidTypeIndex: number; paramCounts: number[] } {
   if (!section) return { count: 0, growTypeIndex: -1, voidTypeIndex: -1, paramCounts: [] };
@@ -288,8 +283,8 @@ function readTypes(section: Section | undefined): { count: number; growTypeIndex
     }
     const params = r.u32();
     paramCounts.push(params);
-    for (let k = params; k > 0; k--) valType(r);
-    for (let k = r.u32(); k > 0; k--) valType(r);
+    for (let k = params; k > 0; k--) r.valType();
+    for (let k = r.u32(); k > 0; k--) r.valType();
     if (growTypeIndex < 0 && r.pos - start === GROW_TYPE.length && GROW_TYPE.every((b, j) => section.payload[start + j] === b)) {
       growTypeIndex = i;
     }
@@ -317,7 +312,7 @@ function readImports(section: Section | undefined): { funcs: number; tables: num
         out.funcs++;
         break;
       case 0x01:
-        valType(r);
+        r.valType();
         readLimits(r);
         out.tables++;
         break;
@@ -326,7 +321,7 @@ function readImports(section: Section | undefined): { funcs: number; tables: num
         out.memories++;
         break;
       case 0x03:
-        valType(r);
+        r.valType();
         r.byte();
         out.globals++;
         break;

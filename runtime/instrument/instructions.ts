@@ -55,11 +55,6 @@ function blockType(r: Reader): void {
   if (v === -29 || v === -28) r.signed(33);
 }
 
-function valType(r: Reader): void {
-  const b = r.byte();
-  if (b === 0x63 || b === 0x64) r.signed(33);
-}
-
 function memarg(r: Reader): void {
   const align = r.u32();
   if (align & 0x40) r.u32(); // multi-memory: explicit memory index
@@ -169,7 +164,7 @@ export function decodeInstruction(r: Reader, out: Decoded, funcIndex: number): O
     case 0x1c: {
       // select t*
       const n = r.u32();
-      for (let i = 0; i < n; i++) valType(r);
+      for (let i = 0; i < n; i++) r.valType();
       return Op.Plain;
     }
     case 0x41: // i32.const

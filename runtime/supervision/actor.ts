@@ -1,5 +1,6 @@
 import { Mailbox, type Message, type MessageClass, type SendResult, type DropCounters } from './mailbox.js';
 import type { ChildHandle, ChildSpec, ExitReason, LifecycleEvent, RestartType } from './types.js';
+import type { FailureKind } from '../errors.js';
 
 /**
  * An actor: one mailbox, one handler, one message at a time, no shared state.
@@ -15,7 +16,8 @@ import type { ChildHandle, ChildSpec, ExitReason, LifecycleEvent, RestartType } 
  * neighbouring actors — keep their schedule.
  */
 
-export type CrashKind = 'trap' | 'out-of-fuel' | 'memory-limit' | 'stack-overflow' | 'deadline' | 'exception' | (string & {});
+/** An instance's failure kinds (runtime/errors.ts) other than a handled error, a thrown exception, or any other name. */
+export type CrashKind = Exclude<FailureKind, 'returned-err'> | 'exception' | (string & {});
 
 /** Thrown by a handler to crash the actor with a kind the supervisor and the state topic report. */
 export class ActorCrash extends Error {

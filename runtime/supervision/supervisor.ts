@@ -1,3 +1,4 @@
+import { backoffDelay } from '../backoff.js';
 import { GatewayError } from '../errors.js';
 import { LifecycleHub } from './events.js';
 import {
@@ -431,9 +432,11 @@ export class Supervisor implements ChildHandle {
     this.timers.add(timer);
   }
 
-  /** Backoff for the n-th restart of a child within the period. Exposed for tests via backoffDelay. */
+  /** Backoff for the n-th restart (n ≥ 1) of a child within the period (runtime/backoff.ts). */
   private delayFor(n: number): number {
-    return this.backoff ? backoffDelay(this.backoff, n, this.random) : 0;
+    if (!this.backoff) return 0;
+    const { baseMs, ...rest } = this.backoff;
+    return backoffDelay({ ...rest, initialMs: baseMs }, n - 1, this.random);
   }
 
   private async startBatch(batch: number): Promise<void> {
@@ -548,15 +551,6 @@ function safeKill(h: ChildHandle): void {
   }
 }
 
-/** delay = min(maxMs, baseMs·factor^(n−1)) · (1 − jitter·random), n ≥ 1. */
-export function backoffDelay(b: BackoffOptions, n: number, random: () => number): number {
-  if (b.baseMs <= 0) return 0;
-  const factor = b.factor ?? 2;
-  const jitter = Math.min(1, Math.max(0, b.jitter ?? 0.5));
-  const raw = Math.min(b.maxMs, b.baseMs * Math.pow(factor, Math.max(0, n - 1)));
-  return Math.round(raw * (1 - jitter * random()));
-}
-
 /** A supervisor as a child of another (nested trees). */
 export function supervisorSpec(opts: SupervisorOptions): ChildSpec {
   return {
@@ -564,18 +558,10 @@ export function supervisorSpec(opts: SupervisorOptions): ChildSpec {
     restart: opts.restart ?? 'permanent',
     shutdownMs: opts.shutdownMs ?? Infinity,
     version: opts.version,
-    isSupervisor: true,
     start: async (ctx) => {
       const s = new Supervisor(opts, ctx);
       await s.start();
       return s;
     },
   };
-}
-
-/** Start a tree: the root has nobody to escalate to, so it defaults to `failed` + slow retry. */
-export async function startTree(opts: SupervisorOptions): Promise<Supervisor> {
-  const s = new Supervisor(opts);
-  await s.start();
-  return s;
 }

@@ -52,8 +52,6 @@ export interface ChildSpec {
   meta?: Record<string, unknown>;
   /** Told about every lifecycle change of this child (an actor's stable mailbox uses it to open/close). */
   onLifecycle?: (event: LifecycleEvent) => void;
-  /** Set on supervisor specs so the tree can find failed subtrees. */
-  readonly isSupervisor?: boolean;
 }
 
 export interface LifecycleEvent {

@@ -1,7 +1,7 @@
 import { HostCallError } from '../errors.js';
 import type { HostApi } from '../host-api.js';
 import { HOST_FUNCTIONS, type HostFunctionEntry } from '../interfaces/index.js';
-import { FAILED, IDLE, LEN, OP, OK, PayloadReader, PayloadWriter, readWire, REFUSED, refusal, REPLY, REQUEST, STATE, tagCode, TooLarge, writeWire, type OpCode } from './protocol.js';
+import { FAILED, IDLE, LEN, OP, OK, PayloadReader, PayloadWriter, readWire, REFUSED, refusalFromCode, REPLY, REQUEST, STATE, tagCode, TooLarge, writeWire, type OpCode } from './protocol.js';
 
 /**
  * Both ends of the host-call channel (protocol.ts).
@@ -88,7 +88,7 @@ export class ProxyHostApi {
     if (status === OK) return r;
     if (status === REFUSED) {
       const tag = r.u8();
-      throw refusal(tag, r.str());
+      throw refusalFromCode(tag, r.str());
     }
     // Not a HostCallError: traps the guest, as an unexpected host failure does inline.
     throw new Error(r.str());

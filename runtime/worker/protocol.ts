@@ -1,4 +1,4 @@
-import { HostCallError, type HostErrorTag } from '../errors.js';
+import { HostCallError, refusal, type HostErrorTag } from '../errors.js';
 import { LOG_LEVELS } from '../host-api-types.js';
 import type { WireType } from '../interfaces/index.js';
 
@@ -164,8 +164,9 @@ export function tagCode(tag: HostErrorTag): number {
   return i < 0 ? 1 : i;
 }
 
-export function refusal(code: number, message: string): HostCallError {
-  return new HostCallError(TAGS[code] ?? 'invalid', message);
+/** The refusal a wire tag code stands for (the inverse of tagCode). */
+export function refusalFromCode(code: number, message: string): HostCallError {
+  return refusal(TAGS[code] ?? 'invalid', message);
 }
 
 /** Writes one value of a wire type (descriptors' params and results). */

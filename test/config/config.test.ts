@@ -147,6 +147,8 @@ components:
     ['unknown telemetry key', { telemetry: { 'outbox-max-byte': 10 } }, ['telemetry.outbox-max-byte']],
     ['bad synchronous', { telemetry: { synchronous: 'always' } }, ['telemetry.synchronous']],
     ['root not a mapping', ['a'], ['(root)']],
+    ['unknown rate class', { 'rate-limits': { gpoi: { rate: 10 } } }, ['rate-limits.gpoi']],
+    ['rate not positive', { 'rate-limits': { gpio: { rate: 0 } } }, ['rate-limits.gpio']],
   ];
   for (const [name, raw, paths] of cases) {
     it(`rejects: ${name}`, () => {
@@ -158,6 +160,12 @@ components:
       }
     });
   }
+
+  it('takes rate-limits (docs/drivers.md) over the defaults, off included', () => {
+    const c = parseConfig({ 'rate-limits': { gpio: { rate: 1000, burst: 2000 }, log: 'off' } }, { baseDir: dir, env: noEnv, hostname: 'gw' });
+    expect(c.rateLimits).toEqual({ gpio: { rate: 1000, burst: 2000 }, log: null });
+    expect(parseConfig({}, { baseDir: dir, env: noEnv, hostname: 'gw' }).rateLimits).toEqual({});
+  });
 
   it('reports every mistake at once, not just the first', () => {
     const lines = problems({ gateway: { id: 'a b' }, mqtt: { url: 'nope' }, board: 'x', telemetry: { 'inflight-window': -1 } });

@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseFraming } from '../../runtime/manifest.js';
-import { backoffDelay, createSerialportSerial, DEFAULT_BACKOFF } from '../../drivers/serial/serialport-serial.js';
+import { backoffDelay } from '../../runtime/backoff.js';
+import { createSerialportSerial, DEFAULT_BACKOFF } from '../../drivers/serial/serialport-serial.js';
 
 /** The serialport driver on @serialport/binding-mock (installed here; skipped where it is not). */
 const require = createRequire(import.meta.url);
@@ -84,8 +85,8 @@ describe.skipIf(!mock)('serialport driver on @serialport/binding-mock', () => {
 describe('backoffDelay', () => {
   it('grows exponentially to the cap, with bounded jitter', () => {
     const b = { ...DEFAULT_BACKOFF, initialMs: 100, maxMs: 1000, factor: 2, jitter: 0.2 };
-    expect([0, 1, 2, 3, 4, 10].map((a) => backoffDelay(a, b, () => 0.5))).toEqual([100, 200, 400, 800, 1000, 1000]);
-    expect(backoffDelay(0, b, () => 0)).toBe(80);
-    expect(backoffDelay(0, b, () => 0.999999)).toBe(120);
+    expect([0, 1, 2, 3, 4, 10].map((a) => backoffDelay(b, a, () => 0.5))).toEqual([100, 200, 400, 800, 1000, 1000]);
+    expect(backoffDelay(b, 0, () => 0)).toBe(80);
+    expect(backoffDelay(b, 0, () => 0.999999)).toBe(120);
   });
 });

@@ -220,7 +220,7 @@ describe('a full filesystem (a real 512 KiB tmpfs)', () => {
         code = (err as { code?: string }).code;
         expect((err as Error).message).toMatch(/free space on the data directory's filesystem/);
       }
-      expect(code).toBe('no-space');
+      expect(code).toBe('STORAGE_NO_SPACE');
       expect(existsSync(join(d, 'gauge.at-swap.json'))).toBe(false);
       expect(store.restoreAside('gauge')).toBe(false);
     } finally {
@@ -257,7 +257,7 @@ describe('a full filesystem (a real 512 KiB tmpfs)', () => {
       } catch (err) {
         code = (err as { code?: string }).code;
       }
-      expect(code).toBe('no-space');
+      expect(code).toBe('STORAGE_NO_SPACE');
       expect(svc.host.version).toBe('1.0.0');
       const n = counts.length;
       while (counts.length < n + 3) await new Promise((r) => setTimeout(r, 10));

@@ -10,11 +10,12 @@ import { sha256Hex } from '../../gateway/ota/envelope.js';
 import { readPrivateKeyFile } from '../../gateway/ota/keys.js';
 import { buildRelease } from '../../gateway/ota/release.js';
 import { OtaStore } from '../../gateway/ota/store.js';
-import { otaTopic, OtaUpdater, type UpdaterOptions } from '../../gateway/ota/updater.js';
+import { OtaUpdater, type UpdaterOptions } from '../../gateway/ota/updater.js';
 import { Mosquitto } from '../helpers/mosquitto.js';
 import { fakeComponent, FakeHost, makeRelease, newKey, Watcher, type ReleaseFixture } from '../ota/helpers.js';
 import { buildMeter, GatewayWatch, meterManifest, publishRaw, until, writeKeys, writeRelease } from '../ota-e2e/helpers.js';
 import { killAll, launch, setupGateway, signal, warmCache } from './helpers.js';
+import { topics } from '../../gateway/mqtt/topics.js';
 
 /**
  * `no-space` (contract 7.4): a data directory that cannot hold a release. On a real, small tmpfs:
@@ -106,7 +107,7 @@ async function rig(dataDir: string, over: Partial<UpdaterOptions> = {}) {
   const updater = new OtaUpdater({ mqtt: gw, store, host, gatewayId: 'gw-1', prefix, trustedKeys: [key.pub], probationMs: 200, chunkIdleTimeoutMs: 3000, spaceMarginBytes: 0, ...over });
   await updater.start();
   const status = await Watcher.on(broker.url, `${prefix}/gw/gw-1/ota/+/status`);
-  const topic = otaTopic(prefix, 'gw-1', 'thermo');
+  const topic = topics.ota(prefix, 'gw-1', 'thermo');
   const publishChunks = async (rel: ReleaseFixture, which: (i: number) => boolean) => {
     const m = rel.manifest;
     for (let i = 0; i < m.chunks; i++) {

@@ -3,9 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { GatewayError } from '../../runtime/errors.js';
 import type { Manifest } from '../../runtime/manifest.js';
 import type { Activation, OtaHost } from '../../gateway/ota/updater.js';
+import { OtaError } from '../../gateway/ota/reasons.js';
 
 export const tmp = (name = 'ota') => mkdtempSync(join(tmpdir(), `airssys-${name}-`));
 
@@ -104,7 +104,7 @@ export interface FakeActivation extends Activation {
 export class FakeHost implements OtaHost {
   readonly running = new Map<string, string>();
   readonly calls: string[] = [];
-  validateFails = new Map<string, GatewayError>();
+  validateFails = new Map<string, Error>();
   initFails = new Set<string>();
   violations: (m: Manifest) => string[] = () => [];
   activations: FakeActivation[] = [];
@@ -124,7 +124,7 @@ export class FakeHost implements OtaHost {
   }
   async activate(component: string, manifest: Manifest, bytes: Uint8Array): Promise<Activation> {
     this.calls.push(`activate ${component} ${manifest.version} ${bytes.length}`);
-    if (this.initFails.has(manifest.version)) throw new GatewayError('init-failed', `init of ${component} ${manifest.version} returned err("no sensor")`);
+    if (this.initFails.has(manifest.version)) throw new OtaError('init-failed', `init of ${component} ${manifest.version} returned err("no sensor")`);
     const old = this.running.get(component);
     this.running.set(component, manifest.version);
     const cbs: ((r: string) => void)[] = [];

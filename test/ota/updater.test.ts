@@ -3,13 +3,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GatewayError } from '../../runtime/errors.js';
 import { main } from '../../gateway/cli/main.js';
 import { artifactTopic } from '../../gateway/ota/chunks.js';
 import { sha256Hex } from '../../gateway/ota/envelope.js';
 import { OtaStore } from '../../gateway/ota/store.js';
-import { groupOtaTopic, otaTopic, OtaUpdater, type UpdaterOptions } from '../../gateway/ota/updater.js';
+import { OtaUpdater, type UpdaterOptions } from '../../gateway/ota/updater.js';
+import { OtaError } from '../../gateway/ota/reasons.js';
 import { client, FakeHost, makeRelease, newKey, startMosquitto, tmp, Watcher, type Broker, type ReleaseFixture } from './helpers.js';
+import { topics } from '../../gateway/mqtt/topics.js';
 
 let broker: Broker;
 let operator: MqttClient;
@@ -48,7 +49,7 @@ async function rig(over: Partial<UpdaterOptions> = {}) {
   const updater = new OtaUpdater(opts);
   await updater.start();
   const status = await Watcher.on(broker.url, `${prefix}/gw/gw-1/ota/+/status`);
-  const topic = otaTopic(prefix, 'gw-1', 'thermo');
+  const topic = topics.ota(prefix, 'gw-1', 'thermo');
   const statuses = (rel: ReleaseFixture) => status.json().map((m) => m.body).filter((b) => b.envelope === sha256Hex(rel.payload));
   const push = async (rel: ReleaseFixture, o: { skip?: number[]; mangle?: number; topic?: string } = {}) => {
     await publishRelease(prefix, rel, o.topic ?? topic, o);
@@ -142,8 +143,8 @@ describe('OTA updater against Mosquitto', () => {
   it('answers every attack with rejected + reason and leaves the store untouched', async () => {
     const r = await rig({ maxArtifactBytes: 8000, threshold: 1 });
     r.host.violations = (m) => (m.capabilities.gpio.write.length ? [`gpio.write ${JSON.stringify(m.capabilities.gpio.write)} exceeds thermo's roles`] : []);
-    r.host.validateFails.set('1.9.0', new GatewayError('incompatible-world', 'component imports wasi:cli/environment'));
-    r.host.validateFails.set('1.9.1', new GatewayError('invalid-component', 'not a component'));
+    r.host.validateFails.set('1.9.0', new OtaError('incompatible-world', 'component imports wasi:cli/environment'));
+    r.host.validateFails.set('1.9.1', new OtaError('invalid-component', 'not a component'));
     expect(await r.push(rel('1.0.1'))).toMatchObject({ phase: 'committed' }); // a committed baseline
     const before = r.stateFile();
     const cases: [ReleaseFixture, string, { skip?: number[]; mangle?: number; topic?: string }?][] = [];
@@ -183,14 +184,14 @@ describe('OTA updater against Mosquitto', () => {
   it('accepts releases for its group and ignores other groups', async () => {
     const r = await rig();
     const v = rel('1.1.0', { edit: (m) => void (m.targets = ['group:lab']) });
-    expect(await r.push(v, { topic: groupOtaTopic(r.prefix, 'lab', 'thermo') })).toMatchObject({ phase: 'committed' });
+    expect(await r.push(v, { topic: topics.groupOta(r.prefix, 'lab', 'thermo') })).toMatchObject({ phase: 'committed' });
     // Same envelope on the gateway topic too (a push to both): one update only.
     await operator.publishAsync(r.topic, v.payload, { qos: 1 });
     await new Promise((res) => setTimeout(res, 300));
     expect(r.host.calls.filter((c) => c.startsWith('activate'))).toHaveLength(1);
     // A group this gateway is not in: never even received.
     const other = rel('1.2.0');
-    await publishRelease(r.prefix, other, groupOtaTopic(r.prefix, 'field', 'thermo'));
+    await publishRelease(r.prefix, other, topics.groupOta(r.prefix, 'field', 'thermo'));
     await new Promise((res) => setTimeout(res, 300));
     expect(r.statuses(other)).toEqual([]);
     await r.close();
@@ -279,7 +280,7 @@ describe('fault injection: SIGKILL the gateway process at each phase', () => {
       const g1 = launch(phase);
       while (!g1.lines.length) await new Promise((res) => setTimeout(res, 50));
       const v = rel('1.1.0', { size: 5000 });
-      await publishRelease(prefix, v, otaTopic(prefix, 'gw-1', 'thermo'));
+      await publishRelease(prefix, v, topics.ota(prefix, 'gw-1', 'thermo'));
       await status.next((m) => m.body.phase === phase, 30_000);
       g1.child.kill('SIGKILL');
       await new Promise((res) => g1.child.once('exit', res));

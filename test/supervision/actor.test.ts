@@ -1,6 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Actor, ActorCrash, ActorError, ActorRef, spawn, startTree, type ExitReason, type Message } from '../../runtime/supervision/index.js';
+import { Actor, ActorCrash, ActorError, ActorRef, spawn, Supervisor, type ExitReason, type Message, type SupervisorOptions } from '../../runtime/supervision/index.js';
 import { flush } from './helpers.js';
+
+/** The root of a tree: nobody to escalate to, so it defaults to `failed` + slow retry. */
+async function startTree(opts: SupervisorOptions): Promise<Supervisor> {
+  const s = new Supervisor(opts);
+  await s.start();
+  return s;
+}
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 

@@ -49,6 +49,6 @@ describe('builder', () => {
   it('keepFailed and as() set the failure mode and the nested restart type', () => {
     const b = supervisor('x').supervisor('comp', (s) => s.keepFailed(1000).as({ restart: 'transient', version: '2.0.0' })).build();
     const spec = b.options.children![0]!;
-    expect(spec).toMatchObject({ id: 'comp', restart: 'transient', version: '2.0.0', isSupervisor: true });
+    expect(spec).toMatchObject({ id: 'comp', restart: 'transient', version: '2.0.0' });
   });
 });

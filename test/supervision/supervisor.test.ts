@@ -1,6 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Supervisor, backoffDelay, startTree, supervisorSpec, type LifecycleEvent, type Strategy } from '../../runtime/supervision/index.js';
+import { backoffDelay as delayAt } from '../../runtime/backoff.js';
+import { Supervisor, supervisorSpec, type LifecycleEvent, type Strategy, type SupervisorOptions } from '../../runtime/supervision/index.js';
 import { fake, flush, type FakeChild } from './helpers.js';
+
+/** The root of a tree: nobody to escalate to, so it defaults to `failed` + slow retry. */
+async function startTree(opts: SupervisorOptions): Promise<Supervisor> {
+  const s = new Supervisor(opts);
+  await s.start();
+  return s;
+}
 
 const NO_BACKOFF = false as const;
 
@@ -392,7 +400,9 @@ describe('backoff', () => {
   });
 
   it('jitter keeps the delay within [d·(1−jitter), d]', () => {
-    const b = { baseMs: 100, maxMs: 30_000, factor: 2, jitter: 0.3 };
+    // The supervisor's n-th restart (n ≥ 1) waits attempt n−1 of the shared backoff.
+    const b = { initialMs: 100, maxMs: 30_000, factor: 2, jitter: 0.3 };
+    const backoffDelay = (shape: typeof b | { initialMs: number; maxMs: number }, n: number, r: () => number) => delayAt(shape, n - 1, r);
     for (let n = 1; n <= 12; n++) {
       const d = Math.min(30_000, 100 * 2 ** (n - 1));
       for (const r of [0, 0.25, 0.5, 0.999999]) {
@@ -403,7 +413,7 @@ describe('backoff', () => {
     }
     expect(backoffDelay(b, 1, () => 0)).toBe(100);
     expect(backoffDelay(b, 1, () => 0.999999)).toBe(70);
-    expect(backoffDelay({ baseMs: 0, maxMs: 10 }, 5, () => 0.5)).toBe(0);
+    expect(backoffDelay({ initialMs: 0, maxMs: 10 }, 5, () => 0.5)).toBe(0);
   });
 
   it('uses the injected random source', async () => {

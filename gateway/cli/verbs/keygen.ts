@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { GatewayError } from '../../../runtime/errors.js';
 import { flagString } from '../args.js';
 import type { Verb } from '../io.js';
-import { atomicWrite } from '../../ota/durable.js';
+import { atomicWrite } from '../../../runtime/durable.js';
 import { generateKeyPair } from '../../ota/keys.js';
 import { parseVerbArgs, usageError, type VerbSpec } from '../spec.js';
 

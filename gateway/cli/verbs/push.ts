@@ -10,7 +10,8 @@ import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js'
 import { sha256Hex } from '../../ota/envelope.js';
 import { publishAsync, subscribeAsync } from '../../ota/mqtt-port.js';
 import { FINAL_PHASES, isPhase } from '../../ota/reasons.js';
-import { groupOtaTopic, otaTopic, type OtaStatus } from '../../ota/updater.js';
+import type { OtaStatus } from '../../ota/updater.js';
+import { topics } from '../../mqtt/topics.js';
 import { envelopeFromFlags, RELEASE_FLAGS } from './sign.js';
 import { publishChunks, readReleaseFile, type LoadedRelease } from '../release-io.js';
 
@@ -81,7 +82,7 @@ export const run: Verb = async (argv, io) => {
     const target = resolveTarget(known, gateway ? { gateway } : { group: group! }, { broker: url, prefix });
     for (const note of target.notes) io.err(`note: ${note}`);
 
-    const statusFilter = `${prefix}/gw/${gateway ?? '+'}/ota/${m.component}/status`;
+    const statusFilter = topics.otaStatus(prefix, gateway ?? '+', m.component);
     const seen = new Map<string, OtaStatus>();
     const probationEnds = new Map<string, number>();
     let wake: () => void = () => undefined;
@@ -151,7 +152,7 @@ export const run: Verb = async (argv, io) => {
       io.err(`error: interrupted before the envelope was published; no gateway got the release (the chunks sent stay retained: \`airssys artifacts rm ${m.sha256}\` clears them)`);
       return INTERRUPTED_EXIT;
     }
-    const topic = gateway ? otaTopic(prefix, gateway, m.component) : groupOtaTopic(prefix, group!, m.component);
+    const topic = gateway ? topics.ota(prefix, gateway, m.component) : topics.groupOta(prefix, group!, m.component);
     envelopeTopic = topic;
     await publishAsync(client, topic, payload, { qos: 1, retain: true });
     io.err(`envelope published on ${topic}; waiting for the gateway${group ? 's' : ''} (timeout ${timeoutMs / 1000} s)`);

@@ -5,6 +5,7 @@ import { announceBrokerChanges } from '../broker-notices.js';
 import { flagInt, flagString } from '../args.js';
 import type { Verb } from '../io.js';
 import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js';
+import { topics } from '../../mqtt/topics.js';
 
 /**
  * `airssys status --broker URL [--gateway ID]`: reads the retained gateway and component state
@@ -48,7 +49,7 @@ export const run: Verb = async (argv, io) => {
   const gateways = new Map<string, Row>();
   const components = new Map<string, Row>();
   const health = new Map<string, Record<string, unknown>>();
-  const base = `${prefix}/gw/${gw ?? '+'}`;
+  const target = gw ?? '+';
   conn.on('message', (topic: string, payload: Buffer) => {
     const parts = topic.slice(prefix.length + 1).split('/'); // gw/<id>/...
     const id = parts[1]!;
@@ -64,9 +65,9 @@ export const run: Verb = async (argv, io) => {
     else if (parts[2] === 'health') health.set(id, body);
   });
   try {
-    await conn.subscribe(`${base}/state`, { qos: 1 });
-    await conn.subscribe(`${base}/components/+/state`, { qos: 1 });
-    await conn.subscribe(`${base}/health`, { qos: 0 });
+    await conn.subscribe(topics.gatewayState(prefix, target), { qos: 1 });
+    await conn.subscribe(topics.componentState(prefix, target, '+'), { qos: 1 });
+    await conn.subscribe(topics.health(prefix, target), { qos: 0 });
     await new Promise((r) => setTimeout(r, waitMs));
   } finally {
     quiet();

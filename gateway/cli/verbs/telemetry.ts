@@ -5,6 +5,7 @@ import { announceBrokerChanges } from '../broker-notices.js';
 import { flagInt, flagString } from '../args.js';
 import type { Verb } from '../io.js';
 import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js';
+import { topics } from '../../mqtt/topics.js';
 
 /**
  * `airssys telemetry --broker URL [--gateway ID] [--component NAME]`: prints one line per sample
@@ -37,7 +38,7 @@ export const run: Verb = async (argv, io) => {
   const prefix = flagString(args, 'prefix') ?? 'airssys';
   const count = flagInt(args, 'count', USAGE);
   const json = args.flags.json === true;
-  const filter = `${prefix}/gw/${flagString(args, 'gateway') ?? '+'}/telemetry/${flagString(args, 'component') ?? '+'}/${flagString(args, 'channel') ?? '+'}`;
+  const filter = topics.telemetry(prefix, flagString(args, 'gateway') ?? '+', flagString(args, 'component') ?? '+', flagString(args, 'channel') ?? '+');
   const conn = await connectCli(broker, cliCredentials(args));
   const quiet = announceBrokerChanges(conn, broker, io.err);
   let seen = 0;

@@ -43,7 +43,7 @@ const haId = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, '_');
 export const nodeId = (gw: DiscoveryGateway) => `airssys_${haId(gw.id)}`;
 
 /** The retained `{installed_version, latest_version, …}` the extension keeps per component. */
-export const updateStateTopic = (gw: DiscoveryGateway, component: string) => `${gw.topicPrefix}/gw/${gw.id}/components/${component}/update`;
+export const updateStateTopic = (gw: DiscoveryGateway, component: string) => topics.componentUpdate(gw.topicPrefix, gw.id, component);
 
 export function device(gw: DiscoveryGateway): Record<string, unknown> {
   return { ids: [nodeId(gw)], name: gw.id, mf: 'AirsSys', mdl: 'AirsSys Gateway', sw: gw.version };

@@ -3,7 +3,8 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /**
- * Power-loss-safe file primitives. A file is replaced by writing a temporary sibling, fsyncing it,
+ * Power-loss-safe file primitives, the one place files are written durably (OTA store and chunks,
+ * the engine cache, keys and broker credentials). A file is replaced by writing a temporary sibling, fsyncing it,
  * renaming it over the target (atomic on POSIX) and fsyncing the directory so the rename itself is
  * on disk. At any instant the target holds the old bytes or the new ones, never a mix.
  *
@@ -52,20 +53,37 @@ export interface AtomicWriteOptions {
   noDirSync?: boolean;
 }
 
+export interface SyncedWriteOptions {
+  /** File mode, set at creation. Default 0o644. */
+  mode?: number;
+  step?: StepHook;
+  /** The name the step hook reports (the final path when `path` is a temporary one). Default `path`. */
+  as?: string;
+}
+
+/**
+ * Writes a file and fsyncs it, without a rename: for a file inside a temporary directory that is
+ * itself renamed into place (runtime/cache.ts), and the first half of atomicWrite.
+ */
+export async function writeSynced(path: string, data: Uint8Array | string, opts: SyncedWriteOptions = {}): Promise<void> {
+  const name = opts.as ?? path;
+  const fh = await open(path, 'w', opts.mode ?? 0o644);
+  try {
+    await fh.writeFile(data);
+    opts.step?.(`write ${name}`);
+    await fh.sync();
+    opts.step?.(`fsync ${name}`);
+  } finally {
+    await fh.close();
+  }
+}
+
 export async function atomicWrite(path: string, data: Uint8Array | string, opts: AtomicWriteOptions = {}): Promise<void> {
   const dir = dirname(path);
   await ensureDir(dir, opts.step);
   const tmp = join(dir, `.${path.slice(dir.length + 1)}${TMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fh = await open(tmp, 'w', opts.mode ?? 0o644);
   try {
-    try {
-      await fh.writeFile(data);
-      opts.step?.(`write ${path}`);
-      await fh.sync();
-      opts.step?.(`fsync ${path}`);
-    } finally {
-      await fh.close();
-    }
+    await writeSynced(tmp, data, { mode: opts.mode, step: opts.step, as: path });
     await rename(tmp, path);
   } catch (err) {
     // A write the filesystem refused (a full disk) leaves no temporary file taking the space.
