@@ -65,6 +65,7 @@ export class BuildWorker implements Builder {
     try {
       await this.start();
       if (!this.child) throw new GatewayError('BUILD_WORKER_FAILED', 'the component build process was closed before the build was sent; try again');
+      this.holdOpen();
       this.child.send(make(id), (err) => {
         if (err) this.settle(id, new GatewayError('BUILD_WORKER_FAILED', `could not send the build to the build process: ${err.message}; check free memory and try again`));
       });
@@ -85,8 +86,17 @@ export class BuildWorker implements Builder {
     await exited;
   }
 
+  /** While a request is pending the channel keeps this process alive (an awaited build must not be dropped by an empty event loop); idle, it does not. */
+  private holdOpen(): void {
+    const channel = this.child?.channel;
+    if (!channel) return;
+    if (this.pending.size > 0) channel.ref();
+    else channel.unref();
+  }
+
   private armIdle(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.holdOpen();
     if (this.pending.size > 0) return;
     this.idleTimer = setTimeout(() => void this.close(), this.idleMs);
     this.idleTimer.unref?.();
@@ -103,11 +113,10 @@ export class BuildWorker implements Builder {
   private start(): Promise<void> {
     if (this.ready) return this.ready;
     const child = spawnOwnProcess(import.meta.url, 'build-worker-main', { nodeFlags: this.nodeFlags });
-    // Neither the process nor its channel keeps the gateway alive; a pending build is awaited by
-    // someone who does.
+    // An idle build process never keeps the gateway alive (see holdOpen for a pending one).
     child.unref();
-    child.channel?.unref();
     this.child = child;
+    this.holdOpen();
     this.ready = new Promise<void>((resolve, reject) => {
       child.on('message', (m: BuildReply) => {
         if (m.type === 'ready') resolve();
