@@ -9,17 +9,26 @@
  * Runs, each a fresh process on a temp copy of the config (own data dir, a free port for the
  * embedded broker):
  * 1. cold cache: the very first start (the build worker transpiles the three components);
- * 2. warm: the default config for GATEWAY_BENCH_MINUTES (default 10): start → first telemetry
+ * 2. warm: the default config for GATEWAY_BENCH_MINUTES: start → first telemetry
  *    message on the broker, steady RSS (median of the samples in the last half), peak (VmHWM),
  *    CPU (user + system over wall time);
  * 3. cold OTA: the same config with a trusted key; halfway through, a new signed version of
  *    pulse-counter is pushed (different bytes, so a cache miss: jco transpiles in the build
- *    worker); peak RSS and RSS after the worker has gone.
+ *    process); the gateway's peak RSS, its RSS after the build process has gone, and the build
+ *    process's own peak (a separate process: not the gateway's memory, but the Pi's);
+ * 4. start time: GATEWAY_BENCH_STARTS (default 5) more warm starts, each stopped at its first
+ *    telemetry message: median, min and max of spawn → first telemetry.
  *
- * Run: `npm run bench -- gateway` (GATEWAY_BENCH_MINUTES=2 for a short run). Results: docs/memory.md.
+ * The gateway's RSS is read for its own PID only (the process `airssys start` is, no wrapper); a
+ * `ps -o rss=` at the end of each run is printed beside VmRSS to show they are the same number.
+ *
+ * Run: `npm run bench -- gateway`. GATEWAY_BENCH_MINUTES (default 2) sets the length of runs 2 and
+ * 3; the recorded figures are from a 10-minute run (GATEWAY_BENCH_MINUTES=10). GATEWAY_BENCH_RUNS
+ * picks runs by name (warm,ota,starts; default all); run 1 always runs, the others start from its cache.
+ * Results: docs/memory.md, docs/raspberry-pi.md.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile, cp } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile, cp } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -32,7 +41,9 @@ import { publishRaw, writeKeys } from '../test/ota-e2e/helpers.js';
 import { freePort } from '../test/helpers/mosquitto.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const MINUTES = Number(process.env.GATEWAY_BENCH_MINUTES ?? 10);
+const MINUTES = Number(process.env.GATEWAY_BENCH_MINUTES || 2);
+const STARTS = Number(process.env.GATEWAY_BENCH_STARTS || 5);
+const RUNS = new Set((process.env.GATEWAY_BENCH_RUNS || 'cold,warm,ota,starts').split(',').map((r) => r.trim()));
 const CLK_TCK = 100; // Linux USER_HZ: /proc/PID/stat times are in these ticks
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (kb: number) => Math.round(kb / 102.4) / 10;
@@ -50,6 +61,24 @@ export async function serviceUnitLaunch(): Promise<{ nodeFlags: string[]; env: R
 async function procStatus(pid: number): Promise<{ rssKb: number; hwmKb: number }> {
   const s = await readFile(`/proc/${pid}/status`, 'utf8');
   return { rssKb: Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0), hwmKb: Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0) };
+}
+
+/** VmRSS of the process's children (the build process while it runs), summed. */
+async function childrenRssKb(pid: number): Promise<number> {
+  let pids: string[] = [];
+  try {
+    for (const task of await readdir(`/proc/${pid}/task`)) pids.push(...(await readFile(`/proc/${pid}/task/${task}/children`, 'utf8')).split(' ').filter(Boolean));
+  } catch {
+    return 0;
+  }
+  let kb = 0;
+  for (const c of new Set(pids)) kb += await procStatus(Number(c)).then((s) => s.rssKb, () => 0);
+  return kb;
+}
+
+/** What `ps` prints for the process (kB), to show that VmRSS is that number. */
+function psRssKb(pid: number): number {
+  return Number(spawnSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim());
 }
 
 async function cpuTicks(pid: number): Promise<number> {
@@ -90,7 +119,7 @@ class Run {
   firstTelemetryMs: number | undefined;
   /** CPU time (user + system) the process had used when the first telemetry arrived: start-up cost that a loaded machine does not inflate the way it inflates wall time. */
   startCpuMs = 0;
-  readonly samples: Array<{ t: number; rssKb: number }> = [];
+  readonly samples: Array<{ t: number; rssKb: number; childKb: number }> = [];
   readonly statuses: Array<Record<string, unknown>> = [];
   private client: MqttClient;
   private err = '';
@@ -121,7 +150,7 @@ class Run {
     while (performance.now() < end) {
       await sleep(every);
       if (this.child.exitCode !== null) throw new Error(`the gateway exited (${this.child.exitCode}): ${this.err.trim().split('\n').at(-1)}`);
-      this.samples.push({ t: performance.now() - this.spawnedAt, rssKb: (await procStatus(this.child.pid!)).rssKb });
+      this.samples.push({ t: performance.now() - this.spawnedAt, rssKb: (await procStatus(this.child.pid!)).rssKb, childKb: await childrenRssKb(this.child.pid!) });
     }
   }
 
@@ -143,17 +172,18 @@ class Run {
     return Math.round((ticks / CLK_TCK / wallS) * 1000) / 10;
   }
 
-  async stop(): Promise<{ hwmKb: number }> {
-    const { hwmKb } = await procStatus(this.child.pid!);
+  async stop(): Promise<{ hwmKb: number; rssKb: number; psKb: number }> {
+    const psKb = psRssKb(this.child.pid!);
+    const { hwmKb, rssKb } = await procStatus(this.child.pid!);
     this.child.kill('SIGTERM');
     await new Promise((r) => (this.child.exitCode !== null ? r(undefined) : this.child.once('exit', r)));
     await this.client.endAsync(true);
-    return { hwmKb };
+    return { hwmKb, rssKb, psKb };
   }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const steadyKb = (samples: Array<{ t: number; rssKb: number }>, fromT: number, toT = Infinity) => median(samples.filter((s) => s.t >= fromT && s.t <= toT).map((s) => s.rssKb));
+const steadyKb = (samples: Array<{ t: number; rssKb: number; childKb: number }>, fromT: number, toT = Infinity) => median(samples.filter((s) => s.t >= fromT && s.t <= toT).map((s) => s.rssKb));
 
 /** A new version of pulse-counter with different bytes (a custom section appended): a cache miss. */
 async function pulseCounterRelease(keyFile: string, version: string) {
@@ -182,29 +212,32 @@ export async function run(): Promise<void> {
     console.log(JSON.stringify(row));
   };
 
-  // 1. Cold cache: the first `npm start` on a machine.
+  const psNote = (x: { rssKb: number; psKb: number }) => `VmRSS ${mb(x.rssKb)} / ps ${mb(x.psKb)} MB`;
+
+  // 1. Cold cache: the first `npm start` on a machine. Its cache is what the other runs start from.
   const cold = await writeConfig(base, 'cold');
   {
     const r = new Run(cold, launch);
     const first = await r.untilTelemetry(180_000);
     await r.sampleFor(5_000);
-    const { hwmKb } = await r.stop();
-    log({ run: 'first start, cold cache (3 builds in the build worker)', 'start → first telemetry ms': `${Math.round(first)} (CPU ${r.startCpuMs})`, 'steady RSS MB': '', 'peak RSS MB': mb(hwmKb), 'CPU %': '' });
+    const end = await r.stop();
+    const buildKb = Math.max(0, ...r.samples.map((s) => s.childKb));
+    log({ run: `first start, cold cache (3 builds in the build process, its RSS ≥ ${mb(buildKb)} MB sampled after the first telemetry; at stop ${psNote(end)})`, 'start → first telemetry ms': `${Math.round(first)} (CPU ${r.startCpuMs})`, 'steady RSS MB': '', 'peak RSS MB': mb(end.hwmKb), 'CPU %': '' });
   }
 
   // 2. Warm cache, the default config, for the whole duration.
-  {
+  if (RUNS.has('warm')) {
     const setup = await writeConfig(base, 'warm', { cacheFrom: cold.dir });
     const r = new Run(setup, launch);
     const first = await r.untilTelemetry();
     await r.sampleFor(durationMs - (performance.now() - r.spawnedAt));
     const cpu = await r.cpuPercent();
-    const { hwmKb } = await r.stop();
-    log({ run: `default config, warm, ${MINUTES} min`, 'start → first telemetry ms': `${Math.round(first)} (CPU ${r.startCpuMs})`, 'steady RSS MB': mb(steadyKb(r.samples, durationMs / 2)), 'peak RSS MB': mb(hwmKb), 'CPU %': cpu });
+    const end = await r.stop();
+    log({ run: `default config, warm, ${MINUTES} min (at stop ${psNote(end)})`, 'start → first telemetry ms': `${Math.round(first)} (CPU ${r.startCpuMs})`, 'steady RSS MB': mb(steadyKb(r.samples, durationMs / 2)), 'peak RSS MB': mb(end.hwmKb), 'CPU %': cpu });
   }
 
   // 3. The same with a trusted key, and a cold OTA halfway.
-  {
+  if (RUNS.has('ota')) {
     const keys = await writeKeys(base, 'ota');
     const setup = await writeConfig(base, 'ota', { trustedKey: keys.pub, cacheFrom: cold.dir });
     const r = new Run(setup, launch);
@@ -224,10 +257,28 @@ export async function run(): Promise<void> {
     const otaMs = performance.now() - t0;
     const otaAt = performance.now() - r.spawnedAt;
     await r.sampleFor(Math.max(90_000, durationMs - (performance.now() - r.spawnedAt)));
-    const { hwmKb } = await r.stop();
-    log({ run: `trusted key (worker warmed at boot), ${MINUTES} min`, 'start → first telemetry ms': `${Math.round(first)} (CPU ${r.startCpuMs})`, 'steady RSS MB': mb(beforeOtaKb), 'peak RSS MB': mb(Math.max(...r.samples.filter((s) => s.t < pushAt).map((s) => s.rssKb))), 'CPU %': '' });
-    const otaPeakKb = Math.max(...r.samples.filter((s) => s.t >= pushAt).map((s) => s.rssKb));
-    log({ run: `  OTA at ${MINUTES / 2} min (the worker ${MINUTES / 2 > 1.2 ? 'had idled out: jco loaded for it' : 'still warm from boot'}; ${final.phase as string} in ${Math.round(otaMs)} ms; sampled peak from the push on ${mb(otaPeakKb)} MB); steady = after the worker left`, 'start → first telemetry ms': '', 'steady RSS MB': mb(steadyKb(r.samples, otaAt + 75_000)), 'peak RSS MB': mb(hwmKb), 'CPU %': '' });
+    const end = await r.stop();
+    const bootBuildKb = Math.max(0, ...r.samples.filter((s) => s.t < pushAt).map((s) => s.childKb));
+    log({ run: `trusted key (build process warmed at boot, its RSS ${mb(bootBuildKb)} MB), ${MINUTES} min`, 'start → first telemetry ms': `${Math.round(first)} (CPU ${r.startCpuMs})`, 'steady RSS MB': mb(beforeOtaKb), 'peak RSS MB': mb(Math.max(...r.samples.filter((s) => s.t < pushAt).map((s) => s.rssKb))), 'CPU %': '' });
+    const after = r.samples.filter((s) => s.t >= pushAt);
+    const otaPeakKb = Math.max(...after.map((s) => s.rssKb));
+    const buildKb = Math.max(0, ...after.map((s) => s.childKb));
+    log({ run: `  OTA at ${MINUTES / 2} min (the build process ${MINUTES / 2 > 1.2 ? 'had idled out: started for it' : 'still warm from boot'}; ${final.phase as string} in ${Math.round(otaMs)} ms; gateway's sampled peak from the push on ${mb(otaPeakKb)} MB; build process's sampled peak ${mb(buildKb)} MB; at stop ${psNote(end)}); steady = after the build process left`, 'start → first telemetry ms': '', 'steady RSS MB': mb(steadyKb(r.samples, otaAt + 75_000)), 'peak RSS MB': mb(end.hwmKb), 'CPU %': '' });
+  }
+
+  // 4. Start time, warm and compiled: several starts, since one is at the mercy of the machine's load.
+  if (RUNS.has('starts')) {
+    const setup = await writeConfig(base, 'starts', { cacheFrom: cold.dir });
+    const walls: number[] = [];
+    const cpus: number[] = [];
+    for (let i = 0; i < STARTS; i++) {
+      const r = new Run(setup, launch);
+      walls.push(await r.untilTelemetry());
+      cpus.push(r.startCpuMs);
+      await r.stop();
+    }
+    const range = (xs: number[]) => `${Math.round(median(xs))} (${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))})`;
+    log({ run: `start → first telemetry, warm, compiled, ${STARTS} starts: median (min–max); load ${loadavg()[0]!.toFixed(1)}`, 'start → first telemetry ms': `${range(walls)} (CPU ${range(cpus)})`, 'steady RSS MB': '', 'peak RSS MB': '', 'CPU %': '' });
   }
 
   console.log(`gateway process, config/gateway.yaml (3 example components, sim board, embedded broker), compiled, node ${launch.nodeFlags.join(' ')} ${Object.entries(launch.env).map(([k, v]) => `${k}=${v}`).join(' ')}`);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,5 +54,73 @@ describe('build worker lifecycle', () => {
     const err = await warming.then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(GatewayError);
     expect((err as GatewayError).code).toBe('BUILD_WORKER_FAILED');
+  });
+});
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+describe('the build process', () => {
+  it('is a separate process that exits when idle, and a later build starts a new one', async () => {
+    const w = new BuildWorker({ idleMs: 300 });
+    try {
+      await w.warm();
+      const first = w.pid!;
+      expect(first).not.toBe(process.pid);
+      expect(alive(first)).toBe(true);
+      expect(await until(() => !alive(first), 10_000)).toBe(true);
+      const dir = await mkdtemp(join(tmpdir(), 'airssys-bw-'));
+      const p = await new Engine({ cacheDir: dir, builder: w }).prepare(await wellBehavedSensor(), { memoryMb: 16 });
+      expect(p.info.fromCache).toBe(false);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('a build whose process is killed fails with a clear error, and the next build works', async () => {
+    const w = new BuildWorker();
+    try {
+      await w.warm();
+      const sensor = await wellBehavedSensor();
+      const building = w.build(sensor, { memoryMb: 16, instrument: true });
+      process.kill(w.pid!, 'SIGKILL');
+      const err = await building.then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(GatewayError);
+      expect((err as GatewayError).code).toBe('BUILD_WORKER_FAILED');
+      expect((err as GatewayError).message).toMatch(/killed by SIGKILL; check free memory/);
+      const again = await w.build(sensor, { memoryMb: 16, instrument: true });
+      expect(again.exports.length).toBeGreaterThan(0);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('ends by itself when its parent is SIGKILLed', async () => {
+    const mod = new URL('../../runtime/build/build-worker.ts', import.meta.url).href;
+    const script = `const { BuildWorker } = await import(${JSON.stringify(mod)});
+      const w = new BuildWorker({ idleMs: 600000 }); await w.warm(); console.log(w.pid); setInterval(() => {}, 1000);`;
+    const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pid = await new Promise<number>((resolve, reject) => {
+      parent.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
+      parent.once('exit', (code) => reject(new Error(`parent exited ${code}`)));
+    });
+    expect(alive(pid)).toBe(true);
+    parent.kill('SIGKILL');
+    expect(await until(() => !alive(pid), 10_000)).toBe(true);
   });
 });
