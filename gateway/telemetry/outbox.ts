@@ -11,8 +11,9 @@ import { GatewayError } from '../../runtime/errors.js';
  * - Memory first. A new sample is held in memory and handed to the publisher from there. Every
  *   `commitIntervalMs` (config `telemetry.commit-interval-ms`, default 1 s) one SQLite transaction stores the
  *   samples that are still unacknowledged and deletes acknowledged stored ones. With the broker up
- *   almost every sample is acknowledged before its commit and never touches the disk; with it down
- *   the commit writes what is stored, in one WAL append per interval.
+ *   almost every sample is acknowledged before its commit and never touches the disk. With it down
+ *   (a sample waited a full interval without a PUBACK) commits are grouped: everything held, once
+ *   `backlogCommitBytes` (16 KiB) are held or `backlogCommitMaxMs` (30 s) passed, until the next PUBACK.
  * - `seq` is never reused. Numbers are reserved per channel in blocks (`streams.reserved`, written
  *   and fsynced before a number of the block is handed out, mirrored in `<db>.seq`). A clean close
  *   records exact positions; after an unclean stop each channel continues above its reservation and
