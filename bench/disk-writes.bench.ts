@@ -113,13 +113,14 @@ async function brokerDown(dir: string) {
     await sleep(SETTLE_MS / 2);
     await broker.stop();
     await sleep(SETTLE_MS / 2); // the disconnect noticed, the first commits made
-    const db = new Database(join(dataDir, 'telemetry.db'), { readonly: true, fileMustExist: true });
     const t0 = Date.now();
     const w0 = await writeBytes(gw.child.pid!);
     await sleep(WINDOW_MS);
     const w1 = await writeBytes(gw.child.pid!);
     const t1 = Date.now();
-    await sleep(2000); // the last commit of the window
+    // Backlog commits hold up to 30 s of samples in memory: a clean stop stores them, then count.
+    await stop(gw.child);
+    const db = new Database(join(dataDir, 'telemetry.db'), { readonly: true, fileMustExist: true });
     const s = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b, COALESCE(SUM(length(payload)), 0) AS p FROM samples WHERE at >= ? AND at < ?').get(t0, t1) as { n: number; b: number; p: number };
     db.close();
     return {

@@ -11,8 +11,9 @@ import { GatewayError } from '../../runtime/errors.js';
  * - Memory first. A new sample is held in memory and handed to the publisher from there. Every
  *   `commitIntervalMs` (config `telemetry.commit-interval-ms`, default 1 s) one SQLite transaction stores the
  *   samples that are still unacknowledged and deletes acknowledged stored ones. With the broker up
- *   almost every sample is acknowledged before its commit and never touches the disk; with it down
- *   the commit writes what is stored, in one WAL append per interval.
+ *   almost every sample is acknowledged before its commit and never touches the disk. With it down
+ *   (a sample waited a full interval without a PUBACK) commits are grouped: everything held, once
+ *   `backlogCommitBytes` (16 KiB) are held or `backlogCommitMaxMs` (30 s) passed, until the next PUBACK.
  * - `seq` is never reused. Numbers are reserved per channel in blocks (`streams.reserved`, written
  *   and fsynced before a number of the block is handed out, mirrored in `<db>.seq`). A clean close
  *   records exact positions; after an unclean stop each channel continues above its reservation and
@@ -39,6 +40,14 @@ export interface OutboxOptions {
   commitIntervalMs?: number;
   /** Samples held in memory that force an immediate commit. */
   maxBatch?: number;
+  /**
+   * Backlog (a sample went unacknowledged for a full commit interval: the broker is down or far
+   * behind): commits wait until this many bytes are held, or `backlogCommitMaxMs`, whichever first.
+   * Every commit appends at least one whole page to the WAL, so per-second commits of a few hundred
+   * bytes would write ~10x what they store (bench/disk-writes).
+   */
+  backlogCommitBytes?: number;
+  backlogCommitMaxMs?: number;
   /** While the disk refuses writes: samples held in memory at most (bytes), oldest dropped beyond. */
   memoryMaxBytes?: number;
   /** seq numbers reserved per channel at a time. */
@@ -127,6 +136,10 @@ export class Outbox {
   private readonly maxAgeMs: number;
   private readonly commitIntervalMs: number;
   private readonly maxBatch: number;
+  private readonly backlogCommitBytes: number;
+  private readonly backlogCommitMaxMs: number;
+  /** Set when a commit had to store unacknowledged samples; cleared by the next PUBACK. */
+  private backlog = false;
   private readonly memoryMaxBytes: number;
   private readonly reserveBlock: number;
   private readonly syncMode: 'NORMAL' | 'FULL';
@@ -165,6 +178,8 @@ export class Outbox {
     this.maxAgeMs = opts.maxAgeMs ?? 7 * 86_400_000;
     this.commitIntervalMs = opts.commitIntervalMs ?? 1000;
     this.maxBatch = opts.maxBatch ?? 8192;
+    this.backlogCommitBytes = opts.backlogCommitBytes ?? 16_384;
+    this.backlogCommitMaxMs = Math.max(this.commitIntervalMs, opts.backlogCommitMaxMs ?? 30_000);
     this.memoryMaxBytes = opts.memoryMaxBytes ?? 4 * 1024 * 1024;
     this.reserveBlock = Math.max(2, opts.reserveBlock ?? 10_000);
     this.syncMode = opts.synchronous === 'full' ? 'FULL' : 'NORMAL';
@@ -239,7 +254,7 @@ export class Outbox {
     this.appended++;
     this.touched.add(s.info.id);
     this.announce();
-    if (this.storageError === undefined && this.held.size >= this.maxBatch) this.flush();
+    if (this.storageError === undefined && (this.held.size >= this.maxBatch || (this.backlog && this.heldBytes >= this.backlogCommitBytes))) this.flush();
     else if (this.storageError !== undefined && this.heldBytes > this.memoryMaxBytes) this.shedMemory();
     else this.schedule();
     return seq;
@@ -249,6 +264,8 @@ export class Outbox {
   ack(id: number): void {
     if (this.closed) return;
     this.acked++;
+    // A PUBACK: the broker takes samples again, back to storing only what waits a full interval.
+    this.backlog = false;
     const h = this.held.get(id);
     if (h) {
       this.held.delete(id);
@@ -284,11 +301,19 @@ export class Outbox {
       ageDue = this.storedRows > 0 && this.oldestStoredAt() < now - this.maxAgeMs;
     }
     const rows: HeldRow[] = [];
-    const dueAt = dueOnly ? now - this.commitIntervalMs : Infinity;
+    let dueAt = dueOnly ? now - this.commitIntervalMs : Infinity;
+    if (dueOnly && this.backlog && this.commitIntervalMs > 0) {
+      // Nothing is being acknowledged: one larger commit of everything held once it fills a few
+      // pages or the oldest sample has waited backlogCommitMaxMs (the SIGKILL window while down).
+      const oldest = this.held.values().next().value as HeldRow | undefined;
+      dueAt = oldest && (this.heldBytes >= this.backlogCommitBytes || oldest.at <= now - this.backlogCommitMaxMs) ? Infinity : -Infinity;
+    }
     for (const h of this.held.values()) {
       if (h.at > dueAt) break;
       rows.push(h);
     }
+    // A sample held a full interval without a PUBACK: the broker is down or far behind.
+    if (dueOnly && rows.length > 0 && this.commitIntervalMs > 0) this.backlog = true;
     if (rows.length === 0 && this.acks.size === 0 && !this.droppedDirty && !ageDue && this.storedBytes <= this.maxBytes) {
       // Everything due was acknowledged in time: nothing to write.
       this.afterCommit();
@@ -332,7 +357,7 @@ export class Outbox {
     }
     if (this.held.size > 0 && this.storageError === undefined && !this.timer) {
       const oldest = this.held.values().next().value as HeldRow;
-      const wait = Math.max(0, oldest.at + this.commitIntervalMs - this.now());
+      const wait = Math.max(0, oldest.at + (this.backlog ? this.backlogCommitMaxMs : this.commitIntervalMs) - this.now());
       this.timer = setTimeout(() => { this.timer = undefined; this.commitHeld(true); }, Math.max(wait, Math.min(this.commitIntervalMs, 50)));
     }
   }

@@ -160,7 +160,8 @@ describe('the real gateway with its data dir on a full filesystem', () => {
       // Stored again: with the broker away the samples go to disk, and survive a SIGKILL.
       await broker.stop();
       const downAt = Date.now();
-      await sleep(2500);
+      // Longer than one backlog commit (16 KiB held, ~2.7 s at 100 Hz; docs/telemetry.md).
+      await sleep(4000);
       await kill(g1.child);
       const killedAt = Date.now();
       expect(downAt).toBeGreaterThan(freedAt);

@@ -165,7 +165,9 @@ describe('the real gateway through a broker outage (Mosquitto, 100 Hz component)
       await g1.running();
       await until(() => received(run.recorder).length >= 50, 20_000, `live samples before the outage; output: ${g1.output()}`);
       await run.broker.stop();
-      await sleep(2500); // ~250 samples while the broker is away, most of them committed (1 s interval)
+      // ~400 samples while the broker is away: the first commit after 1 s, then one per 16 KiB held
+      // (~2.7 s at 100 Hz; the outbox's backlog commits, docs/telemetry.md), so most are on disk.
+      await sleep(4000);
       await signal(g1.child, 'SIGKILL');
       const killedAt = Date.now();
 
