@@ -99,8 +99,15 @@ function makeContext(deps: ExtensionHostDeps, log: Logger): { ctx: ExtensionCont
       }
     }
   };
-  conn.on('message', onMessage);
-  cleanups.push(() => conn.off('message', onMessage));
+  // Listening only once the extension subscribes: most never do, and each listener on the
+  // connection is one more call per inbound message.
+  let listening = false;
+  const listen = () => {
+    if (listening) return;
+    listening = true;
+    conn.on('message', onMessage);
+    cleanups.push(() => conn.off('message', onMessage));
+  };
 
   const mqtt: ExtensionMqtt = {
     get connected() {
@@ -112,6 +119,7 @@ function makeContext(deps: ExtensionHostDeps, log: Logger): { ctx: ExtensionCont
     publish: (topic, payload, options = {}) => conn.publish(topic, payload, options),
     subscribe: async (filter, handler, options = {}) => {
       if (disposed) return;
+      listen();
       handlers.push({ filter, handler });
       cleanups.push(() => void conn.unsubscribe(filter).catch(() => {}));
       await conn.subscribe(filter, { qos: options.qos ?? 0 });
