@@ -27,6 +27,10 @@ export interface RaspberryPiOptions {
   sysfsRoot?: string;
   /** Serial driver options (reopen backoff, send queue). */
   serial?: Omit<SerialportSerialOptions, 'binding'>;
+  /** Where /dev/i2c-N and /dev/spidevB.C are looked for at config load (default /dev). */
+  devRoot?: string;
+  /** Where the bus drivers report the path a bus takes and a missing addon (not a config key). */
+  log?: (level: 'info' | 'warn', message: string) => void;
 }
 
 /** Gateway config `board:` (contract section 3). */
@@ -34,7 +38,9 @@ export type BoardSpec = BoardKind | { kind: 'sim'; options?: SimBoardOptions } |
 
 /**
  * Builds the board named in the config. The Raspberry Pi drivers (onoff, serialport) are imported
- * only here, so a sim gateway never loads native addons. Throws GatewayError for an unknown kind
+ * only here, so a sim gateway never loads native addons; the I2C and SPI drivers load i2c-bus and
+ * spi-device (and our I2C_RDWR addon) only on a bus's first transfer, so neither does a Pi whose
+ * components use no bus. Throws GatewayError for an unknown kind
  * or a Pi without a findable header chip.
  */
 export async function createBoard(spec: BoardSpec): Promise<Board> {
@@ -57,12 +63,21 @@ export async function createBoard(spec: BoardSpec): Promise<Board> {
     const gpio = await createOnoffGpio(o.sysfsRoot !== undefined ? { sysfsRoot: o.sysfsRoot } : {});
     const { createSerialportSerial } = await import('./serial/serialport-serial.js');
     const serial = await createSerialportSerial(o.serial);
+    const { LinuxI2c } = await import('./bus/linux-i2c.js');
+    const { LinuxSpi } = await import('./bus/linux-spi.js');
+    const dev = { ...(o.devRoot !== undefined ? { devRoot: o.devRoot } : {}), ...(o.log ? { log: o.log } : {}) };
+    const i2c = new LinuxI2c(dev);
+    const spi = new LinuxSpi(dev);
     return {
       kind: 'raspberry-pi',
       gpio,
       serial,
+      i2c,
+      spi,
       claims: new OutputClaims(),
       async close() {
+        i2c.close();
+        spi.close();
         await serial.close();
         gpio.close();
       },
@@ -89,6 +104,21 @@ export function checkManifestAgainstBoard(manifest: Manifest, board: Board): str
   const linuxLater = 'not supported on this board yet; use board: sim, or wait for the Linux i2c/spi drivers (docs/drivers.md)';
   if (!board.i2c) for (const d of manifest.capabilities.i2c ?? []) out.push(`component ${manifest.name}: i2c bus ${d.bus} address ${hex2(d.address)}: ${linuxLater}`);
   if (!board.spi) for (const d of manifest.capabilities.spi ?? []) out.push(`component ${manifest.name}: spi bus ${d.bus} chip-select ${d.chipSelect}: ${linuxLater}`);
+  // A bus that is not enabled on this machine (no /dev/i2c-1): refused at load with the fix.
+  const i2cCheck = board.i2c?.checkBus;
+  if (i2cCheck) {
+    for (const bus of new Set((manifest.capabilities.i2c ?? []).map((d) => d.bus))) {
+      const p = i2cCheck.call(board.i2c, bus);
+      if (p) out.push(`component ${manifest.name}: ${p}`);
+    }
+  }
+  const spiCheck = board.spi?.checkDevice;
+  if (spiCheck) {
+    for (const d of manifest.capabilities.spi ?? []) {
+      const p = spiCheck.call(board.spi, d.bus, d.chipSelect);
+      if (p) out.push(`component ${manifest.name}: ${p}`);
+    }
+  }
   const knows = (board.serial as { knows?: (p: string) => boolean }).knows;
   if (knows) {
     for (const s of manifest.capabilities.serial) {

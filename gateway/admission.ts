@@ -1,6 +1,6 @@
 import { checkManifestAgainstBoard, type Board } from '../drivers/board.js';
 import { checkDeviceConflicts } from '../drivers/ownership.js';
-import { checkManifestAgainstPolicy, type Policy } from '../drivers/pipeline/policy.js';
+import { checkManifestAgainstPolicy, type Policy } from '../drivers/policy/policy.js';
 import type { Manifest } from '../runtime/manifest.js';
 
 /**

@@ -2,12 +2,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { createBoard, type Board, type BoardSpec } from '../drivers/board.js';
-import type { TelemetrySample } from '../drivers/host-services.js';
+import type { TelemetrySample } from '../drivers/pipeline/host-calls.js';
 import type { SimBoard } from '../drivers/sim-board.js';
 import { parseScenario, runScenario } from '../drivers/sim-scenario.js';
 import { createAudit, type Audit } from '../drivers/pipeline/audit.js';
 import { Metrics } from '../drivers/pipeline/metrics.js';
-import { parsePolicy, type Policy } from '../drivers/pipeline/policy.js';
+import { parsePolicy, type Policy } from '../drivers/policy/policy.js';
 import { Engine, type PreparedComponent } from '../runtime/engine.js';
 import { BuildWorker } from '../runtime/build/build-worker.js';
 import { GatewayError } from '../runtime/errors.js';
@@ -24,7 +24,7 @@ import { LinkWatch } from './mqtt/link-watch.js';
 import { ThrottledLog } from './log/throttled.js';
 import { Outbox } from './telemetry/outbox.js';
 import { outboxSink, TelemetrySinks } from './telemetry/sink.js';
-import { createStorage } from './storage/from-config.js';
+import { createStorage, settleStorage } from './storage/from-config.js';
 import type { FileStore } from '../drivers/storage/store.js';
 import { TelemetryPublisher } from './telemetry/publisher.js';
 import { OtaStore } from './ota/store.js';
@@ -152,7 +152,8 @@ export class Gateway {
     const { scenario, ...boardOptions } = config.board.options as { scenario?: unknown };
     const parsedScenario = config.board.kind === 'sim' ? parseScenario(scenario) : undefined;
     const devices = parsedScenario ? { devices: { i2c: parsedScenario.i2c, spi: parsedScenario.spi } } : {};
-    this.board = await createBoard({ kind: config.board.kind, options: { ...boardOptions, ...devices } } as BoardSpec);
+    const busLog = config.board.kind === 'raspberry-pi' ? { log: (level: 'info' | 'warn', m: string) => this.log[level](m) } : {};
+    this.board = await createBoard({ kind: config.board.kind, options: { ...boardOptions, ...devices, ...busLog } } as BoardSpec);
     const problems = admission([...loaded.values()].map((l) => l.manifest), { board: this.board }).board;
     if (problems.length) {
       await this.board.close();
@@ -160,6 +161,7 @@ export class Gateway {
     }
     this.audit = createAudit({ file: join(dataDir, 'audit.log') });
     this.storage = createStorage(dataDir, config.storage.flushMs, this.log);
+    settleStorage(this.storage, recovered, this.log);
 
     // 2. Durable telemetry first, so not one sample of init is lost even with no broker yet.
     const t = config.telemetry;
@@ -210,6 +212,7 @@ export class Gateway {
         return admissionProblems(admission([manifest], { policy: this.policy, board: this.board, alongside: others }));
       },
       prepare: (bytes, memoryMb) => this.engine.prepare(bytes, { memoryMb }),
+      storage: this.storage,
       // A shared worker is its owner's to warm: a thousand simulated gateways must not each load jco.
       ...(this.opts.shared ? {} : { warm: () => this.buildWorker.warm() }),
       onStatus: (component, status) => this.events.ota(component, status),

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'var', 'build');
 mkdirSync(out, { recursive: true });
-const examples = ['thermostat', 'pulse-counter', 'vibration'];
+const examples = ['thermostat', 'pulse-counter', 'vibration', 'weather-station', 'soil-probe'];
 let failed = 0;
 for (const name of examples) {
   const src = join(root, 'examples', name, `${name}.ts`);

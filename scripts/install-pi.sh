@@ -189,7 +189,7 @@ rm -rf --one-file-system "$STAGE"
 mkdir -p "$STAGE"
 if [ -d "$SOURCE" ]; then
   [ -f "$SOURCE/package.json" ] || die "--source $SOURCE has no package.json; pass the gateway checkout or a tarball from npm pack"
-  tar -C "$SOURCE" --exclude=./node_modules --exclude=./.git --exclude=./var --exclude=./test --exclude=./bench \
+  tar -C "$SOURCE" --exclude=./node_modules --exclude=./.git --exclude=./var --exclude=./.tmp --exclude=./test --exclude=./bench \
     -cf - . | tar -C "$STAGE" -xf -
 elif [ -f "$SOURCE" ]; then
   tar -xzf "$SOURCE" -C "$STAGE" --strip-components=1 || die "--source $SOURCE is not an npm pack tarball (.tgz)"
@@ -239,8 +239,10 @@ elif ! user_tools_ok; then
   say "(skipped) service user: $ROOT/etc/passwd does not exist"
 else
   mapfile -t P < <(pfx)
-  for g in gpio dialout; do
-    # Raspberry Pi OS has both; plain Debian has only dialout (then GPIO needs a udev rule, see docs)
+  for g in gpio dialout i2c spi; do
+    # Raspberry Pi OS has all four (its udev rules give /dev/i2c-* to i2c and /dev/spidev* to spi);
+    # plain Debian has only dialout (then GPIO, I2C and SPI need udev rules, see docs/sensors.md).
+    # The unit's SupplementaryGroups names all four, and systemd refuses to start with a missing one.
     has_group "$g" || { groupadd "${P[@]}" --system "$g"; say "created group $g"; }
   done
   if ! has_user "$SVC_USER"; then
@@ -248,7 +250,7 @@ else
       --shell /usr/sbin/nologin --comment "AirsSys Gateway" "$SVC_USER"
     say "created system user $SVC_USER"
   fi
-  usermod "${P[@]}" --append --groups gpio,dialout "$SVC_USER"
+  usermod "${P[@]}" --append --groups gpio,dialout,i2c,spi "$SVC_USER"
 fi
 owner_of_data="$SVC_USER:$SVC_USER"
 has_user "$SVC_USER" || owner_of_data=""

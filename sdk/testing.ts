@@ -2,13 +2,17 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { acquireDevices, createHostApi, releaseDevices, type DeviceLease } from '../drivers/host-services.js';
-import { compileGrant, type Grant } from '../drivers/pipeline/grant.js';
+import { wireComponent, type WiredComponent } from '../drivers/component-wiring.js';
+import { compileGrant, type Grant } from '../drivers/policy/grant.js';
 import { RateLimiter, type RateLimits } from '../drivers/pipeline/rate-limit.js';
-import { createSimBoard, type SimBoard } from '../drivers/sim-board.js';
-import { ComponentHost } from '../gateway/component/component-host.js';
-import { exportFor, type ComponentEvent } from '../gateway/component/events.js';
-import { observeRefusals } from '../gateway/component/observed-host.js';
+import { createSimBoard, type SimBoard, type SimBoardOptions } from '../drivers/sim-board.js';
+import { parseScenario } from '../drivers/sim-scenario.js';
+import { MemoryStore, type BucketStore } from '../drivers/storage/store.js';
+import type { ComponentHost } from '../runtime/component/component-host.js';
+import { exportFor, type ComponentEvent } from '../runtime/component/events.js';
+
+/** A bucket store in memory: pass one to two loadComponent calls to test what survives a restart. */
+export { MemoryStore, type BucketStore };
 import { Engine, type PreparedComponent } from '../runtime/engine.js';
 import { GatewayError } from '../runtime/errors.js';
 import { VirtualTimers } from '../drivers/gpio/virtual-timers.js';
@@ -28,11 +32,11 @@ import type { WorldExport } from '../runtime/world.js';
  *   expect(c.last('temperature')).toBeCloseTo(19);
  *
  * The component runs through the gateway's own parts, not a model of them: the simulated board
- * (drivers/sim-board.ts), devices acquired from the manifest's grant (acquireDevices: serial ports
- * framed by the drivers' Framer, GPIO watches debounced by their EdgeWatcher), the host-call
- * pipeline (createHostApi: validation, grant checks, rate limits) and the ComponentHost on the
- * fuel-metered Engine. Only time is the helper's own: `nowMs` moves when the test says so, and
- * debounce windows and rate-limit buckets run on that virtual clock.
+ * (drivers/sim-board.ts), wired by the gateway's own wireComponent (drivers/component-wiring.ts):
+ * devices acquired from the manifest's grant (serial ports framed by the drivers' Framer, GPIO
+ * watches debounced by their EdgeWatcher), the host-call pipeline (validation, grant checks, rate
+ * limits) and the ComponentHost on the fuel-metered Engine. Only time is the helper's own: `nowMs`
+ * moves when the test says so, and debounce windows and rate-limit buckets run on that virtual clock.
  */
 
 export type Outcome =
@@ -57,6 +61,17 @@ export interface LoadOptions {
   pins?: Record<number, boolean>;
   /** Host-call rate limits (per virtual second); default the gateway's (DEFAULT_RATE_LIMITS), `null` turns a class off. */
   rateLimits?: RateLimits;
+  /**
+   * Simulated I2C/SPI devices (contract 7.3): a scenario YAML file, YAML text, or the object with
+   * `i2c` and `spi` lists, as in the config's `board.options.scenario`. Its gpio and serial signals
+   * are not run here (drive them with setPin, pulse and serial).
+   */
+  scenario?: string | Record<string, unknown>;
+  /**
+   * Where the component's storage bucket lives; default a fresh one in memory. Pass the same store
+   * to a second loadComponent to see what survives a restart.
+   */
+  storage?: BucketStore;
 }
 
 const builds = new Map<string, Promise<Uint8Array>>();
@@ -88,13 +103,19 @@ async function manifestFrom(m: LoadOptions['manifest']): Promise<Manifest> {
   return parseManifest(m);
 }
 
+async function yamlFrom(s: string | Record<string, unknown>): Promise<unknown> {
+  if (typeof s !== 'string') return s;
+  return parseYaml(/\n/.test(s) || !/\.(ya?ml|json)$/.test(s) ? s : await readFile(s, 'utf8'));
+}
+
 /** Builds (if needed) and loads a component on a fresh simulated board. Does not call init. */
 export async function loadComponent(source: string | Uint8Array, opts: LoadOptions): Promise<TestComponent> {
   const manifest = await manifestFrom(opts.manifest);
   const bytes = await componentBytes(source);
   const engine = new Engine({ cacheDir: opts.cacheDir ?? path.join(tmpdir(), 'airssys-sdk-test-cache') });
   const prepared = await engine.prepare(bytes, { memoryMb: manifest.limits.memoryMb });
-  const c = new TestComponent(manifest, opts.startMs ?? 1_700_000_000_000, opts.rateLimits ?? {});
+  const devices = opts.scenario === undefined ? undefined : parseScenario(await yamlFrom(opts.scenario));
+  const c = new TestComponent(manifest, opts.startMs ?? 1_700_000_000_000, opts.rateLimits ?? {}, devices, opts.storage ?? new MemoryStore());
   await c.attach(prepared, opts.pins ?? {});
   c.size = bytes.length;
   return c;
@@ -124,7 +145,7 @@ export class TestComponent {
   private readonly pending: ComponentEvent[] = [];
   private api: HostApi | undefined;
   private host: ComponentHost | undefined;
-  private lease: DeviceLease | undefined;
+  private wired: WiredComponent | undefined;
   private lastTickAt: number;
 
   /** @internal Use loadComponent. */
@@ -132,11 +153,14 @@ export class TestComponent {
     readonly manifest: Manifest,
     startMs: number,
     rateLimits: RateLimits,
+    devices: SimBoardOptions['devices'],
+    /** The store holding the component's bucket (`storage.bucket(manifest.name)`). */
+    readonly storage: BucketStore,
   ) {
     this.nowMs = startMs;
     this.lastTickAt = startMs;
     this.timers = new VirtualTimers(() => this.nowMs);
-    this.board = createSimBoard({ now: () => this.nowMs, timers: this.timers });
+    this.board = createSimBoard({ now: () => this.nowMs, timers: this.timers, devices });
     this.grant = compileGrant(manifest);
     this.rateLimiter = new RateLimiter(rateLimits, () => this.nowMs);
   }
@@ -144,31 +168,21 @@ export class TestComponent {
   /** @internal Sets the initial levels, acquires the manifest's devices and links the host calls. */
   async attach(prepared: PreparedComponent, pins: Record<number, boolean>): Promise<void> {
     for (const [pin, v] of Object.entries(pins)) this.board.gpio.setInput(Number(pin), v, this.nowMs);
-    const component = { name: this.manifest.name, version: this.manifest.version };
-    this.lease = await acquireDevices({
-      component,
-      grant: this.grant,
+    this.wired = await wireComponent(this.manifest, prepared, {
       board: this.board,
-      callbacks: {
-        onSerial: (port, data) => this.pending.push({ kind: 'serial', port, data }),
-        onGpio: (pin, value, atMs) => this.pending.push({ kind: 'gpio', pin, value, atMs }),
-      },
-    });
-    const api = createHostApi({
-      component,
-      grant: this.grant,
-      board: this.board,
-      devices: this.lease,
       rateLimits: this.rateLimiter,
       now: () => this.nowMs,
+      storage: this.storage,
       sinks: {
         telemetry: (channel, sample) => this.telemetry.push({ channel, ...sample, ts: this.nowMs }),
         message: (topic, payload) => this.sent.push({ topic, payload }),
         log: (level, message) => this.logs.push({ level, message }),
       },
+      deliver: (event) => this.pending.push(event),
+      onRefusal: (tag, message, op) => this.refused.push(`${tag}: ${op}: ${message}`),
     });
-    this.api = observeRefusals(api, (tag, message, op) => this.refused.push(`${tag}: ${op}: ${message}`));
-    this.host = new ComponentHost({ manifest: this.manifest, prepared, api: this.api });
+    this.api = this.wired.api;
+    this.host = this.wired.host;
   }
 
   /** The HostApi the component is linked with (the gateway's pipeline, refusals recorded). */
@@ -270,7 +284,7 @@ export class TestComponent {
   /** Releases the devices and closes the board (optional: nothing runs on real timers). */
   async close(): Promise<void> {
     this.host?.stop();
-    if (this.lease) await releaseDevices(this.lease);
+    await this.wired?.release();
     await this.board.close();
   }
 

@@ -183,6 +183,39 @@ export function renameExports(bytes: Uint8Array, rename: (name: string) => strin
   return out;
 }
 
+/**
+ * Returns a copy of the module with import module names renamed; the rest of each import (its
+ * field name and type) is copied byte for byte. The SDK declares the 0.1.0 interfaces once and
+ * moves them to the world version a component targets (a component imports one version only).
+ */
+export function renameImportModules(bytes: Uint8Array, rename: (module: string) => string): Uint8Array {
+  const imp = sections(bytes).find((s) => s.id === 2);
+  if (!imp) return bytes;
+  const r = new Reader(bytes, imp.start);
+  const n = r.u32();
+  const body: number[] = [...leb(n)];
+  const enc = new TextEncoder();
+  for (let i = 0; i < n; i++) {
+    const module = rename(r.name());
+    const rest = r.pos;
+    r.name();
+    const kind = r.u8();
+    if (kind === 0) r.u32();
+    else if (kind === 1) (r.u8(), r.limits());
+    else if (kind === 2) r.limits();
+    else if (kind === 3) (r.u8(), r.u8());
+    else (r.u8(), r.u32());
+    const mb = enc.encode(module);
+    body.push(...leb(mb.length), ...mb, ...bytes.subarray(rest, r.pos));
+  }
+  const section = [2, ...leb(body.length), ...body];
+  const out = new Uint8Array(imp.headerStart + section.length + (bytes.length - imp.end));
+  out.set(bytes.subarray(0, imp.headerStart), 0);
+  out.set(section, imp.headerStart);
+  out.set(bytes.subarray(imp.end), imp.headerStart + section.length);
+  return out;
+}
+
 export function signature(t: FuncType | undefined): string {
   if (!t) return '?';
   return `(${t.params.join(', ')}) -> ${t.results.length ? t.results.join(', ') : '()'}`;

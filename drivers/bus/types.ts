@@ -8,6 +8,8 @@
 export interface I2cDriver {
   /** Writes `data` (may be empty), then reads `readLen` bytes (0: write only), as one transaction. */
   transfer(bus: number, address: number, data: Uint8Array, readLen: number): Uint8Array;
+  /** At config load: one line with the fix when this bus cannot exist right now (e.g. /dev/i2c-1 missing). */
+  checkBus?(bus: number): string | undefined;
   close?(): void;
 }
 
@@ -20,6 +22,8 @@ export interface SpiOptions {
 export interface SpiDriver {
   /** Full duplex: clocks `data` out and returns the same number of bytes clocked in. */
   transfer(bus: number, chipSelect: number, data: Uint8Array, opts: SpiOptions): Uint8Array;
+  /** At config load: one line with the fix when this device cannot exist right now. */
+  checkDevice?(bus: number, chipSelect: number): string | undefined;
   close?(): void;
 }
 

@@ -5,7 +5,7 @@ import type { LogLevel } from '../../runtime/host-api.js';
 import type { Manifest } from '../../runtime/manifest.js';
 import type { Board } from '../board.js';
 import type { Audit } from '../pipeline/audit.js';
-import type { Grant } from '../pipeline/grant.js';
+import type { Grant } from '../policy/grant.js';
 import type { ComponentMetrics } from '../pipeline/metrics.js';
 import { OP_CLASSES, type OpClass, type RateLimiter } from '../pipeline/rate-limit.js';
 import type { BucketStore } from '../storage/store.js';
@@ -32,7 +32,7 @@ export interface ComponentId {
   version: string;
 }
 
-/** The devices a component holds while it runs (drivers/host-services.ts acquires them). */
+/** The devices a component holds while it runs (drivers/device-lease.ts acquires them). */
 export interface DeviceLease {
   readonly component: ComponentId;
   readonly serial: ReadonlyMap<string, SerialLink>;

@@ -1,5 +1,5 @@
 import { gpio as descriptor } from '../../runtime/interfaces/gpio.js';
-import { hasPin, isObj, keys, pinSet, type PinSet } from '../pipeline/policy-parts.js';
+import { hasPin, isObj, keys, pinSet, type PinSet } from '../policy/policy-parts.js';
 import { driver } from './context.js';
 
 /** Role part: `gpio: { read: [17, 27], write: [22], watch: [4] }` (pins or "*"; read also covers watch). */

@@ -2,8 +2,8 @@ import { echo } from '../../runtime/echo.js';
 import { i2c as descriptor } from '../../runtime/interfaces/i2c.js';
 import { hex2, parseI2cAddress } from '../../runtime/manifest.js';
 import { MAX_BUS_TRANSFER_BYTES } from '../bus/types.js';
-import { arr, isObj, keys } from '../pipeline/policy-parts.js';
-import { busKey } from '../pipeline/grant.js';
+import { arr, isObj, keys } from '../policy/policy-parts.js';
+import { busKey } from '../policy/grant.js';
 import { driver } from './context.js';
 
 /** Role part: `i2c: [{ bus: 1, address: 0x76 }]`; `address: "*"` allows any address on the bus. */

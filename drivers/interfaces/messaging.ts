@@ -1,7 +1,7 @@
 import { echo } from '../../runtime/echo.js';
 import { messaging as descriptor } from '../../runtime/interfaces/messaging.js';
-import { filters, isObj, keys } from '../pipeline/policy-parts.js';
-import { filterCovers, filterProblem, topicProblem } from '../pipeline/topics.js';
+import { filters, isObj, keys } from '../policy/policy-parts.js';
+import { filterCovers, filterProblem, topicProblem } from '../policy/topics.js';
 import { driver } from './context.js';
 
 export const MAX_MESSAGE_BYTES = 256 * 1024;

@@ -1,5 +1,5 @@
 import { serial as descriptor } from '../../runtime/interfaces/serial.js';
-import { nameMatches, strings } from '../pipeline/policy-parts.js';
+import { nameMatches, strings } from '../policy/policy-parts.js';
 import { MAX_SERIAL_WRITE_BYTES, type SerialLink } from '../serial/types.js';
 import { driver } from './context.js';
 

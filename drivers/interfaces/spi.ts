@@ -1,8 +1,8 @@
 import { echo } from '../../runtime/echo.js';
 import { spi as descriptor } from '../../runtime/interfaces/spi.js';
 import { MAX_BUS_TRANSFER_BYTES } from '../bus/types.js';
-import { arr, isObj, keys } from '../pipeline/policy-parts.js';
-import { busKey } from '../pipeline/grant.js';
+import { arr, isObj, keys } from '../policy/policy-parts.js';
+import { busKey } from '../policy/grant.js';
 import { driver } from './context.js';
 
 /** Role part: `spi: [{ bus: 0, chip-select: 0, speed-hz: 2000000 }]` (speed-hz a maximum; chip-select "*": any). */

@@ -1,7 +1,7 @@
 import { storage as descriptor } from '../../runtime/interfaces/storage.js';
 import { echo } from '../../runtime/echo.js';
 import { MAX_STORAGE_BYTES, MAX_STORAGE_KEYS } from '../../runtime/manifest.js';
-import { isObj, keys } from '../pipeline/policy-parts.js';
+import { isObj, keys } from '../policy/policy-parts.js';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES, type Bucket } from '../storage/bucket.js';
 import { MemoryStore } from '../storage/store.js';
 import { driver, type PolicyErrorFn } from './context.js';
@@ -56,13 +56,14 @@ export const storage = driver<'storageGet' | 'storageSet' | 'storageDelete' | 's
     const { component, metrics: m, invalid, deny, limited } = ctx;
     const quota = ctx.grant.storage;
     const bucketLimiter = ctx.limiter.storage;
+    const store = ctx.storage ?? new MemoryStore();
     let bucket: Bucket | undefined;
     const open = (op: string): Bucket => {
       if (!quota) deny(op, component.name, 'storage');
       if (bucketLimiter !== undefined && !bucketLimiter.take()) limited('storage');
       m.storage++;
       // Loaded on first use: a component that never touches storage never reads its file.
-      bucket ??= (ctx.storage ?? new MemoryStore()).bucket(component.name);
+      bucket ??= store.bucket(component.name);
       return bucket;
     };
     const checkKey = (key: string, what: string): void => {
@@ -81,6 +82,9 @@ export const storage = driver<'storageGet' | 'storageSet' | 'storageDelete' | 's
         if (!(value instanceof Uint8Array)) invalid('storage value must be bytes');
         if (value.length > MAX_VALUE_BYTES) invalid(`storage value of ${value.length} bytes exceeds ${MAX_VALUE_BYTES}`);
         const b = open('storage.set');
+        // A full disk: what is set could not be made durable (issue 12); deletes still go through.
+        const refused = store.refusal();
+        if (refused !== undefined) limited(refused);
         if (!b.has(key) && b.size >= quota!.maxKeys) limited(`storage quota: ${quota!.maxKeys} keys (capabilities.storage.max-keys) are in use; delete keys or ask for more`);
         const after = b.bytesAfterSet(key, value);
         if (after > quota!.maxBytes) limited(`storage quota: this set would use ${after} of ${quota!.maxBytes} bytes (capabilities.storage.max-bytes); delete keys or ask for more`);

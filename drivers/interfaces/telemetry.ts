@@ -1,6 +1,6 @@
 import { echo } from '../../runtime/echo.js';
 import { telemetry as descriptor } from '../../runtime/interfaces/telemetry.js';
-import { nameMatches, strings } from '../pipeline/policy-parts.js';
+import { nameMatches, strings } from '../policy/policy-parts.js';
 import { driver } from './context.js';
 
 export const MAX_JSON_BYTES = 64 * 1024;

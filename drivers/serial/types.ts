@@ -50,5 +50,5 @@ export interface SerialDriver {
   close(): Promise<void>;
 }
 
-/** Largest single write a component may make (host-services checks it; drivers rely on it). */
+/** Largest single write a component may make (the serial interface checks it; drivers rely on it). */
 export const MAX_SERIAL_WRITE_BYTES = 64 * 1024;

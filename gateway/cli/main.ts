@@ -25,6 +25,7 @@ export const VERBS: ReadonlyArray<readonly [string, () => Promise<VerbModule>]> 
   ['fleet-sim', () => import('./verbs/fleet-sim.js')],
   ['broker-creds', () => import('./verbs/broker-creds.js')],
   ['doctor', () => import('./verbs/doctor.js')],
+  ['storage', () => import('./verbs/storage.js')],
 ];
 
 /**

@@ -45,6 +45,12 @@ export class ProgressView {
     this.open = true;
   }
 
+  /** A line the next one replaces on a terminal; elsewhere every line is printed, repeats too (rollout's wave lines). */
+  line(text: string): void {
+    if (!this.io.tty) return this.io.err(text);
+    this.transient(text);
+  }
+
   /** Ends a transient line so the next output starts on a fresh one. */
   end(): void {
     if (this.open && this.io.tty) this.io.tty.write('\n');

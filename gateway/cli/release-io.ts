@@ -4,47 +4,11 @@ import { GatewayError } from '../../runtime/errors.js';
 import { artifactTopic } from '../ota/chunks.js';
 import { parseEnvelopeShape, sha256Hex, type Envelope } from '../ota/envelope.js';
 import { publishAsync, type MqttPort } from '../ota/mqtt-port.js';
-import type { CliIo } from './io.js';
 
 /**
  * What `push` and `rollout` share: reading a signed release and the component it was signed for,
- * publishing the component's chunks, and a progress line that is a bar on a terminal.
+ * publishing the component's chunks (progress is gateway/cli/progress.ts).
  */
-
-/** A progress line: a bar on a terminal, a plain line every 10 % otherwise. */
-export class ProgressView {
-  private lastPlain = -1;
-  private open = false;
-  constructor(private readonly io: CliIo) {}
-  bar(label: string, done: number, total: number): void {
-    const frac = total === 0 ? 1 : done / total;
-    if (this.io.tty) {
-      const width = 30;
-      const fill = Math.round(frac * width);
-      this.io.tty.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${total}\x1b[K`);
-      this.open = true;
-      if (done === total) this.end();
-    } else {
-      const step = Math.floor(frac * 10);
-      if (step !== this.lastPlain) {
-        this.lastPlain = step;
-        this.io.err(`${label} ${done}/${total}`);
-      }
-    }
-  }
-  /** A line that the next one overwrites on a terminal; every line is kept otherwise. */
-  line(text: string): void {
-    if (this.io.tty) {
-      this.io.tty.write(`\r${text}\x1b[K`);
-      this.open = true;
-    } else this.io.err(text);
-  }
-  end(): void {
-    if (this.open && this.io.tty) this.io.tty.write('\n');
-    this.open = false;
-    this.lastPlain = -1;
-  }
-}
 
 /** The component bytes of a release: `--wasm`, else the .wasm beside the release that matches its sha256. */
 export async function findComponentBytes(releasePath: string, sha256: string, explicit: string | undefined): Promise<Uint8Array> {

@@ -1,8 +1,10 @@
 import type { BucketStore } from '../../drivers/storage/store.js';
-import { acquireDevices, createHostApi, releaseDevices, type DeviceLease, type HostServicesOptions, type HostSinks } from '../../drivers/host-services.js';
+import { releaseDevices, type DeviceLease } from '../../drivers/device-lease.js';
+import type { HostSinks } from '../../drivers/pipeline/host-calls.js';
 import type { Board } from '../../drivers/board.js';
+import { acquireFor, linkVersion, type WiringOptions } from '../../drivers/component-wiring.js';
 import type { Audit } from '../../drivers/pipeline/audit.js';
-import { compileGrant, type Grant } from '../../drivers/pipeline/grant.js';
+import type { Grant } from '../../drivers/policy/grant.js';
 import type { Metrics } from '../../drivers/pipeline/metrics.js';
 import type { RateLimits } from '../../drivers/pipeline/rate-limit.js';
 import type { PreparedComponent } from '../../runtime/engine.js';
@@ -13,8 +15,8 @@ import { supervisor } from '../../runtime/supervision/builder.js';
 import type { Supervisor } from '../../runtime/supervision/supervisor.js';
 import type { LifecycleEvent } from '../../runtime/supervision/types.js';
 import type { WorldExport } from '../../runtime/world.js';
-import { ComponentHost, type ComponentVersion } from './component-host.js';
-import type { ComponentEvent } from './events.js';
+import { ComponentHost } from '../../runtime/component/component-host.js';
+import type { ComponentEvent } from '../../runtime/component/events.js';
 import type { Bus } from '../../runtime/bus/bus.js';
 
 /**
@@ -55,14 +57,25 @@ export class ComponentService {
   private lease: DeviceLease | undefined;
   private grant: Grant;
   private ticker: NodeJS.Timeout | undefined;
-  /** The storage bucket as it stood when the current version was swapped in (for a rollback). */
-  private bucketAtSwap: ReadonlyMap<string, Uint8Array> | undefined;
   private readonly outcomeListeners = new Set<(event: WorldExport, outcome: CallOutcome) => void>();
+  /** How every version of this component is wired (drivers/component-wiring.ts, as `airssys run` and the SDK do). */
+  private readonly wiring: WiringOptions;
 
   constructor(private readonly opts: ComponentServiceOptions) {
     this.name = opts.manifest.name;
-    this.grant = compileGrant(opts.manifest);
-    this.host = new ComponentHost(this.version(opts.manifest, opts.prepared, this.grant), (event, outcome) => {
+    this.wiring = {
+      board: opts.board,
+      sinks: opts.sinks,
+      audit: opts.audit,
+      metrics: opts.metrics,
+      rateLimits: opts.rateLimits,
+      storage: opts.storage,
+      deliver: (event, from) => this.ref.send('event', from, event),
+      onDeviceError: (err) => opts.log?.('warn', `component ${this.name}: device callback failed: ${(err as Error).message}`),
+    };
+    const first = linkVersion(opts.manifest, opts.prepared, this.wiring);
+    this.grant = first.grant;
+    this.host = new ComponentHost(first.version, (event, outcome) => {
       opts.onOutcome?.(event, outcome);
       for (const l of this.outcomeListeners) l(event, outcome);
     });
@@ -93,22 +106,6 @@ export class ComponentService {
       },
       onError: (err) => opts.log?.('warn', `component ${this.name}: ${err.message}`),
     });
-  }
-
-  private version(manifest: Manifest, prepared: PreparedComponent, grant: Grant): ComponentVersion {
-    const o: HostServicesOptions = {
-      component: { name: manifest.name, version: manifest.version },
-      grant,
-      board: this.opts.board,
-      sinks: this.opts.sinks,
-    };
-    if (this.opts.audit) o.audit = this.opts.audit;
-    if (this.opts.metrics) o.metrics = this.opts.metrics;
-    if (this.opts.rateLimits) o.rateLimits = this.opts.rateLimits;
-    if (this.opts.storage) o.storage = this.opts.storage;
-    // Serial writes use this component's open links; the lease changes when devices are re-acquired.
-    Object.defineProperty(o, 'devices', { get: () => this.lease, enumerable: true });
-    return { manifest, prepared, api: createHostApi(o) };
   }
 
   get manifest(): Manifest {
@@ -148,17 +145,7 @@ export class ComponentService {
   }
 
   private async acquire(grant: Grant): Promise<void> {
-    this.lease = await acquireDevices({
-      component: { name: this.name, version: this.host.manifest.version },
-      grant,
-      board: this.opts.board,
-      ...(this.opts.audit ? { audit: this.opts.audit } : {}),
-      callbacks: {
-        onSerial: (port, frame) => this.ref.send('event', `serial:${port}`, { kind: 'serial', port, data: frame }),
-        onGpio: (pin, value, atMs) => this.ref.send('event', `gpio:${pin}`, { kind: 'gpio', pin, value, atMs }),
-        onError: (err) => this.opts.log?.('warn', `component ${this.name}: device callback failed: ${(err as Error).message}`),
-      },
-    });
+    this.lease = await acquireFor(this.host.manifest, grant, this.wiring);
   }
 
   /** A message for on-message (from the bus or a broker command). Commands are never dropped silently. */
@@ -195,16 +182,17 @@ export class ComponentService {
    */
   async swap(manifest: Manifest, prepared: PreparedComponent, opts: { force?: boolean } = {}): Promise<CallOutcome> {
     const before = this.host.manifest;
-    const grant = compileGrant(manifest);
-    const next = this.version(manifest, prepared, grant);
-    // Storage (contract 7.1): the bucket as it stands is kept aside at a swap; a rollback (`force`)
-    // puts it back before the previous version's init runs; a failed init leaves it as it was.
-    const bucket = before.capabilities.storage || manifest.capabilities.storage ? this.opts.storage?.bucket(this.name) : undefined;
-    const atSwap = bucket?.snapshot();
-    if (opts.force && bucket && this.bucketAtSwap) bucket.restore(this.bucketAtSwap);
+    // Serial writes look in the lease held now, then in the board's open links.
+    const { grant, version: next } = linkVersion(manifest, prepared, this.wiring, this.lease);
+    // Storage (contract 7.1): the bucket as it stands is kept aside at a swap (durably: a restart in
+    // probation reverts the version and must revert the bucket too, see FileStore.settleAside); a
+    // rollback (`force`) puts it back before the previous version's init runs; a failed init leaves
+    // it as it was. Throws (the swap does not happen) when the copy cannot be kept.
+    const store = before.capabilities.storage || manifest.capabilities.storage ? this.opts.storage : undefined;
+    if (store && opts.force) store.restoreAside(this.name);
+    else if (store) store.setAside(this.name, manifest.version);
     const outcome = await this.host.replaceAsync(next);
-    if (!outcome.ok && !opts.force && bucket && atSwap) bucket.restore(atSwap);
-    if (outcome.ok || opts.force) this.bucketAtSwap = opts.force ? undefined : atSwap;
+    if (!outcome.ok && !opts.force) store?.restoreAside(this.name);
     if (!outcome.ok) {
       if (!opts.force) return outcome;
       // Rollback whose init failed too: keep `next` as the version supervision restarts.
@@ -229,6 +217,11 @@ export class ComponentService {
     if (JSON.stringify(before.capabilities.messaging.receive) !== JSON.stringify(manifest.capabilities.messaging.receive)) this.subscribeBus();
     if (before.tickMs !== manifest.tickMs) this.startTicker();
     return outcome;
+  }
+
+  /** The version swapped in last was committed: its storage set-aside copy is no longer needed. */
+  committed(): void {
+    this.opts.storage?.dropAside(this.name);
   }
 
   /** Resolves when this component's supervisor has worked through its queue (service watchdog). */

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { Policy } from '../../drivers/pipeline/policy.js';
+import type { Policy } from '../../drivers/policy/policy.js';
 import type { Engine, PreparedComponent } from '../../runtime/engine.js';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';

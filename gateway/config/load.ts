@@ -4,7 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { clip } from '../../runtime/echo.js';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';
-import { parsePolicy as parseDriverPolicy } from '../../drivers/pipeline/policy.js';
+import { parsePolicy as parseDriverPolicy } from '../../drivers/policy/policy.js';
 import { bytes, integer, isObj, join, list, listed, mapping, millis, oneOf, Problems, show, string, type Obj } from './check.js';
 import { parseHomeAssistantConfig, parseMetricsConfig } from '../extensions/config.js';
 import { parseUiConfig } from '../extensions/ui/config.js';

@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import YAML from 'yaml';
 import { ConfigError, loadConfig, type GatewayConfig } from '../config/index.js';
 import { checkBroker } from './checks/broker.js';
+import { checkBuses } from './checks/buses.js';
 import { checkClock } from './checks/clock.js';
 import { checkDisk } from './checks/disk.js';
 import { checkGpio, checkGroups } from './checks/gpio.js';
@@ -37,7 +38,7 @@ export interface DoctorOptions {
   defaultConfigs?: string[];
 }
 
-export const CHECKS: Check[] = [checkNode, checkGpio, checkGroups, checkSerial, checkBroker, checkClock, checkDisk];
+export const CHECKS: Check[] = [checkNode, checkGpio, checkGroups, checkSerial, checkBuses, checkBroker, checkClock, checkDisk];
 
 export const runCommand: RunCommand = (cmd, args) =>
   new Promise((resolve) => {

@@ -395,7 +395,9 @@ export class OtaUpdater {
       activation = await host.activate(component, release.runtime, bytes);
     } catch (err) {
       await store.rollback(component);
-      await this.report(component, claimed, envSha, 'rolled-back', 'init-failed', (err as Error).message);
+      // The swap could not keep the storage bucket aside on a full disk: not the component's fault.
+      const full = isNoSpace(err) || (err instanceof GatewayError && err.code === 'no-space');
+      await this.report(component, claimed, envSha, 'rolled-back', full ? 'no-space' : 'init-failed', (err as Error).message);
       return;
     }
 

@@ -57,13 +57,13 @@ if out=$(insmod /mods/gpio-sim.ko 2>&1) && [ -d /sys/kernel/config/gpio-sim ]; t
 else
   step gpio-sim-load fail "insmod gpio-sim.ko: $out $(dmesg | tail -3 | tr '\n' ' ')"
 fi
-if out=$(insmod /mods/i2c-stub.ko chip_addr=0x20 2>&1) && out2=$(insmod /mods/i2c-dev.ko 2>&1); then
-  step i2c-stub-load ok "insmod i2c-stub.ko chip_addr=0x20 ($([ "$ARCH" = arm64 ] && echo 'built out of tree' || echo "the distribution's module")), i2c-dev.ko"
+if out=$(insmod /mods/i2c-stub.ko chip_addr=0x20,0x76 2>&1) && out2=$(insmod /mods/i2c-dev.ko 2>&1); then
+  step i2c-stub-load ok "insmod i2c-stub.ko chip_addr=0x20,0x76 ($([ "$ARCH" = arm64 ] && echo 'built out of tree' || echo "the distribution's module")), i2c-dev.ko"
 else
   step i2c-stub-load fail "$out $out2"
 fi
 
-# --- I2C: the kernel side (the gateway has no I2C driver yet), through i2c-tools' SMBus ioctls --
+# --- I2C: the kernel side through i2c-tools' SMBus ioctls, then the gateway's driver --------------
 export LD_LIBRARY_PATH=/opt/i2c/lib
 bus=""
 for d in /sys/class/i2c-dev/i2c-*; do
@@ -87,6 +87,22 @@ else
     step i2c-smbus ok "took $(echo "$(up) $t0" | awk '{printf "%.2f", $1-$2}') s: byte 0x05<-0xa5 read $b, then 0x3c read $b2; word 0x10<-0x1234 read $w; i2cdetect row: $det; $funcs no device at 0x21: $nack"
   else
     step i2c-smbus fail "byte read $b (want 0xa5), $b2 (want 0x3c), word $w (want 0x1234), detect: $det"
+  fi
+  # The gateway's real I2C driver (drivers/bus/linux-i2c.ts: i2c-bus + our I2C_RDWR addon) against
+  # the stub and against i2c-regs (a plain-I2C test adapter, built out of tree), i2c-tools as the
+  # witness. x86_64 only: on arm64 the addons would need cross builds.
+  if [ "$ARCH" != arm64 ]; then
+    regs=""
+    if insmod /mods/i2c-regs.ko 2>/dev/null; then
+      for d in /sys/class/i2c-dev/i2c-*; do
+        [ "$(cat "$d/device/name" 2>/dev/null)" = "airssys register test adapter" ] && regs=${d##*-}
+      done
+    fi
+    t0=$(up)
+    cd "$REPO" && HOME=/tmp node --import tsx scripts/kernel-check/i2c-check.ts "$bus" "$regs"
+    rc=$?
+    step i2c-driver "$([ $rc = 0 ] && echo ok || echo fail)" "drivers/bus/linux-i2c.ts on /dev/i2c-$bus (i2c-stub) and /dev/i2c-${regs:-?} (i2c-regs): node + tsx + checks took $(echo "$(up) $t0" | awk '{printf "%.2f", $1-$2}') s (exit $rc)"
+    cd /
   fi
 fi
 

@@ -1,5 +1,12 @@
-// Canonical-ABI glue for airssys:gateway/sensor@0.1.0, written by hand because AssemblyScript has
-// no wit-bindgen. Everything here is internal to the SDK: component authors use index.ts.
+// Canonical-ABI glue for airssys:gateway/sensor (0.1.0 and 0.2.0), written by hand because
+// AssemblyScript has no wit-bindgen. Everything here is internal to the SDK: component authors use
+// index.ts.
+//
+// World versions: the interfaces both worlds share are declared at 0.1.0, the ones only 0.2.0 has
+// (i2c, spi, storage) at 0.2.0. AssemblyScript imports only the functions a component calls, so a
+// component that never touches i2c, spi or storage imports 0.1.0 interfaces only and builds as 0.1.0;
+// otherwise sdk/build.ts moves all its imports to 0.2.0 after compiling. The core signatures are
+// the same in both worlds; sdk/core-check.ts checks them against the interface descriptors.
 //
 // Memory rules (why the component's memory stays flat over months of ticks):
 // - AssemblyScript objects live on the GC heap (--runtime incremental): state kept in globals
@@ -41,6 +48,25 @@ export declare function _nowMs(): u64;
 // @ts-ignore: decorator
 @external("airssys:gateway/host@0.1.0", "config")
 export declare function _config(keyPtr: usize, keyLen: usize, retptr: usize): void;
+
+// @ts-ignore: decorator
+@external("airssys:gateway/i2c@0.2.0", "transfer")
+export declare function _i2cTransfer(bus: i32, address: i32, dataPtr: usize, dataLen: usize, readLen: u32, retptr: usize): void;
+// @ts-ignore: decorator
+@external("airssys:gateway/spi@0.2.0", "transfer")
+export declare function _spiTransfer(bus: i32, chipSelect: i32, dataPtr: usize, dataLen: usize, retptr: usize): void;
+// @ts-ignore: decorator
+@external("airssys:gateway/storage@0.2.0", "get")
+export declare function _storageGet(keyPtr: usize, keyLen: usize, retptr: usize): void;
+// @ts-ignore: decorator
+@external("airssys:gateway/storage@0.2.0", "set")
+export declare function _storageSet(keyPtr: usize, keyLen: usize, valuePtr: usize, valueLen: usize, retptr: usize): void;
+// @ts-ignore: decorator
+@external("airssys:gateway/storage@0.2.0", "delete")
+export declare function _storageDelete(keyPtr: usize, keyLen: usize, retptr: usize): void;
+// @ts-ignore: decorator
+@external("airssys:gateway/storage@0.2.0", "list-keys")
+export declare function _storageListKeys(prefixPtr: usize, prefixLen: usize, retptr: usize): void;
 
 // ---- static areas ------------------------------------------------------------------------------
 
@@ -107,6 +133,19 @@ export function takeHostString(ptr: usize, len: usize): string {
   const s = len == 0 ? "" : String.UTF8.decodeUnsafe(ptr, len);
   freeHostBlock(ptr, len);
   return s;
+}
+
+/**
+ * Takes a list<string> the host allocated (a block of (ptr, len) pairs, each string its own block):
+ * decodes every string and frees every block.
+ */
+export function takeHostStrings(ptr: usize, len: usize): Array<string> {
+  const out = new Array<string>(<i32>len);
+  for (let i: usize = 0; i < len; i++) {
+    out[<i32>i] = takeHostString(<usize>load<u32>(ptr + i * 8), <usize>load<u32>(ptr + i * 8, 4));
+  }
+  if (len != 0) freeHostBlock(ptr, len * 8);
+  return out;
 }
 
 /** Copies a list<u8> the host allocated into a Uint8Array and frees its block. */

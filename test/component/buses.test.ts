@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { TelemetrySample } from '../../drivers/host-services.js';
+import type { TelemetrySample } from '../../drivers/pipeline/host-calls.js';
 import { createSimBoard } from '../../drivers/sim-board.js';
 import { parseScenario } from '../../drivers/sim-scenario.js';
 import { ComponentService } from '../../gateway/component/component-service.js';

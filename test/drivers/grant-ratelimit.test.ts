@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest } from '../../runtime/manifest.js';
-import { compileGrant, TopicAcl } from '../../drivers/pipeline/grant.js';
+import { compileGrant, TopicAcl } from '../../drivers/policy/grant.js';
 import { ComponentMetrics, Metrics } from '../../drivers/pipeline/metrics.js';
 import { parseRateLimits, RateLimiter, TokenBucket } from '../../drivers/pipeline/rate-limit.js';
 

@@ -5,9 +5,10 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vites
 import { GatewayError, HostCallError, type HostErrorTag } from '../../runtime/errors.js';
 import type { LogLevel } from '../../runtime/host-api.js';
 import { parseManifest } from '../../runtime/manifest.js';
-import { acquireDevices, createHostApi, releaseDevices, type TelemetrySample } from '../../drivers/host-services.js';
+import { acquireDevices, releaseDevices } from '../../drivers/device-lease.js';
+import { createHostApi, type TelemetrySample } from '../../drivers/pipeline/host-calls.js';
 import { createAudit, verifyAuditLog, type Audit } from '../../drivers/pipeline/audit.js';
-import { compileGrant } from '../../drivers/pipeline/grant.js';
+import { compileGrant } from '../../drivers/policy/grant.js';
 import { Metrics } from '../../drivers/pipeline/metrics.js';
 import { createSimBoard, type SimBoard } from '../../drivers/sim-board.js';
 

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../runtime/manifest.js';
-import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/pipeline/policy.js';
-import { DEFAULT_LIMIT_CEILING } from '../../drivers/pipeline/limits-ceiling.js';
+import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/policy/policy.js';
+import { DEFAULT_LIMIT_CEILING } from '../../drivers/policy/limits-ceiling.js';
 import { ConfigError, loadConfig } from '../../gateway/config/load.js';
 
 /**

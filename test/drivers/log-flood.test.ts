@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createHostApi } from '../../drivers/host-services.js';
-import { compileGrant } from '../../drivers/pipeline/grant.js';
+import { createHostApi } from '../../drivers/pipeline/host-calls.js';
+import { compileGrant } from '../../drivers/policy/grant.js';
 import { RateLimiter } from '../../drivers/pipeline/rate-limit.js';
 import { createSimBoard } from '../../drivers/sim-board.js';
 import { parseManifest } from '../../runtime/manifest.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest } from '../../runtime/manifest.js';
-import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/pipeline/policy.js';
-import { filterCovers, filterProblem, topicMatches, topicProblem } from '../../drivers/pipeline/topics.js';
+import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/policy/policy.js';
+import { filterCovers, filterProblem, topicMatches, topicProblem } from '../../drivers/policy/topics.js';
 
 const contractPolicy = { roles: { climate: { gpio: { read: [17], write: [22] }, telemetry: ['*'] } }, components: { thermo: ['climate'] } };
 const manifest = (caps: unknown, name = 'thermo') => parseManifest({ name, version: '1.0.0', capabilities: caps });

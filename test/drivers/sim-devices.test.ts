@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { checkManifestAgainstBoard, type Board } from '../../drivers/board.js';
-import { createHostApi } from '../../drivers/host-services.js';
-import { compileGrant } from '../../drivers/pipeline/grant.js';
-import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/pipeline/policy.js';
+import { createHostApi } from '../../drivers/pipeline/host-calls.js';
+import { compileGrant } from '../../drivers/policy/grant.js';
+import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/policy/policy.js';
 import { checkDeviceConflicts } from '../../drivers/ownership.js';
 import { createSimBoard } from '../../drivers/sim-board.js';
 import { parseScenario } from '../../drivers/sim-scenario.js';

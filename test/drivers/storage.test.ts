@@ -2,9 +2,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createHostApi } from '../../drivers/host-services.js';
-import { compileGrant } from '../../drivers/pipeline/grant.js';
-import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/pipeline/policy.js';
+import { createHostApi } from '../../drivers/pipeline/host-calls.js';
+import { compileGrant } from '../../drivers/policy/grant.js';
+import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/policy/policy.js';
 import { createSimBoard } from '../../drivers/sim-board.js';
 import { FileStore, MemoryStore, type BucketStore } from '../../drivers/storage/store.js';
 import { HostCallError, type HostErrorTag } from '../../runtime/errors.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../gateway/config/index.js';
-import { compileGrant } from '../../drivers/pipeline/grant.js';
+import { compileGrant } from '../../drivers/policy/grant.js';
 import { parseManifest } from '../../runtime/manifest.js';
 
 /** Contract 7.2 channel objects in manifests, and the 7.4 `metrics` / `homeassistant` config keys. */

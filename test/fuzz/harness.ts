@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/pipeline/policy.js';
+import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/policy/policy.js';
 import { Framer } from '../../drivers/serial/framer.js';
 import { ConfigError, loadConfig, parseConfig } from '../../gateway/config/index.js';
 import { checkEnvelope } from '../../gateway/ota/envelope.js';

@@ -6,7 +6,7 @@ import { Engine } from '../../runtime/engine.js';
 import { buildWat } from '../../runtime/build/wat.js';
 import { parseManifest } from '../../runtime/manifest.js';
 import { FUEL_SLICE, HOST_CALL_BASE_FUEL, HOST_CALL_BYTE_FUEL, HOST_CALL_SINK_FUEL } from '../../runtime/metering/index.js';
-import { ComponentHost } from '../../gateway/component/component-host.js';
+import { ComponentHost } from '../../runtime/component/component-host.js';
 import { WorkerInstance } from '../../runtime/worker/index.js';
 import { OK, sensorWat, strings } from '../helpers/sensor-wat.js';
 import { wellBehavedSensor } from '../helpers/components.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../gateway/config/index.js';
-import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/pipeline/policy.js';
+import { checkManifestAgainstPolicy, parsePolicy } from '../../drivers/policy/policy.js';
 
 /**
  * config/gateway.yaml (the README's default) and config/templates/gateway.pi.yaml must load, and

@@ -255,6 +255,58 @@ describe('node, clock, disk, config', () => {
   });
 });
 
+describe('i2c and spi', () => {
+  const BME = `components:\n  - source: w.wasm\n    manifest: { name: weather, version: 1.0.0, capabilities: { i2c: [{ bus: 1, address: 0x76 }] } }\n`;
+  /** A config with the component files next to it (the config check wants them to exist). */
+  const cfgWith = (extra: string, board = 'raspberry-pi') => {
+    const cfg = writeConfig(PI_CONFIG(extra).replace('board: raspberry-pi', `board: ${board}`));
+    for (const f of ['w.wasm', 's.wasm']) put(dirname(cfg), f, 'not checked here');
+    return cfg;
+  };
+  const ADC = `components:\n  - source: s.wasm\n    manifest: { name: soil, version: 1.0.0, capabilities: { spi: [{ bus: 0, chip-select: 1, speed-hz: 1000000, mode: 0 }] } }\n`;
+
+  it('a bus a component names is there and openable: ok; buses no component names are listed', async () => {
+    const dev = fakeDev(['i2c-1', 'i2c-20', 'spidev0.0', 'spidev0.1']);
+    const i2c = await check('i2c', { devRoot: dev, config: cfgWith(BME) });
+    expect(i2c.status).toBe('ok');
+    expect(i2c.detail).toBe('/dev/i2c-1: read/write for pi');
+    const spi = await check('spi', { devRoot: dev, config: cfgWith(BME) });
+    expect(spi).toEqual({ name: 'spi', status: 'ok', detail: 'no component uses SPI (present: spidev0.0, spidev0.1)' });
+  });
+
+  it('I2C not enabled: fail naming the component, fix is raspi-config do_i2c', async () => {
+    const r = await check('i2c', { devRoot: fakeDev(['ttyUSB0']), config: cfgWith(BME) });
+    expect(r.status).toBe('fail');
+    expect(r.detail).toBe('/dev/i2c-1 (for weather) does not exist: I2C bus 1 is not enabled; present: none');
+    expect(r.fix).toBe('sudo raspi-config nonint do_i2c 0, then reboot');
+  });
+
+  it('SPI not enabled: fail, fix is raspi-config do_spi', async () => {
+    const r = await check('spi', { devRoot: fakeDev(['i2c-1']), config: cfgWith(ADC) });
+    expect(r.status).toBe('fail');
+    expect(r.detail).toMatch(/^\/dev\/spidev0\.1 \(for soil\) does not exist: SPI bus 0 is not enabled/);
+    expect(r.fix).toBe('sudo raspi-config nonint do_spi 0, then reboot');
+  });
+
+  it('a device the service user cannot open: fail, fix adds it to the group', async () => {
+    const r = await check('spi', { devRoot: fakeDev(['spidev0.1']), config: cfgWith(ADC), identity: outsider });
+    expect(r.status).toBe('fail');
+    expect(r.detail).toMatch(/^pi cannot open \/dev\/spidev0\.1 \(mode 660/);
+    expect(r.fix).toMatch(/^sudo usermod -aG spi pi and restart the service/);
+  });
+
+  it('a bus other than the header one names a dtoverlay', async () => {
+    const r = await check('i2c', { devRoot: fakeDev([]), config: cfgWith(BME.replace('bus: 1', 'bus: 3')) });
+    expect(r.status).toBe('fail');
+    expect(r.fix).toMatch(/dtoverlay=i2c3/);
+  });
+
+  it('board sim: both ok without looking at /dev', async () => {
+    const results = await runDoctor(base({ devRoot: fakeDev([]), config: cfgWith(BME, 'sim') }));
+    expect(results.filter((r) => r.name === 'i2c' || r.name === 'spi').map((r) => r.status)).toEqual(['ok', 'ok']);
+  });
+});
+
 async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));

@@ -122,7 +122,7 @@ describe('install-pi.sh into a temporary root', () => {
     expect(read(file)).not.toMatch(/@[A-Z_]+@/);
   });
 
-  it('writes a hardened unit with restart and the gpio/dialout groups', () => {
+  it('writes a hardened unit with restart and the gpio/dialout/i2c/spi groups', () => {
     const text = read(join(root, 'etc/systemd/system/airssys-gateway.service'));
     expect(text).not.toMatch(/@[A-Z_]+@/);
     const u = parseUnit(text);
@@ -144,22 +144,24 @@ describe('install-pi.sh into a temporary root', () => {
     expect(one('ProtectHome')).toBe('yes');
     expect(one('PrivateTmp')).toBe('yes');
     expect(one('ReadWritePaths')).toBe('/var/lib/airssys');
-    expect(one('SupplementaryGroups')).toBe('gpio dialout');
+    expect(one('SupplementaryGroups')).toBe('gpio dialout i2c spi');
     // sysfs GPIO export needs /sys writable
     expect(one('ProtectKernelTunables')).toBe('no');
     expect(one('PrivateDevices')).toBeUndefined();
     expect(one('DevicePolicy')).toBe('closed');
-    expect(u.get('DeviceAllow')).toEqual(expect.arrayContaining(['char-ttyUSB rw', 'char-ttyACM rw', 'char-ttyAMA rw', 'char-gpiochip rw']));
+    expect(u.get('DeviceAllow')).toEqual(expect.arrayContaining(['char-ttyUSB rw', 'char-ttyACM rw', 'char-ttyAMA rw', 'char-gpiochip rw', 'char-i2c rw', 'char-spi rw']));
     expect(one('CapabilityBoundingSet')).toBe('');
     expect(one('WantedBy')).toBe('multi-user.target');
   });
 
-  it('creates the system user in gpio and dialout (creating gpio when missing)', () => {
+  it('creates the system user in gpio, dialout, i2c and spi (creating the groups missing)', () => {
     const passwd = read(join(root, 'etc/passwd'));
     expect(passwd).toMatch(/^airssys:x:\d+:\d+:AirsSys Gateway:\/var\/lib\/airssys:\/usr\/sbin\/nologin$/m);
     const group = read(join(root, 'etc/group'));
     expect(group).toMatch(/^gpio:x:\d+:airssys$/m);
     expect(group).toMatch(/^dialout:x:20:pi,airssys$/m);
+    expect(group).toMatch(/^i2c:x:\d+:airssys$/m);
+    expect(group).toMatch(/^spi:x:\d+:airssys$/m);
     expect(existsSync(join(root, 'var/lib/airssys'))).toBe(true);
   });
 

@@ -99,9 +99,9 @@ describe('interface drivers', () => {
   it('implement every host function of every descriptor, one driver per interface in the same order', async () => {
     const { DRIVERS } = await import('../../drivers/interfaces/index.js');
     expect(DRIVERS.map((d) => d.descriptor)).toEqual([...INTERFACES]);
-    const { createHostApi } = await import('../../drivers/host-services.js');
+    const { createHostApi } = await import('../../drivers/pipeline/host-calls.js');
     const { createSimBoard } = await import('../../drivers/sim-board.js');
-    const { compileGrant } = await import('../../drivers/pipeline/grant.js');
+    const { compileGrant } = await import('../../drivers/policy/grant.js');
     const { parseManifest } = await import('../../runtime/manifest.js');
     const api = createHostApi({
       component: { name: 'c', version: '1.0.0' },

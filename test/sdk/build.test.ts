@@ -114,6 +114,63 @@ export function onTick(nowMs: u64): Status {
   });
 });
 
+const USES_STORAGE = `import { storage, gpio, telemetry, Status, ok, fail } from "@airssys/sdk";
+export function onTick(nowMs: u64): Status {
+  const n = storage.getF64("n", 0);
+  if (!n.isOk) return fail(n.toString());
+  storage.setF64("n", n.value + 1);
+  gpio.write(22, true);
+  return telemetry.publish("n", n.value + 1);
+}
+`;
+
+describe('world version of an AssemblyScript build', () => {
+  it('a module using storage, i2c or spi is built for 0.2.0 with every import at 0.2.0', async () => {
+    let core: Uint8Array | undefined;
+    const bytes = await buildAssemblyScript(source('uses-storage.ts', USES_STORAGE), { onCoreModule: (c) => (core = c) });
+    expect(await componentProblems(bytes)).toEqual([]);
+    expect(readCoreModule(core!).imports.map((i) => `${i.module}#${i.name}`).sort()).toEqual([
+      'airssys:gateway/gpio@0.2.0#write',
+      'airssys:gateway/host@0.2.0#log',
+      'airssys:gateway/storage@0.2.0#get',
+      'airssys:gateway/storage@0.2.0#set',
+      'airssys:gateway/telemetry@0.2.0#publish',
+    ]);
+    expect(coreModuleProblems(core!)).toEqual([]);
+  });
+
+  it('a 0.1.0-only module may be built for 0.2.0 on request, never the reverse', async () => {
+    let core: Uint8Array | undefined;
+    const bytes = await buildAssemblyScript(source('minimal-v2.ts', MINIMAL), { world: '0.2.0', onCoreModule: (c) => (core = c) });
+    expect(await componentProblems(bytes)).toEqual([]);
+    expect(readCoreModule(core!).imports.map((i) => i.module).sort()).toEqual(['airssys:gateway/host@0.2.0', 'airssys:gateway/telemetry@0.2.0']);
+    await expect(buildAssemblyScript(source('uses-storage-v1.ts', USES_STORAGE), { world: '0.1.0' })).rejects.toThrow(/uses-storage-v1.ts: uses storage, which world 0.1.0 does not have; build for 0.2.0/);
+    await expect(buildAssemblyScript(source('minimal-v9.ts', MINIMAL), { world: '9.9.9' })).rejects.toThrow(/unknown world version 9.9.9; build for one of 0.1.0, 0.2.0/);
+  });
+
+  it('the core check takes the expected imports from the world the module names, and refuses mixing', async () => {
+    const head = `(memory (export "memory") 1)
+      (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0)
+      (func (export "init") (result i32) i32.const 0)
+      (func (export "on-tick") (param i64) (result i32) i32.const 0)
+      (func (export "on-gpio") (param i32 i32 i64) (result i32) i32.const 0)
+      (func (export "on-serial") (param i32 i32 i32 i32) (result i32) i32.const 0)
+      (func (export "on-message") (param i32 i32 i32 i32) (result i32) i32.const 0)`;
+    const v2 = await watToCore(`(module
+      (import "airssys:gateway/i2c@0.2.0" "transfer" (func (param i32 i32 i32 i32 i32 i32)))
+      (import "airssys:gateway/storage@0.2.0" "list-keys" (func (param i32 i32 i32)))
+      ${head})`);
+    expect(coreModuleProblems(v2)).toEqual([]);
+    const mixed = await watToCore(`(module
+      (import "airssys:gateway/i2c@0.2.0" "transfer" (func (param i32 i32 i32 i32 i32 i32)))
+      (import "airssys:gateway/gpio@0.1.0" "write" (func (param i32 i32 i32)))
+      ${head})`);
+    expect(coreModuleProblems(mixed)).toEqual([expect.stringMatching(/imports airssys:gateway\/gpio@0.1.0#write, which is not part of airssys:gateway\/sensor@0.2.0; a component imports one world version only/)]);
+    const wrong = await watToCore(`(module (import "airssys:gateway/spi@0.2.0" "transfer" (func (param i32 i32 i32 i32))) ${head})`);
+    expect(coreModuleProblems(wrong)).toEqual([expect.stringMatching(/spi@0.2.0#transfer with core type \(i32, i32, i32, i32\) -> \(\), expected \(i32, i32, i32, i32, i32\) -> \(\)/)]);
+  });
+});
+
 describe('core module checks', () => {
   it('names foreign imports and wrong export signatures', async () => {
     const core = await watToCore(`(module

@@ -3,3 +3,5 @@
 import '../../examples/thermostat/thermostat.test.js';
 import '../../examples/pulse-counter/pulse-counter.test.js';
 import '../../examples/vibration/vibration.test.js';
+import '../../examples/weather-station/weather-station.test.js';
+import '../../examples/soil-probe/soil-probe.test.js';

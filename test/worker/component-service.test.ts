@@ -2,7 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { TelemetrySample } from '../../drivers/host-services.js';
+import type { TelemetrySample } from '../../drivers/pipeline/host-calls.js';
 import { createSimBoard } from '../../drivers/sim-board.js';
 import { ComponentService } from '../../gateway/component/component-service.js';
 import { buildWat } from '../../runtime/build/wat.js';

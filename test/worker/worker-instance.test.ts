@@ -7,7 +7,7 @@ import { Engine } from '../../runtime/engine.js';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest } from '../../runtime/manifest.js';
 import { WorkerInstance } from '../../runtime/worker/index.js';
-import { ComponentHost } from '../../gateway/component/component-host.js';
+import { ComponentHost } from '../../runtime/component/component-host.js';
 import { trapsOnTick, wellBehavedSensor } from '../helpers/components.js';
 import { RecordingHost } from '../helpers/recording-host.js';
 import { OK, sensorWat, strings } from '../helpers/sensor-wat.js';

@@ -1,6 +1,7 @@
 import { GatewayError } from '../../../runtime/errors.js';
 import { connectCli } from '../../mqtt/client.js';
 import { byId, readInventory } from '../../fleet/inventory.js';
+import { connectionPort } from '../../ota/connection-port.js';
 import { flagString } from '../args.js';
 import { BROKER_FLAGS, brokerUrl, cliCredentials, PREFIX_FLAG } from '../broker-flags.js';
 import type { Verb } from '../io.js';
@@ -35,7 +36,7 @@ export const run: Verb = async (argv, io) => {
   const conn = await connectCli(url, cliCredentials(args));
   let fleet;
   try {
-    fleet = await readInventory(conn, { prefix, components: true });
+    fleet = await readInventory(connectionPort(conn), { prefix, components: true });
   } finally {
     await conn.stop({ farewell: false });
   }

@@ -3,7 +3,7 @@ import { flagInt, flagString, type ParsedArgs } from '../args.js';
 import type { Verb } from '../io.js';
 import { connectBroker } from '../../ota/connect.js';
 import { BROKER_FLAGS, brokerUrl, cliCredentials, PREFIX_FLAG } from '../broker-flags.js';
-import { readGatewayStates, resolveTarget } from '../gateway-states.js';
+import { readInventory, resolveTarget } from '../../fleet/inventory.js';
 import { INTERRUPTED_EXIT, trapInterrupt } from '../interrupt.js';
 import { ProgressView } from '../progress.js';
 import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js';
@@ -77,7 +77,7 @@ export const run: Verb = async (argv, io) => {
   let countdown: ReturnType<typeof setInterval> | undefined;
   try {
     // Nothing is published for a target no gateway ever reported for: a typo fails here, in seconds.
-    const known = await readGatewayStates(client, prefix, gateway ? { enough: (k) => k.has(gateway) } : {});
+    const known = await readInventory(client, { prefix, maxMs: 2000, ...(gateway ? { enough: (k) => k.has(gateway) } : {}) });
     const target = resolveTarget(known, gateway ? { gateway } : { group: group! }, { broker: url, prefix });
     for (const note of target.notes) io.err(`note: ${note}`);
 

@@ -22,7 +22,8 @@ import { flagInt, flagString, requireFlag, type ParsedArgs } from '../args.js';
 import { BROKER_FLAGS, brokerUrl, cliCredentials, PREFIX_FLAG } from '../broker-flags.js';
 import { parseVerbArgs, usageLine, type VerbSpec } from '../spec.js';
 import type { CliIo, Verb } from '../io.js';
-import { ProgressView, publishChunks, readReleaseFile } from '../release-io.js';
+import { ProgressView } from '../progress.js';
+import { publishChunks, readReleaseFile } from '../release-io.js';
 
 export const DEFAULT_WAVE_TIMEOUT_S = 300;
 
@@ -105,7 +106,8 @@ async function plan(args: ParsedArgs, io: CliIo): Promise<{ conn: MqttConnection
 
   const conn = await connectCli(url, cliCredentials(args));
   try {
-    const fleet = await readInventory(conn, { prefix });
+    const port = connectionPort(conn);
+    const fleet = await readInventory(port, { prefix });
     let targets: string[];
     if (group !== undefined) {
       const inGroup = [...fleet.values()].filter((g) => g.groups.includes(group));
@@ -143,7 +145,7 @@ async function plan(args: ParsedArgs, io: CliIo): Promise<{ conn: MqttConnection
     };
     // The chunks are retained and addressed by content: sending them before any envelope (and
     // before the plan exists) means a resume on another machine needs nothing but the broker.
-    await publishChunks(connectionPort(conn), prefix, release.envelope, release.bytes);
+    await publishChunks(port, prefix, release.envelope, release.bytes);
     return { conn, state, prefix };
   } catch (err) {
     await conn.stop({ farewell: false });

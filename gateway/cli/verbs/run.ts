@@ -6,15 +6,14 @@ import { createSimBoard } from '../../../drivers/sim-board.js';
 import { parseScenario, type Scenario } from '../../../drivers/sim-scenario.js';
 import { VirtualTimers } from '../../../drivers/gpio/virtual-timers.js';
 import { FileStore, MemoryStore, type BucketStore } from '../../../drivers/storage/store.js';
-import { acquireDevices, createHostApi, releaseDevices, type TelemetrySample } from '../../../drivers/host-services.js';
-import { compileGrant } from '../../../drivers/pipeline/grant.js';
+import { wireComponent, type WiredComponent } from '../../../drivers/component-wiring.js';
+import type { TelemetrySample } from '../../../drivers/pipeline/host-calls.js';
 import { Engine } from '../../../runtime/engine.js';
 import { GatewayError } from '../../../runtime/errors.js';
 import type { CallOutcome } from '../../../runtime/instance.js';
-import { ComponentHost } from '../../component/component-host.js';
-import type { ComponentEvent } from '../../component/events.js';
+import type { ComponentHost } from '../../../runtime/component/component-host.js';
+import type { ComponentEvent } from '../../../runtime/component/events.js';
 import { loadManifestFile, readComponentFile } from '../../component/manifest-file.js';
-import { observeRefusals } from '../../component/observed-host.js';
 import { flagInt, flagString } from '../args.js';
 import type { Verb } from '../io.js';
 import { parseVerbArgs, usageError, usageLine, type VerbSpec } from '../spec.js';
@@ -57,7 +56,7 @@ export const run: Verb = async (argv, io) => {
   const script = parseScript(args.flags.gpio, args.flags.serial);
 
   // Everything up to a running instance is "cannot be loaded": exit 2.
-  let manifest, host: ComponentHost, sim: ReturnType<typeof createSimBoard>, lease;
+  let manifest, host: ComponentHost, sim: ReturnType<typeof createSimBoard>, wired: WiredComponent | undefined;
   const printErr = (kind: string, event: string, message: string) => io.out(JSON.stringify({ error: { kind, event, message } }));
   let errors = 0;
   let virtualNow = Date.now();
@@ -78,41 +77,29 @@ export const run: Verb = async (argv, io) => {
     const scenario = scenarioPath ? await loadScenarioFile(scenarioPath) : undefined;
     sim = createSimBoard({ now: () => virtualNow, timers, ...(scenario ? { devices: { i2c: scenario.i2c, spi: scenario.spi } } : {}) });
     sim.gpio.on('output', (pin: number, value: boolean) => io.out(JSON.stringify({ gpio: { pin, value, ts: virtualNow } })));
-    const grant = compileGrant(manifest);
-    lease = await acquireDevices({
-      component: { name: manifest.name, version: manifest.version },
-      grant,
+    // Wired as the gateway wires it (drivers/component-wiring.ts); device events wait in `pending`.
+    wired = await wireComponent(manifest, prepared, {
       board: sim,
-      callbacks: {
-        onSerial: (port, frame) => pending.push({ kind: 'serial', port, data: frame }),
-        onGpio: (pin, value, atMs) => pending.push({ kind: 'gpio', pin, value, atMs }),
+      storage: store,
+      now: () => virtualNow,
+      sinks: {
+        telemetry: (channel: string, sample: TelemetrySample) => io.out(JSON.stringify({ telemetry: { channel, ...sample, ts: virtualNow } })),
+        message: (topic: string, payload: Uint8Array) => io.out(JSON.stringify({ message: { topic, payload: Buffer.from(payload).toString('utf8'), ts: virtualNow } })),
+        log: (level, message) => io.out(JSON.stringify({ log: { level, message } })),
       },
-    });
-    const api = observeRefusals(
-      createHostApi({
-        component: { name: manifest.name, version: manifest.version },
-        grant,
-        board: sim,
-        devices: lease,
-        storage: store,
-        now: () => virtualNow,
-        sinks: {
-          telemetry: (channel: string, sample: TelemetrySample) => io.out(JSON.stringify({ telemetry: { channel, ...sample, ts: virtualNow } })),
-          message: (topic: string, payload: Uint8Array) => io.out(JSON.stringify({ message: { topic, payload: Buffer.from(payload).toString('utf8'), ts: virtualNow } })),
-          log: (level, message) => io.out(JSON.stringify({ log: { level, message } })),
-        },
-      }),
-      (tag, message, op) => {
+      deliver: (event) => pending.push(event),
+      onRefusal: (tag, message, op) => {
         errors++;
         printErr(tag, host?.currentEvent ?? 'host', `${op}: ${message}`);
       },
-    );
-    host = new ComponentHost({ manifest, prepared, api }, (event, outcome: CallOutcome) => {
-      if (!outcome.ok) {
-        errors++;
-        printErr(outcome.kind, event, outcome.message);
-      }
+      onOutcome: (event, outcome: CallOutcome) => {
+        if (!outcome.ok) {
+          errors++;
+          printErr(outcome.kind, event, outcome.message);
+        }
+      },
     });
+    host = wired.host;
   } catch (err) {
     if (err instanceof GatewayError) throw new GatewayError('LOAD_FAILED', err.message);
     throw err;
@@ -172,7 +159,7 @@ export const run: Verb = async (argv, io) => {
     }
   } finally {
     store?.close();
-    await releaseDevices(lease);
+    await wired.release();
     await sim.close();
   }
   io.out(JSON.stringify({ summary: { ticks: ticksRun, events: host.stats.events, errors, restarts, fuel: host.stats.totalFuel, version: manifest.version, sha256: host.sha256 } }));

@@ -13,6 +13,7 @@ import { readPublicKeyFile } from '../../ota/keys.js';
 import { isNoSpace } from '../../ota/space.js';
 import type { OtaStore, Recovery } from '../../ota/store.js';
 import { OtaUpdater, type Activation, type OtaHost, type OtaStatus } from '../../ota/updater.js';
+import type { FileStore } from '../../../drivers/storage/store.js';
 import type { Extension } from '../extension.js';
 
 /** The components as OTA may change them: the composition root owns them, OTA asks. */
@@ -37,6 +38,8 @@ export interface OtaExtensionOptions {
   admit(manifest: Manifest): string[];
   /** Compile into the warm cache (Engine.prepare). */
   prepare(bytes: Uint8Array, memoryMb: number): Promise<PreparedComponent>;
+  /** Components' storage buckets: a first install's bucket is set aside and comes back if the install goes. */
+  storage: FileStore;
   /** Have jco loaded before a release comes; absent when the build worker is shared (its owner warms it). */
   warm?: () => Promise<void>;
   onStatus(component: string, status: OtaStatus): void;
@@ -127,11 +130,14 @@ export class OtaExtension implements Extension {
     let svc = components.get(name);
     const previous = svc ? { manifest: svc.manifest, prepared: svc.host.currentPrepared } : undefined;
     if (!svc) {
-      // A component the config does not list yet: OTA installs it.
+      // A component the config does not list yet: OTA installs it. Its bucket (left by an earlier
+      // install, or none) is kept aside like at any swap, and comes back if the install goes.
+      if (manifest.capabilities.storage) this.opts.storage.setAside(name, manifest.version);
       svc = await components.start(manifest, prepared);
       if (!svc.host.running) {
         const why = svc.host.stats.lastFailure?.message ?? 'unknown';
         await components.remove(name);
+        if (manifest.capabilities.storage) this.opts.storage.restoreAside(name);
         throw new GatewayError('init-failed', `init of ${name} ${manifest.version} failed: ${why}`);
       }
     } else {
@@ -159,11 +165,15 @@ export class OtaExtension implements Extension {
         if (firstCrash !== undefined) cb(firstCrash);
       },
       errorCount: () => errors,
-      dispose: off,
+      dispose: () => {
+        off();
+        service.committed();
+      },
       rollback: async () => {
         off();
         if (!previous) {
           await components.remove(name);
+          if (manifest.capabilities.storage) this.opts.storage.restoreAside(name);
           return;
         }
         const outcome = await service.swap(previous.manifest, previous.prepared, { force: true });

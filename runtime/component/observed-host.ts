@@ -1,6 +1,6 @@
-import { HostCallError, type HostErrorTag } from '../../runtime/errors.js';
-import type { HostApi } from '../../runtime/host-api.js';
-import { HOST_FUNCTIONS } from '../../runtime/interfaces/index.js';
+import { HostCallError, type HostErrorTag } from '../errors.js';
+import type { HostApi } from '../host-api.js';
+import { HOST_FUNCTIONS } from '../interfaces/index.js';
 
 /**
  * Wraps a HostApi so every refused host call (denied, invalid, io, limited) is also reported to

@@ -1,10 +1,10 @@
-import type { PreparedComponent } from '../../runtime/engine.js';
-import type { FailureKind } from '../../runtime/errors.js';
-import type { HostApi } from '../../runtime/host-api.js';
-import type { CallOutcome, ComponentInstance } from '../../runtime/instance.js';
-import type { Manifest } from '../../runtime/manifest.js';
-import type { WorldExport } from '../../runtime/world.js';
-import { WorkerInstance } from '../../runtime/worker/index.js';
+import type { PreparedComponent } from '../engine.js';
+import type { FailureKind } from '../errors.js';
+import type { HostApi } from '../host-api.js';
+import type { CallOutcome, ComponentInstance } from '../instance.js';
+import type { Manifest } from '../manifest.js';
+import type { WorldExport } from '../world.js';
+import { WorkerInstance } from '../worker/index.js';
 import { exportFor, type ComponentEvent } from './events.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { WorldExport } from '../../runtime/world.js';
+import type { WorldExport } from '../world.js';
 
 /** What the gateway delivers to a component: one of these becomes one export call. */
 export type ComponentEvent =
