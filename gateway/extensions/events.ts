@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { LifecycleEvent } from '../../runtime/supervision/types.js';
 import type { OtaStatus } from '../ota/updater.js';
+import type { TelemetrySink } from '../telemetry/sink.js';
 
 /**
  * What happens to components, as the gateway reports it: one emitter the core writes to with a
@@ -111,4 +112,18 @@ export class GatewayEvents implements GatewayEventSource {
   onListenerError(cb: (err: unknown) => void): void {
     this.emitter.on('listener-error', cb);
   }
+}
+
+/**
+ * The observers as a telemetry sink (gateway/telemetry/sink.ts): active only while an extension
+ * listens for `sample`, so the data path builds nothing for them otherwise.
+ */
+export function observerSink(events: GatewayEvents): TelemetrySink {
+  return {
+    name: 'observers',
+    get active() {
+      return events.sampling;
+    },
+    write: (component, channel, sample, ts) => events.sample(component, channel, sample, ts),
+  };
 }

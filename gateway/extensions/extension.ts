@@ -7,16 +7,23 @@ import type { MetricsSnapshot } from '../../drivers/pipeline/metrics.js';
 import type { GatewayEventSource } from './events.js';
 
 /**
- * A gateway extension (after Zigbee2MQTT's lib/extension/): a feature beside the core data path —
- * Prometheus metrics, Home Assistant discovery — that sees the gateway only through an
- * `ExtensionContext`. It never holds the Gateway object, so what an extension may read or do is
- * exactly what the context offers, and the core can change behind it.
+ * A gateway extension (after Zigbee2MQTT's lib/extension/): one concern of the gateway beside the
+ * runtime's data path, with a start and a stop. The gateway's own concerns are extensions in
+ * gateway/extensions/core/ — component state publishing, inbound commands, OTA hosting, health —
+ * and so are the operator features — Prometheus metrics, Home Assistant discovery, the status page.
+ * An extension never holds the Gateway object: it sees the gateway through an `ExtensionContext`
+ * plus the explicit options its constructor takes, so what it may read or do is exactly that, and
+ * the core can change behind it.
  *
- * Lifecycle: extensions start, in list order, at the very end of `Gateway.start()` (components,
- * broker link and OTA are up) and stop first in `Gateway.stop()`, in reverse order, while the broker
- * is still connected. An extension whose `start` throws is logged and left out; the gateway keeps
- * running (an operator feature must not take the devices down). Whatever an extension registered
- * through its context (listeners, subscriptions) is released after its `stop`, even if `stop` throws.
+ * Lifecycle (gateway.ts, the composition root, starts them in groups):
+ * - `state` starts before the components (it must see their first lifecycle event) and stops after
+ *   them (their `stopped` states are the last retained ones);
+ * - `commands`, `ota`, `health` start once the components run and stop before them;
+ * - the operator features start at the very end and stop first, while the broker is connected.
+ * A core extension whose `start` throws fails the gateway's start; an operator feature whose `start`
+ * throws is logged and left out, and the gateway keeps running (it must not take the devices down).
+ * Whatever an extension registered through its context (listeners, subscriptions) is released after
+ * its `stop`, even if `stop` throws.
  */
 export interface Extension {
   /** Short, stable, used in logs (`ext` field) and errors. */
@@ -52,8 +59,8 @@ export interface GatewayIdentity {
 
 /**
  * The gateway's broker session as an extension may use it. Subscriptions are the extension's own
- * (messages on other topics never reach its handler) and end with it; filters must not be ones the
- * core subscribes to (`<prefix>/gw/<id>/cmd/#`, …).
+ * (messages on other topics never reach its handler) and end with it; filters must not be ones
+ * another extension subscribes to (`<prefix>/gw/<id>/cmd/#` is the commands extension's, …).
  */
 export interface ExtensionMqtt {
   readonly connected: boolean;

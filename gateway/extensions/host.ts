@@ -29,12 +29,23 @@ interface Running {
   log: Logger;
 }
 
-/** Starts extensions in order, stops them in reverse; one failing never stops the others or the gateway. */
+export interface ExtensionGroupOptions {
+  /**
+   * The gateway's own concerns (state, commands, OTA, health): one that does not start stops the
+   * ones started before it and fails the gateway's start with its error. Operator features
+   * (Home Assistant, metrics, status page) are not required: one failing is logged and left out.
+   */
+  required?: boolean;
+}
+
+/**
+ * Starts a group of extensions in order, stops them in reverse; one failing to stop never stops the
+ * others. The composition root (gateway.ts) starts several groups at different points of startup.
+ */
 export class ExtensionHost {
   private constructor(private readonly running: Running[]) {}
 
-  static async start(extensions: Extension[], deps: ExtensionHostDeps): Promise<ExtensionHost> {
-    deps.events.onListenerError((err) => deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'an extension event listener threw; ignored'));
+  static async start(extensions: Extension[], deps: ExtensionHostDeps, options: ExtensionGroupOptions = {}): Promise<ExtensionHost> {
     const running: Running[] = [];
     for (const ext of extensions) {
       const log = deps.log.child({ ext: ext.name });
@@ -42,9 +53,14 @@ export class ExtensionHost {
       try {
         await ext.start(ctx);
         running.push({ ext, dispose, log });
-        log.info('extension started');
+        // The gateway's own concerns start every time: only operator features are worth a line.
+        log[options.required ? 'debug' : 'info']('extension started');
       } catch (err) {
         dispose();
+        if (options.required) {
+          await new ExtensionHost(running).stop();
+          throw err;
+        }
         log.error({ err: err instanceof Error ? err.message : String(err) }, `extension ${ext.name} did not start; the gateway runs without it`);
       }
     }
@@ -83,8 +99,15 @@ function makeContext(deps: ExtensionHostDeps, log: Logger): { ctx: ExtensionCont
       }
     }
   };
-  conn.on('message', onMessage);
-  cleanups.push(() => conn.off('message', onMessage));
+  // Listening only once the extension subscribes: most never do, and each listener on the
+  // connection is one more call per inbound message.
+  let listening = false;
+  const listen = () => {
+    if (listening) return;
+    listening = true;
+    conn.on('message', onMessage);
+    cleanups.push(() => conn.off('message', onMessage));
+  };
 
   const mqtt: ExtensionMqtt = {
     get connected() {
@@ -96,6 +119,7 @@ function makeContext(deps: ExtensionHostDeps, log: Logger): { ctx: ExtensionCont
     publish: (topic, payload, options = {}) => conn.publish(topic, payload, options),
     subscribe: async (filter, handler, options = {}) => {
       if (disposed) return;
+      listen();
       handlers.push({ filter, handler });
       cleanups.push(() => void conn.unsubscribe(filter).catch(() => {}));
       await conn.subscribe(filter, { qos: options.qos ?? 0 });

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { GatewayError } from '../../runtime/errors.js';
 import { Backoff, type BackoffOptions } from '../../runtime/backoff.js';
+import { RetainedCache } from './retained.js';
 
 /**
  * One MQTT session to the broker that keeps itself up.
@@ -113,6 +114,17 @@ export class MqttConnection extends EventEmitter {
     super();
     this.backoff = new Backoff(opts.backoff);
     this.urls = [opts.url, ...(opts.fallbackUrls ?? []).filter((u) => u !== opts.url)];
+  }
+
+  private _retained: RetainedCache | undefined;
+
+  /**
+   * This session's one retained cache (gateway/mqtt/retained.ts): what must reach a retained topic
+   * despite an outage goes through it. Made on first use, so a CLI connection that never needs it
+   * pays nothing.
+   */
+  get retained(): RetainedCache {
+    return (this._retained ??= new RetainedCache(this));
   }
 
   /** The broker URL in use (or being tried): mqtt.url or one of mqtt.fallback-urls. */

@@ -157,7 +157,7 @@ describe('OTA activation on the running gateway', () => {
     const svc = gateway.services.get('echo')!;
     const m = parseManifest({ name: 'echo', version: '2.0.0', capabilities: { telemetry: ['temperature', 'len'], messaging: { send: ['echo/#'], receive: ['cmd/#'] } } });
     const bytes = await buildWat(sensorWat({ onMessage: 'unreachable' }));
-    const host = (gateway as unknown as { otaHost(): OtaHost }).otaHost();
+    const host = (gateway as unknown as { otaHosting: { host(): OtaHost } }).otaHosting.host();
     await host.validate(bytes, m);
     const activation = await host.activate('echo', m, bytes);
     expect(svc.host.version).toBe('2.0.0');
