@@ -1,3 +1,4 @@
+import { topics } from './mqtt/topics.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -289,7 +290,7 @@ export class Gateway {
   private route(from: string, topic: string, payload: Uint8Array): void {
     this.bus.publish(from, topic, payload, (r) => this.log.warn({ component: from, topic, rejected: r }, 'message not delivered'));
     const conn = this.broker.connection;
-    if (conn.connected) conn.publish(`${this.prefix}/gw/${this.id}/messages/${from}/${topic}`, Buffer.from(payload), { qos: 0 }).catch(() => {});
+    if (conn.connected) conn.publish(topics.messages(this.prefix, this.id, from, topic), Buffer.from(payload), { qos: 0 }).catch(() => {});
   }
 
   private lifecycle(e: LifecycleEvent, svc: ComponentService): void {

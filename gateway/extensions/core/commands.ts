@@ -1,5 +1,6 @@
 import type { Audit } from '../../../drivers/pipeline/audit.js';
 import { InboundCommands, type CommandStats } from '../../commands/inbound.js';
+import { topics } from '../../mqtt/topics.js';
 import type { CommandsConfig } from '../../commands/config.js';
 import type { ComponentService } from '../../component/component-service.js';
 import type { ThrottledLog } from '../../log/throttled.js';
@@ -44,9 +45,10 @@ export class CommandsExtension implements Extension {
       denied: (component, version, target) => audit.denied({ component, version, op: 'messaging.receive', target, reason: 'command topic not in messaging.receive' }),
       log: refusals,
     }));
-    await ctx.mqtt.subscribe(`${prefix}/gw/${id}/cmd/#`, (topic, payload) => void commands.handle(topic, payload), { qos: 1 });
-    const adminRetry = new RegExp(`^${escapeRe(prefix)}/gw/${escapeRe(id)}/admin/([^/]+)/retry$`);
-    await ctx.mqtt.subscribe(`${prefix}/gw/${id}/admin/+/retry`, (topic) => {
+    await ctx.mqtt.subscribe(`${topics.commands(prefix, id)}#`, (topic, payload) => void commands.handle(topic, payload), { qos: 1 });
+    const [retryHead, retryTail] = topics.adminRetry(prefix, id, '\0').split('\0') as [string, string];
+    const adminRetry = new RegExp(`^${escapeRe(retryHead)}([^/]+)${escapeRe(retryTail)}$`);
+    await ctx.mqtt.subscribe(topics.adminRetry(prefix, id, '+'), (topic) => {
       const admin = adminRetry.exec(topic);
       const svc = admin && services.get(admin[1]!);
       // Anyone on the broker can send these: a flood of retries is a few throttled lines, not one each.
