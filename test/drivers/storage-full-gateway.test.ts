@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fillDisk, mountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
 import { Engine } from '../../runtime/engine.js';
 import { GatewayProcess } from '../helpers/gateway-process.js';
 import { Mosquitto, sleep, until } from '../helpers/mosquitto.js';
@@ -29,13 +29,9 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'airssys-store-full-'));
   dataDir = join(dir, 'var');
   await mkdir(dataDir);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', dataDir], { stdio: 'pipe' });
-    mounted = true;
-  } catch (err) {
-    skipReason = `cannot mount a tmpfs for the data dir (${((err as { stderr?: Buffer }).stderr?.toString() || (err as Error).message).trim()}); this test needs root`;
-    return;
-  }
+  skipReason = mountTmpfs(dataDir, '3m');
+  if (skipReason) return;
+  mounted = true;
   const bytes = await storageCounter();
   await writeFile(join(dir, 'counter.wasm'), bytes);
   // Compiled into the tmpfs before it fills: what is tested is storage, not a cold build.
@@ -47,36 +43,9 @@ beforeAll(async () => {
 afterAll(async () => {
   gw?.kill();
   await broker?.dispose();
-  if (mounted) {
-    await sleep(200);
-    try {
-      execFileSync('umount', [dataDir]);
-    } catch {
-      execFileSync('umount', ['-l', dataDir]);
-    }
-  }
+  if (mounted) await unmountTmpfs(dataDir);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-/** Writes until the filesystem refuses (ENOSPC). */
-function fill(file: string): void {
-  const fd = openSync(file, 'w');
-  try {
-    for (const size of [65536, 4096, 512, 64, 1]) {
-      const buf = Buffer.alloc(size, 0x55);
-      for (;;) {
-        try {
-          writeSync(fd, buf);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 const storedCount = (): number | undefined => {
   try {
@@ -110,7 +79,7 @@ describe('storage on a full filesystem, in the real gateway', () => {
       await gw.running(90_000);
       await until(() => (storedCount() ?? 0) >= 5, 60_000, `a flushed count; stdout: ${gw.stdout.slice(-1500)}`);
 
-      fill(filler);
+      fillDisk(filler);
       await until(() => errs().length >= 5, 30_000, `limited refusals; stdout: ${gw.stdout.slice(-1500)}`);
       expect(new Set(errs())).toEqual(new Set([103])); // 100 + limited
       expect(gw.matching(/filesystem is full/)).toHaveLength(1);

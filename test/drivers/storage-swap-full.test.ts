@@ -3,6 +3,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { fillDisk, mountTmpfs } from '../helpers/tmpfs.js';
 import { createHostApi } from '../../drivers/pipeline/host-calls.js';
 import { compileGrant } from '../../drivers/policy/grant.js';
 import { createSimBoard } from '../../drivers/sim-board.js';
@@ -117,38 +118,6 @@ describe('the copy kept aside at a swap', () => {
   });
 });
 
-/** Writes until the filesystem refuses (ENOSPC); returns the bytes written. */
-function fill(file: string): number {
-  const fd = openSync(file, 'w');
-  let total = 0;
-  try {
-    for (const size of [65536, 4096, 512, 64, 1]) {
-      const buf = Buffer.alloc(size, 0x55);
-      for (;;) {
-        try {
-          total += writeSync(fd, buf);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return total;
-}
-
-function mountTmpfs(at: string, size: string): string | undefined {
-  mkdirSync(at, { recursive: true });
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', at], { stdio: 'pipe' });
-    return undefined;
-  } catch (err) {
-    return `cannot mount a tmpfs (${((err as { stderr?: Buffer }).stderr?.toString() || (err as Error).message).trim()}); this test needs root`;
-  }
-}
-
 describe('a full filesystem (a real 512 KiB tmpfs)', () => {
   const mnt = join(dir, 'small');
   const skip = mountTmpfs(mnt, '512k');
@@ -171,7 +140,7 @@ describe('a full filesystem (a real 512 KiB tmpfs)', () => {
     expect(store.flush()).toBe(true);
 
     const filler = join(mnt, 'filler');
-    fill(filler);
+    fillDisk(filler);
     // Accepted in memory; the flush that follows fails (ENOSPC), once reported, never thrown.
     a.storageSet('count', bytes('2'.repeat(4000)));
     expect(store.flush()).toBe(false);
@@ -211,7 +180,7 @@ describe('a full filesystem (a real 512 KiB tmpfs)', () => {
     a.storageSet('big', new Uint8Array(20_000).fill(65));
     store.flush();
     const filler = join(mnt, 'filler2');
-    fill(filler);
+    fillDisk(filler);
     try {
       let code: string | undefined;
       try {
@@ -250,7 +219,7 @@ describe('a full filesystem (a real 512 KiB tmpfs)', () => {
     const filler = join(mnt, 'filler3');
     try {
       while (counts.length < 3) await new Promise((r) => setTimeout(r, 10));
-      fill(filler);
+      fillDisk(filler);
       let code: string | undefined;
       try {
         await svc.swap(m('2.0.0'), prepared);

@@ -1,10 +1,10 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fillDisk, mountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
 import { Engine } from '../../runtime/engine.js';
 import { Mosquitto, sleep, until } from '../helpers/mosquitto.js';
 import { Recorder } from '../helpers/subscriber.js';
@@ -33,14 +33,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'airssys-diskfull-'));
   dataDir = join(dir, 'var');
   await mkdir(dataDir);
-  try {
-    // 3 MiB: the warm compile cache and the outbox fit, with room the filler then takes.
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', dataDir], { stdio: 'pipe' });
-    mounted = true;
-  } catch (err) {
-    skipReason = `cannot mount a tmpfs for the data dir (${((err as { stderr?: Buffer }).stderr?.toString() || (err as Error).message).trim()}); this test needs root`;
-    return;
-  }
+  // 3 MiB: the warm compile cache and the outbox fit, with room the filler then takes.
+  skipReason = mountTmpfs(dataDir, '3m');
+  if (skipReason) return;
+  mounted = true;
   const bytes = await buildMeter({ marker: 1 });
   release = await writeRelease(dir, 'meter', bytes, meterManifest('1.0.0', { 'tick-ms': TICK_MS }));
   warmCache = join(dir, 'warm-cache');
@@ -51,38 +47,9 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
   await broker?.dispose();
-  if (mounted) {
-    await sleep(200);
-    try {
-      execFileSync('umount', [dataDir]);
-    } catch {
-      execFileSync('umount', ['-l', dataDir]);
-    }
-  }
+  if (mounted) await unmountTmpfs(dataDir);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-/** Writes until the filesystem refuses (ENOSPC); returns the bytes written. */
-function fill(file: string): number {
-  const fd = openSync(file, 'w');
-  let total = 0;
-  try {
-    for (const size of [65536, 4096, 512, 64, 1]) {
-      const buf = Buffer.alloc(size, 0x55);
-      for (;;) {
-        try {
-          total += writeSync(fd, buf);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return total;
-}
 
 function launch(config: string) {
   const child = spawn(process.execPath, ['bin/airssys.mjs', 'start', '--config', config], { env: { ...process.env, AIRSSYS_FROM_SOURCE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -135,7 +102,7 @@ describe('the real gateway with its data dir on a full filesystem', () => {
       await until(() => samples().length >= 20, 20_000, `live samples; output: ${g1.output()}`);
 
       // Full disk, broker away: nothing can be published nor stored.
-      const filled = fill(filler);
+      const filled = fillDisk(filler);
       expect(filled).toBeGreaterThan(0);
       await broker.stop();
       await until(() => g1.output().includes('cannot write'), 20_000, `the outbox to report the full disk; output: ${g1.output()}`);
