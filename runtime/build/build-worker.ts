@@ -85,6 +85,9 @@ export class BuildWorker implements Builder {
     this.ready = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
+    // The idle process is unref'd: awaited here, it must hold the event loop until it is gone, or a
+    // gateway stopping on an error (after a cold build) ends with exit code 0 before saying why.
+    child.ref();
     child.kill('SIGTERM');
     await exited;
   }
