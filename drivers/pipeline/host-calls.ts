@@ -47,6 +47,7 @@ export interface HostServicesOptions {
 }
 
 export function createHostApi(opts: HostServicesOptions): HostApi {
+  const lease = opts.devices;
   const ctx = createContext({
     component: opts.component,
     grant: opts.grant,
@@ -56,7 +57,7 @@ export function createHostApi(opts: HostServicesOptions): HostApi {
     metrics: opts.metrics instanceof ComponentMetrics ? opts.metrics : (opts.metrics ?? new Metrics()).for(opts.component.name),
     limiter: opts.rateLimits instanceof RateLimiter ? opts.rateLimits : new RateLimiter(opts.rateLimits),
     config: opts.config === undefined ? opts.grant.config : opts.config instanceof Map ? opts.config : new Map(Object.entries(opts.config as Record<string, string>)),
-    devices: typeof opts.devices === 'function' ? opts.devices : ((lease) => () => lease)(opts.devices),
+    devices: typeof lease === 'function' ? lease : () => lease,
     now: opts.now ?? Date.now,
     storage: opts.storage,
   });
