@@ -43,9 +43,11 @@ export interface WiringOptions {
 /**
  * One version of a component, linked: its compiled grant, and the manifest, prepared artifact and
  * host API the ComponentHost runs it with. `devices` is the lease its serial writes look in first
- * (read once, here; without one they use the board's open link for the port).
+ * (without one they use the board's open link for the port). Pass a function when the lease can be
+ * replaced while this version serves (a swap re-acquires devices after linking): it is read at
+ * every call, so writes never go to a released lease's closed port.
  */
-export function linkVersion(manifest: Manifest, prepared: PreparedComponent, opts: WiringOptions, devices?: DeviceLease, grant = compileGrant(manifest)): { grant: Grant; version: ComponentVersion } {
+export function linkVersion(manifest: Manifest, prepared: PreparedComponent, opts: WiringOptions, devices?: DeviceLease | (() => DeviceLease | undefined), grant = compileGrant(manifest)): { grant: Grant; version: ComponentVersion } {
   // board, sinks, audit, metrics, rateLimits, storage and now carry createHostApi's names; the rest it ignores.
   const api = createHostApi({ ...opts, component: { name: manifest.name, version: manifest.version }, grant, devices });
   return { grant, version: { manifest, prepared, api: opts.onRefusal ? observeRefusals(api, opts.onRefusal) : api } };

@@ -50,7 +50,11 @@ export interface HostContext {
   readonly metrics: ComponentMetrics;
   readonly limiter: RateLimiter;
   readonly config: ReadonlyMap<string, string>;
-  readonly devices: DeviceLease | undefined;
+  /**
+   * The devices the component holds now, read at each call: a swap that re-acquires devices
+   * replaces the lease after this context was made, and a released lease's links are closed.
+   */
+  readonly devices: () => DeviceLease | undefined;
   readonly now: () => number;
   /** Where the component's storage bucket lives; undefined: a bucket in memory. */
   readonly storage: BucketStore | undefined;

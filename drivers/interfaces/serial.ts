@@ -28,7 +28,7 @@ export const serial = driver<'serialWrite', string[]>({
         if (data.length > MAX_SERIAL_WRITE_BYTES) invalid(`serial write of ${data.length} bytes exceeds ${MAX_SERIAL_WRITE_BYTES}; split it`);
         if (bucket !== undefined && !bucket.take()) limited('serial');
         m.serial++;
-        const link: SerialLink | undefined = ctx.devices?.serial.get(port) ?? board.serial.get(port);
+        const link: SerialLink | undefined = ctx.devices()?.serial.get(port) ?? board.serial.get(port);
         if (!link) return invalid(`serial port ${port} is not open`);
         if (data.length === 0) return 0;
         try {

@@ -34,8 +34,12 @@ export interface HostServicesOptions {
   sinks: HostSinks;
   /** Values `host.config` returns; default the grant's (manifest `capabilities.config`). */
   config?: Record<string, string> | ReadonlyMap<string, string>;
-  /** This component's open devices (from acquireDevices); serial writes look here first. */
-  devices?: DeviceLease;
+  /**
+   * This component's open devices (from acquireDevices); serial writes look here first. A function
+   * is asked at every call, so a holder whose lease is replaced (a swap re-acquiring devices) is
+   * followed; a lease given as a value is fixed for this API's life.
+   */
+  devices?: DeviceLease | (() => DeviceLease | undefined);
   /** Wall clock for now-ms; default Date.now. */
   now?: () => number;
   /** Where storage buckets live (the gateway's FileStore); default: a bucket in memory. */
@@ -43,6 +47,7 @@ export interface HostServicesOptions {
 }
 
 export function createHostApi(opts: HostServicesOptions): HostApi {
+  const lease = opts.devices;
   const ctx = createContext({
     component: opts.component,
     grant: opts.grant,
@@ -52,7 +57,7 @@ export function createHostApi(opts: HostServicesOptions): HostApi {
     metrics: opts.metrics instanceof ComponentMetrics ? opts.metrics : (opts.metrics ?? new Metrics()).for(opts.component.name),
     limiter: opts.rateLimits instanceof RateLimiter ? opts.rateLimits : new RateLimiter(opts.rateLimits),
     config: opts.config === undefined ? opts.grant.config : opts.config instanceof Map ? opts.config : new Map(Object.entries(opts.config as Record<string, string>)),
-    devices: opts.devices,
+    devices: typeof lease === 'function' ? lease : () => lease,
     now: opts.now ?? Date.now,
     storage: opts.storage,
   });

@@ -73,7 +73,7 @@ export class ComponentService {
       deliver: (event, from) => this.ref.send('event', from, event),
       onDeviceError: (err) => opts.log?.('warn', `component ${this.name}: device callback failed: ${(err as Error).message}`),
     };
-    const first = linkVersion(opts.manifest, opts.prepared, this.wiring);
+    const first = linkVersion(opts.manifest, opts.prepared, this.wiring, this.currentLease);
     this.grant = first.grant;
     this.host = new ComponentHost(first.version, (event, outcome) => {
       opts.onOutcome?.(event, outcome);
@@ -144,6 +144,9 @@ export class ComponentService {
     this.ticker.unref?.();
   }
 
+  /** The lease held now, read by every version's serial writes at each call (never a captured one). */
+  private readonly currentLease = (): DeviceLease | undefined => this.lease;
+
   private async acquire(grant: Grant): Promise<void> {
     this.lease = await acquireFor(this.host.manifest, grant, this.wiring);
   }
@@ -182,8 +185,9 @@ export class ComponentService {
    */
   async swap(manifest: Manifest, prepared: PreparedComponent, opts: { force?: boolean } = {}): Promise<CallOutcome> {
     const before = this.host.manifest;
-    // Serial writes look in the lease held now, then in the board's open links.
-    const { grant, version: next } = linkVersion(manifest, prepared, this.wiring, this.lease);
+    // Serial writes look in the lease held at the time of the write (below, a changed grant
+    // replaces it after linking), then in the board's open links.
+    const { grant, version: next } = linkVersion(manifest, prepared, this.wiring, this.currentLease);
     // Storage (contract 7.1): the bucket as it stands is kept aside at a swap (durably: a restart in
     // probation reverts the version and must revert the bucket too, see FileStore.settleAside); a
     // rollback (`force`) puts it back before the previous version's init runs; a failed init leaves

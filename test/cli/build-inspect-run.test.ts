@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +73,37 @@ describe('airssys build and inspect', () => {
     expect(r.code).toBe(1);
     expect(r.err).toHaveLength(1);
     expect(r.err[0]).toMatch(/WAT does not parse/);
+  });
+});
+
+describe('airssys build --world', () => {
+  it('builds a source that needs only 0.1.0 as a 0.2.0 component, from AssemblyScript and from WAT', async () => {
+    const src = await file('minimal.ts', 'import { telemetry, Status } from "@airssys/sdk";\nexport function onTick(nowMs: u64): Status { return telemetry.publish("temperature", <f64>nowMs); }\n');
+    const plain = join(dir, 'minimal-v1.wasm');
+    expect(await cli(['build', src, '-o', plain])).toMatchObject({ code: 0 });
+    expect(JSON.parse((await cli(['inspect', plain, '--json'])).out[0]!).world).toBe('airssys:gateway/sensor@0.1.0');
+    const v2 = join(dir, 'minimal-v2.wasm');
+    expect(await cli(['build', src, '-o', v2, '--world', '0.2.0'])).toMatchObject({ code: 0 });
+    const info = JSON.parse((await cli(['inspect', v2, '--json'])).out[0]!);
+    expect(info.world).toBe('airssys:gateway/sensor@0.2.0');
+    expect(info.imports).toContain('airssys:gateway/telemetry@0.2.0');
+    expect(info.imports.filter((i: string) => i.endsWith('@0.1.0'))).toEqual([]);
+
+    const wat = join(dir, 'sensor-v2.wasm');
+    expect(await cli(['build', join(dir, 'sensor.wat'), '-o', wat, '--world', '0.2.0'])).toMatchObject({ code: 0 });
+    expect(JSON.parse((await cli(['inspect', wat, '--json'])).out[0]!).world).toBe('airssys:gateway/sensor@0.2.0');
+  });
+
+  it('refuses an unknown world version with one line and exit 2, before building', async () => {
+    const r = await cliProcess(['build', join(dir, 'sensor.wat'), '-o', join(dir, 'never.wasm'), '--world', '0.3.0']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^error: unknown world version "0\.3\.0"; use --world 0\.1\.0 or 0\.2\.0/);
+    await expect(stat(join(dir, 'never.wasm'))).rejects.toThrow();
+    const help = await cli(['build', '--help']);
+    expect(help.out.join('\n')).toMatch(/--world VERSION\s+world version to build for \(0\.1\.0 or 0\.2\.0\)/);
   });
 });
 

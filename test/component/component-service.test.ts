@@ -118,3 +118,36 @@ describe('ComponentService.swap', () => {
     expect(lifecycle.some((e) => e.state === 'restarting')).toBe(true);
   });
 });
+
+describe('ComponentService.swap and the devices it holds', () => {
+  it('a swap that re-acquires the serial port: the new version\'s writes reach the port open now, not the released one', async () => {
+    const port = '/dev/ttyUSB7';
+    const strs = { port, v1: 'v1\n', v2: 'v2\n' };
+    const St = strings(strs);
+    const write = (what: 'v1' | 'v2') => `i32.const ${St.ptr('port')} i32.const ${St.len('port')} i32.const ${St.ptr(what)} i32.const ${St.len(what)} i32.const 32 call $serial_write ${OK}`;
+    // The baud differs between the versions, so the device grant differs and the swap closes the
+    // port held by 1.0.0 and opens it again for 1.1.0.
+    const m = (version: string, baud: number) => parseManifest({ name: 'writer', version, 'tick-ms': 10, capabilities: { serial: [{ port, baud, framing: 'line' }] } });
+    const sim = createSimBoard();
+    service = new ComponentService({
+      manifest: m('1.0.0', 9600),
+      prepared: await engine.prepare(await buildWat(sensorWat({ strings: strs, onTick: write('v1') })), { memoryMb: 16 }),
+      board: sim,
+      sinks: { telemetry: () => {}, message: () => {}, log: () => {} },
+    });
+    await service.start();
+    const text = () => sim.sim.serial.written(port).toString('utf8');
+    await waitFor(() => text().includes('v1\n'), '1.0.0 writing to the port');
+    const before = sim.serial.get(port);
+
+    const v2 = await engine.prepare(await buildWat(sensorWat({ strings: strs, onTick: write('v2') })), { memoryMb: 16 });
+    expect((await service.swap(m('1.1.0', 19200), v2)).ok).toBe(true);
+    const now = sim.serial.get(port);
+    expect(now).toBeDefined();
+    expect(now).not.toBe(before);
+    expect(before?.state).toBe('closed');
+    expect(now?.state).toBe('open');
+    await waitFor(() => text().includes('v2\n'), '1.1.0 writing to the reopened port');
+    await sim.close();
+  });
+});
