@@ -127,6 +127,8 @@ interface StreamState {
 /** Per-row overhead beyond the payload text, so the byte bound tracks real disk use roughly. */
 const ROW_OVERHEAD = 40;
 const RETRY_MS = 1000;
+/** How long a new channel's reservation may wait for the record beside the database (`<db>.seq`). */
+const SIDECAR_DELAY_MS = 1000;
 
 export class Outbox {
   private db!: Database.Database;
@@ -153,6 +155,7 @@ export class Outbox {
   /** Stored samples acknowledged since the last commit (deleted by it; hidden from reads now). */
   private acks = new Set<number>();
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private sidecarTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<DataListener>();
   private touched = new Set<number>();
   private announceScheduled = false;
@@ -437,6 +440,7 @@ export class Outbox {
     if (this.closed) return;
     this.flush();
     clearInterval(this.ageTimer);
+    if (this.sidecarTimer) clearTimeout(this.sidecarTimer);
     if (this.storageError === undefined) {
       try {
         this.db.transaction(() => {
@@ -586,8 +590,26 @@ export class Outbox {
     }
   }
 
+  /**
+   * A new channel's reservation reaches the record beside the database within a second: channels
+   * first seen together (a component's first report) then share one file write instead of one each.
+   * The database itself holds the reservation at once; the record only matters if it is lost.
+   */
+  private sidecarSoon(): void {
+    if (this.sidecarTimer) return;
+    this.sidecarTimer = setTimeout(() => {
+      this.sidecarTimer = undefined;
+      if (!this.closed) this.writeSidecar();
+    }, SIDECAR_DELAY_MS);
+    this.sidecarTimer.unref();
+  }
+
   /** The reservation record beside the database, for when the database itself is lost. */
   private writeSidecar(): void {
+    if (this.sidecarTimer) {
+      clearTimeout(this.sidecarTimer);
+      this.sidecarTimer = undefined;
+    }
     const body = JSON.stringify({ streams: [...this.streamsById.values()].map((s) => ({ component: s.info.component, channel: s.info.channel, seq: s.seq, reserved: s.reserved })) });
     const tmp = `${this.sidecar}.tmp`;
     try {
@@ -619,14 +641,22 @@ export class Outbox {
     let s = this.streamsByKey.get(k);
     if (!s) {
       // Rare (first sample of a channel ever): insert the stream row at once to get its id.
+      // The row and its first reservation in one FULL commit (one fsync, not two: bench/disk-writes
+      // caught three channels first seen while the broker was down costing more than the backlog).
       let id: number;
       try {
-        id = Number(this.db.prepare('INSERT INTO streams (component, channel, seq, reserved) VALUES (?, ?, 0, 0)').run(component, channel).lastInsertRowid);
+        this.db.pragma('synchronous = FULL');
+        try {
+          id = Number(this.db.prepare('INSERT INTO streams (component, channel, seq, reserved) VALUES (?, ?, 0, ?)').run(component, channel, this.reserveBlock).lastInsertRowid);
+        } finally {
+          this.db.pragma(`synchronous = ${this.syncMode}`);
+        }
       } catch (err) {
         this.storageFailed(err);
         return undefined;
       }
-      s = { info: { id, component, channel }, seq: 0, reserved: 0, skip: undefined, held: [], lastStoredId: 0 };
+      s = { info: { id, component, channel }, seq: 0, reserved: this.reserveBlock, skip: undefined, held: [], lastStoredId: 0 };
+      this.sidecarSoon();
       this.streamsByKey.set(k, s);
       this.streamsById.set(id, s);
     }
