@@ -8,7 +8,6 @@ import type { SimBoard } from '../drivers/sim-board.js';
 import { parseScenario, runScenario } from '../drivers/sim-scenario.js';
 import { createAudit, type Audit } from '../drivers/pipeline/audit.js';
 import { Metrics } from '../drivers/pipeline/metrics.js';
-import { parsePolicy, type Policy } from '../drivers/policy/policy.js';
 import { Engine, type PreparedComponent } from '../runtime/engine.js';
 import { BuildWorker } from '../runtime/build/build-worker.js';
 import { GatewayError } from '../runtime/errors.js';
@@ -84,7 +83,6 @@ export class Gateway {
   /** Refusals of inbound traffic (commands, junk OTA envelopes): counted, logged a few lines per window. */
   readonly refusals: ThrottledLog;
   private link: LinkWatch | undefined;
-  private policy!: Policy;
   private dataDirLock: DataDirLock | undefined;
   private systemd: SystemdService | undefined;
   private commands: CommandsExtension | undefined;
@@ -118,7 +116,6 @@ export class Gateway {
     const { lock, tookOver } = await DataDirLock.acquire(dataDir);
     this.dataDirLock = lock;
     if (tookOver) this.log.warn({ lock: lock.path, previous: tookOver.owner }, `took over the data directory lock: ${tookOver.why} (the last gateway did not stop cleanly)`);
-    this.policy = parsePolicy(config.policy);
 
     // 1. Everything that can be refused is checked before a device or the broker is touched.
     const manifests = config.components.map((c) => c.manifest);
@@ -126,7 +123,7 @@ export class Gateway {
     for (const m of manifests) {
       if (names.has(m.name)) throw new GatewayError('INVALID_CONFIG', `config components: two components are named ${m.name}; give each a unique name`);
       names.add(m.name);
-      const violations = admission([m], { policy: this.policy }).policy;
+      const violations = admission([m], { policy: config.policy }).policy;
       if (violations.length) throw new GatewayError('CAPABILITY_DENIED', `${violations[0]}${violations.length > 1 ? ` (and ${violations.length - 1} more)` : ''}; grant it through policy.roles / policy.components or reduce the manifest`);
     }
     const conflicts = admission(manifests, {}).devices;
@@ -139,7 +136,7 @@ export class Gateway {
     // Settle interrupted OTA activations before choosing what to run: a version still `pending`
     // (the process died while activating it or in its probation) must not be the one started.
     const recovered = await store.recover();
-    const loaded = await loadComponents({ config, store, engine: this.engine, policy: this.policy, log: this.log });
+    const loaded = await loadComponents({ config, store, engine: this.engine, policy: config.policy, log: this.log });
 
     // Cache entries of older jco/instrumenter versions or torn writes are dead weight on an SD card.
     // A shared cache is not one gateway's to prune: what this one does not run, another may.
@@ -210,7 +207,7 @@ export class Gateway {
       },
       admit: (manifest) => {
         const others = [...this.services.values()].filter((s) => s.name !== manifest.name).map((s) => s.manifest);
-        return admissionProblems(admission([manifest], { policy: this.policy, board: this.board, alongside: others }));
+        return admissionProblems(admission([manifest], { policy: config.policy, board: this.board, alongside: others }));
       },
       prepare: (bytes, memoryMb) => this.engine.prepare(bytes, { memoryMb }),
       storage: this.storage,

@@ -4,7 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { clip } from '../../runtime/echo.js';
 import { GatewayError } from '../../runtime/errors.js';
 import { parseManifest, type Manifest } from '../../runtime/manifest.js';
-import { parsePolicy as parseDriverPolicy } from '../../drivers/policy/policy.js';
+import { parsePolicy as parseDriverPolicy, type Policy } from '../../drivers/policy/policy.js';
 import { bytes, integer, isObj, join, list, listed, mapping, millis, oneOf, Problems, show, string, type Obj } from './check.js';
 import { parseHomeAssistantConfig, parseMetricsConfig } from '../extensions/config.js';
 import { parseUiConfig } from '../extensions/ui/config.js';
@@ -115,7 +115,7 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const mqtt = parseMqtt(p, r.mqtt, env, mustExist);
   const board = parseBoard(p, r.board);
   const ota = parseOta(p, r.ota, mustExist);
-  const policy = parsePolicy(p, r.policy);
+  const policyKey = parsePolicy(p, r.policy);
   const rateLimits = parseRateLimitsKey(p, r['rate-limits']);
   const components = parseComponents(p, r.components, path, mustExist);
   const telemetry = parseTelemetry(p, r.telemetry);
@@ -128,9 +128,9 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   const commands = parseCommands(p, r.commands);
 
   // Cross-checks: only meaningful once each part is valid on its own.
-  for (const [name, roles] of Object.entries(policy.components)) {
+  for (const [name, roles] of Object.entries(policyKey.components)) {
     roles.forEach((role, i) => {
-      if (!Object.hasOwn(policy.roles, role)) p.add(join(join('policy.components', name), i), `role ${show(role)} is not defined`, `define it under policy.roles or use one of: ${listed(Object.keys(policy.roles))}`);
+      if (!policyKey.roleNames.includes(role)) p.add(join(join('policy.components', name), i), `role ${show(role)} is not defined`, `define it under policy.roles or use one of: ${listed(policyKey.roleNames)}`);
     });
   }
   const seen = new Map<string, number>();
@@ -144,6 +144,9 @@ export function parseConfig(raw: unknown, options: ParseOptions): GatewayConfig 
   }
 
   if (p.count > 0) throw new ConfigError(p.lines);
+  // No problems, so the driver parsed the role bodies (parsed is set); the role lists were checked
+  // above, so they join it as they are. This is the gateway's one Policy: nothing parses it again.
+  const policy: Policy = { ...policyKey.parsed!, components: new Map(Object.entries(policyKey.components)) };
   return { file: options.file, gateway: { id, dataDir, groups }, mqtt, board, ota, policy, rateLimits, components, telemetry, storage, log, commands, metrics, homeassistant, ui };
 }
 
@@ -262,7 +265,18 @@ function parseOta(p: Problems, v: unknown, mustExist: MustExist): OtaConfig {
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
-function parsePolicy(p: Problems, v: unknown): GatewayConfig['policy'] {
+/**
+ * The `policy` key as checked here: the role names it defines and each component's role list (for
+ * parseConfig's cross-check), and the driver's parse of the role bodies and default limits
+ * (undefined when the key already has problems).
+ */
+interface PolicyKey {
+  roleNames: string[];
+  components: Record<string, string[]>;
+  parsed: Policy | undefined;
+}
+
+function parsePolicy(p: Problems, v: unknown): PolicyKey {
   const start = p.count;
   const pol = mapping(p, v, 'policy', ['roles', 'components', 'default-limits'], 'write e.g. { roles: {…}, components: { thermo: [climate] } }') ?? {};
   const roles: Record<string, unknown> = {};
@@ -284,19 +298,20 @@ function parsePolicy(p: Problems, v: unknown): GatewayConfig['policy'] {
       components[name] = list(p, arr, at, 'write it as [role-a, role-b]').map((x, i) => string(p, x, join(at, i), ''));
     }
   }
-  const policy: GatewayConfig['policy'] = { roles, components };
-  if (pol['default-limits'] !== undefined && pol['default-limits'] !== null) policy['default-limits'] = pol['default-limits'];
-  // The role bodies are interpreted by the driver layer; parse them here too, so a bad role or
-  // limit fails config validation (one line) instead of the gateway's start. Role references are
+  const body: Record<string, unknown> = { roles, components: {} };
+  if (pol['default-limits'] !== undefined && pol['default-limits'] !== null) body['default-limits'] = pol['default-limits'];
+  // The role bodies are interpreted by the driver layer, parsed here (the only call), so a bad role
+  // or limit fails config validation (one line) instead of the gateway's start. Role references are
   // checked by parseConfig's cross-check, so they are left out here (no line twice).
+  let parsed: Policy | undefined;
   if (p.count === start) {
     try {
-      parseDriverPolicy({ ...policy, components: {} });
+      parsed = parseDriverPolicy(body);
     } catch (err) {
       p.lines.push((err as Error).message);
     }
   }
-  return policy;
+  return { roleNames: Object.keys(roles), components, parsed };
 }
 
 /** `rate-limits` (docs/drivers.md): per-class token buckets for host calls; the driver layer parses the body. */

@@ -1,3 +1,4 @@
+import type { Policy } from '../../drivers/policy/policy.js';
 import type { RateLimits } from '../../drivers/pipeline/rate-limit.js';
 import type { LogLevel } from '../../runtime/host-api-types.js';
 import type { Manifest } from '../../runtime/manifest.js';
@@ -16,8 +17,8 @@ export interface GatewayConfig {
   mqtt: MqttConfig;
   board: BoardConfig;
   ota: OtaConfig;
-  /** The capability ceiling, kept as data: the driver layer interprets the role bodies. */
-  policy: { roles: Record<string, unknown>; components: Record<string, string[]>; 'default-limits'?: unknown };
+  /** The capability ceiling, parsed once here by the driver layer (drivers/policy/policy.ts); the gateway uses this object. */
+  policy: Policy;
   /** `rate-limits`: host-call token buckets per operation class over the defaults (docs/drivers.md). */
   rateLimits: RateLimits;
   components: ComponentConfig[];

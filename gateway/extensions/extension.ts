@@ -95,4 +95,5 @@ export interface ComponentSnapshot {
   hostCalls: MetricsSnapshot | undefined;
 }
 
-export type DeepReadonly<T> = T extends (infer U)[] ? ReadonlyArray<DeepReadonly<U>> : T extends Uint8Array ? T : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+// Maps (config.policy's roles and components) stay Maps an extension can read, not a mapped type of their methods.
+export type DeepReadonly<T> = T extends (infer U)[] ? ReadonlyArray<DeepReadonly<U>> : T extends Uint8Array ? T : T extends ReadonlyMap<infer K, infer V> ? ReadonlyMap<K, DeepReadonly<V>> : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;

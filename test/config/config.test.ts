@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseConfig } from '../../gateway/config/index.js';
+import { parsePolicy } from '../../drivers/policy/policy.js';
 
 let dir: string;
 const noEnv = {};
@@ -58,7 +59,10 @@ components:
     expect(c.board).toEqual({ kind: 'sim', options: {} });
     expect(c.ota).toMatchObject({ trustedKeys: [join(dir, 'keys/ota.pub')], threshold: 1, maxArtifactBytes: 33554432 });
     expect(c.ota.probationMs).toBeGreaterThan(0);
-    expect(c.policy).toEqual({ roles: { climate: { gpio: { read: [17], write: [22] }, telemetry: ['*'] } }, components: { thermo: ['climate'] } });
+    // The loader hands out the driver's parsed Policy (roles as parts), not the raw mapping.
+    expect([...c.policy.roles.keys()]).toEqual(['climate']);
+    expect(c.policy.roles.get('climate')!.parts.get('telemetry')).toBeDefined();
+    expect(c.policy.components).toEqual(new Map([['thermo', ['climate']]]));
     expect(c.components).toHaveLength(2);
     expect(c.components[0]!.source).toBe(join(dir, 'components/thermo.wasm'));
     expect(c.components[0]!.manifestPath).toBe(join(dir, 'components/thermo.yaml'));
@@ -160,6 +164,19 @@ components:
       }
     });
   }
+
+  it('a bad role fails config validation with the driver parser\'s own line, once', () => {
+    const policy = { roles: { climate: { gpio: { write: ['twenty-two'] } } }, components: { thermo: ['climate'] } };
+    const driverLine = (() => {
+      try {
+        parsePolicy(policy);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error('expected the driver to refuse the role');
+    })();
+    expect(problems({ policy })).toEqual([driverLine]);
+  });
 
   it('takes rate-limits (docs/drivers.md) over the defaults, off included', () => {
     const c = parseConfig({ 'rate-limits': { gpio: { rate: 1000, burst: 2000 }, log: 'off' } }, { baseDir: dir, env: noEnv, hostname: 'gw' });

@@ -69,13 +69,13 @@ describe('names that exist on Object.prototype are ordinary names', () => {
       // only the missing component file may be reported
       expect((err as ConfigError).problems.filter((l) => !/c\.wasm/.test(l))).toEqual([]);
     }
-    expect(Object.keys(parsePolicyOf(raw))).toContain('__proto__');
+    expect([...parsePolicyOf(raw).keys()]).toContain('__proto__');
     expect(Object.keys(parseManifest({ name: 'a', version: '1.0.0', ...manifest }).capabilities.config)).toEqual(['__proto__']);
-    if (cfg) expect(Object.keys(cfg.policy.roles)).toEqual(['__proto__']);
+    if (cfg) expect([...cfg.policy.roles.keys()]).toEqual(['__proto__']);
   });
 });
 
 /** The config loader's view of the policy roles (parseConfig with only a policy and no components). */
-function parsePolicyOf(policy: unknown): Record<string, unknown> {
+function parsePolicyOf(policy: unknown): ReadonlyMap<string, unknown> {
   return parseConfig({ board: 'sim', policy }, { baseDir: __dirname, env: {}, hostname: 'fuzz' }).policy.roles;
 }

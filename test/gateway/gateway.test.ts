@@ -194,6 +194,18 @@ describe('gateway startup refusals', () => {
     }
   });
 
+  it('judges by the Policy object the config loader parsed (no second parse at start)', async () => {
+    const cfg = config([{ source: join(dir, 'sensor.wasm'), manifest: { name: 'sensor', version: '1.0.0', capabilities: { telemetry: ['temperature'] } } }], POLICY, { gateway: { id: 'gw-policy', 'data-dir': join(dir, 'var-policy') } });
+    // The file grants sensor its role; only the loaded object says otherwise. A gateway that parsed
+    // the policy again would start; one that uses the loader's object refuses.
+    cfg.policy.components.delete('sensor');
+    const g = new Gateway({ config: cfg });
+    const err = await g.start().then(() => undefined, (e: unknown) => e);
+    await g.stop();
+    expect((err as GatewayError).code).toBe('CAPABILITY_DENIED');
+    expect((err as GatewayError).message).toContain('policy.components has no entry for sensor');
+  });
+
   it('refuses a manifest asking more than its roles allow, in one line, before touching devices', async () => {
     const sensor = join(dir, 'sensor.wasm');
     const g = new Gateway({

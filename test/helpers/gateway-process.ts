@@ -1,6 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
 import { BIN } from './cli.js';
-import { until } from './mosquitto.js';
+import { Mosquitto, until } from './mosquitto.js';
+import { Recorder } from './subscriber.js';
 
 /**
  * `airssys start` as a real child process (from source), its stdout (pino JSON lines) and stderr
@@ -51,6 +56,64 @@ export class GatewayProcess {
 
   kill(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+
+  /** SIGKILL (a power cut, as far as the data dir can tell) and wait for the process to be gone. */
+  async sigkill(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.kill();
+    await exited;
+  }
+}
+
+/**
+ * One gateway process a test file starts, stops and starts again (restart tests): a temporary
+ * folder holding `gateway.yaml` and the data dir `var/`, its own Mosquitto, and a recorder of
+ * everything under `airssys/gw/<id>/#` that lives across the restarts. `open()` in beforeAll,
+ * `dispose()` in afterAll.
+ */
+export class GatewayFixture {
+  dir = '';
+  broker!: Mosquitto;
+  rec!: Recorder;
+  /** The process of the last `run()`. */
+  gw: GatewayProcess | undefined;
+
+  constructor(readonly id: string, private readonly o: { startTimeoutMs: number } = { startTimeoutMs: 90_000 }) {}
+
+  get config(): string {
+    return join(this.dir, 'gateway.yaml');
+  }
+  get dataDir(): string {
+    return join(this.dir, 'var');
+  }
+
+  async open(): Promise<this> {
+    this.dir = await mkdtemp(join(tmpdir(), `airssys-${this.id}-`));
+    this.broker = await new Mosquitto().start();
+    this.rec = await new Recorder(this.broker.url, `airssys/gw/${this.id}/#`).start();
+    return this;
+  }
+
+  /** Writes `gateway.yaml`: this gateway's id, data dir and broker, and the rest as given. */
+  async writeConfig(rest: Record<string, unknown>): Promise<void> {
+    await writeFile(this.config, toYaml({ gateway: { id: this.id, 'data-dir': this.dataDir }, mqtt: { url: this.broker.url }, ...rest }));
+  }
+
+  /** Starts the gateway on `gateway.yaml` and waits until it says it is running. */
+  async run(): Promise<GatewayProcess> {
+    this.gw = new GatewayProcess(this.config, this.id);
+    await this.gw.running(this.o.startTimeoutMs);
+    return this.gw;
+  }
+
+  async dispose(): Promise<void> {
+    await this.gw?.stop();
+    this.gw?.kill();
+    await this.rec?.stop();
+    await this.broker?.dispose();
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
   }
 }
 

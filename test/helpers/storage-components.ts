@@ -17,6 +17,29 @@ const T = strings(STORAGE_STRINGS);
 const str = (n: keyof typeof STORAGE_STRINGS) => `i32.const ${T.ptr(n)} i32.const ${T.len(n)}`;
 const publish = (n: keyof typeof STORAGE_STRINGS, value: string) => `${str(n)} ${value} i32.const 32 call $publish`;
 
+/**
+ * WAT (an export's body, after its locals): adds `step` to the 4-byte little-endian counter under
+ * storage key `count` (absent or unreadable = 0) and sets it. Leaves the new value in `$n` (the
+ * caller declares `(local $n i32)`) and set's result at 16 (tag u8: 0 ok, else the host-error case
+ * at 20); uses 16..31 and 64..67. `key` pushes the key's ptr and len from the caller's string table.
+ * Shared with the OTA tests' `meter` 0.2.0 build (test/ota-e2e/storage-meter.ts).
+ */
+export function countStepWat(key: string, step: number): string {
+  return `
+      ;; get("count") → [tag @16, some @20, ptr @24, len @28]
+      ${key} i32.const 16 call $storage_get
+      i32.const 16 i32.load8_u i32.eqz
+      if
+        i32.const 20 i32.load8_u
+        if
+          i32.const 24 i32.load i32.load local.set $n
+        end
+      end
+      local.get $n i32.const ${step} i32.add local.set $n
+      i32.const 64 local.get $n i32.store
+      ${key} i32.const 64 i32.const 4 i32.const 16 call $storage_set`;
+}
+
 export function storageCounterWat(): string {
   return sensorWatV2({
     v2: ['storage'],
@@ -32,18 +55,7 @@ export function storageCounterWat(): string {
       ${OK}`,
     onTick: `
       (local $n i32)
-      ;; get("count") → [tag @16, some @20, ptr @24, len @28]
-      ${str('count')} i32.const 16 call $storage_get
-      i32.const 16 i32.load8_u i32.eqz
-      if
-        i32.const 20 i32.load8_u
-        if
-          i32.const 24 i32.load i32.load local.set $n
-        end
-      end
-      local.get $n i32.const 1 i32.add local.set $n
-      i32.const 64 local.get $n i32.store
-      ${str('count')} i32.const 64 i32.const 4 i32.const 16 call $storage_set
+      ${countStepWat(str('count'), 1)}
       i32.const 16 i32.load8_u
       if
         ${publish('err', 'i32.const 20 i32.load8_u f64.convert_i32_u f64.const 100 f64.add')}

@@ -102,13 +102,6 @@ function start(run: Run, env: NodeJS.ProcessEnv = {}): GatewayProcess {
   return g;
 }
 
-async function sigkill(g: GatewayProcess): Promise<void> {
-  if (g.child.exitCode !== null || g.child.signalCode !== null) return;
-  const exited = new Promise((r) => g.child.once('exit', r));
-  g.kill();
-  await exited;
-}
-
 const values = (run: Run, channel: string) => run.telemetry.json(`/${channel}`).map((m) => m.body.value as number);
 
 /** `airssys storage get meter count --json` as an operator runs it; the counter, or the exit code and stderr. */
@@ -135,6 +128,17 @@ async function settlesOn(run: Run, marker: number, n = 10): Promise<void> {
     const tail = run.watch.samples.slice(-n);
     return tail.length === n && tail.every((s) => s.value === marker);
   }, 20_000, `${n} samples in a row from marker ${marker}; last: ${JSON.stringify(run.watch.samples.slice(-3))}`);
+}
+
+/**
+ * After a rollback of a release that started on a bucket of 41: the swap-time bucket was written back
+ * at once and the set-aside copy is gone; a clean stop leaves it at 41.
+ */
+async function expectSwapTimeBucket(run: Run, g: GatewayProcess): Promise<void> {
+  expect((await storedCount(run)).count).toBe(41);
+  expect(existsSync(join(run.dataDir, 'storage', `${COMPONENT}.at-swap.json`))).toBe(false);
+  expect(await g.stop()).toBe(0);
+  expect((await storedCount(run)).count).toBe(41);
 }
 
 describe('OTA from a 0.1.0 build to a 0.2.0 build (i2c and storage) and back', () => {
@@ -192,11 +196,7 @@ describe('OTA from a 0.1.0 build to a 0.2.0 build (i2c and storage) and back', (
       // The 0.2.0 build did write: it counted on from 41 in steps of 1000 before it crashed.
       expect(values(run, 'count')[0]).toBe(1041);
       expect(values(run, 'count').length).toBeGreaterThanOrEqual(10);
-      // The rollback wrote the swap-time bucket at once, and the set-aside copy is gone.
-      expect((await storedCount(run)).count).toBe(41);
-      expect(existsSync(join(run.dataDir, 'storage', `${COMPONENT}.at-swap.json`))).toBe(false);
-      expect(await g.stop()).toBe(0);
-      expect((await storedCount(run)).count).toBe(41);
+      await expectSwapTimeBucket(run, g);
     } finally {
       await dispose(run);
     }
@@ -212,10 +212,7 @@ describe('OTA from a 0.1.0 build to a 0.2.0 build (i2c and storage) and back', (
       expect(await run.watch.final(sha, 0, 60_000)).toMatchObject({ phase: 'rolled-back', version: '2.0.0', reason: 'crashed-in-probation' });
       expect(values(run, 'count')[0]).toBe(1041);
       await until(() => run.watch.states.at(-1)?.state === 'stopped', 10_000, `retained state stopped; saw ${JSON.stringify(run.watch.states.slice(-2))}`);
-      expect((await storedCount(run)).count).toBe(41);
-      expect(existsSync(join(run.dataDir, 'storage', `${COMPONENT}.at-swap.json`))).toBe(false);
-      expect(await g.stop()).toBe(0);
-      expect((await storedCount(run)).count).toBe(41);
+      await expectSwapTimeBucket(run, g);
     } finally {
       await dispose(run);
     }
@@ -239,7 +236,7 @@ describe('OTA from a 0.1.0 build to a 0.2.0 build (i2c and storage) and back', (
       expect(atSwap).toBeGreaterThanOrEqual(5);
       // 2.0.0 serves and its writes reach the disk before the power goes.
       await countOnDisk(run, (n) => n >= atSwap + 3000, `at least ${atSwap + 3000} (2.0.0's writes flushed)`);
-      await sigkill(g1);
+      await g1.sigkill();
       expect((await storedCount(run, '--at-swap')).count).toBe(atSwap);
 
       const restartAt = run.watch.statuses.length;

@@ -1,6 +1,7 @@
 import { buildWat } from '../../runtime/build/wat.js';
 import { OK, strings } from '../helpers/sensor-wat.js';
 import { sensorWatV2 } from '../helpers/sensor-wat-v2.js';
+import { countStepWat } from '../helpers/storage-components.js';
 import { CHANNEL, COMPONENT, TICK_MS } from './helpers.js';
 
 /**
@@ -42,18 +43,7 @@ export function meterV2Wat(o: MeterV2Options): string {
       else
         ${publish('chip', 'i32.const 20 i32.load i32.load8_u f64.convert_i32_u')}
       end
-      ;; storage.get("count") → [tag @16, some @20, ptr @24, len @28]
-      ${str('count')} i32.const 16 call $storage_get
-      i32.const 16 i32.load8_u i32.eqz
-      if
-        i32.const 20 i32.load8_u
-        if
-          i32.const 24 i32.load i32.load local.set $n
-        end
-      end
-      local.get $n i32.const ${o.step} i32.add local.set $n
-      i32.const 64 local.get $n i32.store
-      ${str('count')} i32.const 64 i32.const 4 i32.const 16 call $storage_set
+      ${countStepWat(str('count'), o.step)}
       i32.const 16 i32.load8_u
       if
         ${publishErr}

@@ -1,15 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAssemblyScript } from '../../sdk/build.js';
-import { Mosquitto, until } from '../helpers/mosquitto.js';
-import { Recorder } from '../helpers/subscriber.js';
-import { GatewayProcess } from '../helpers/gateway-process.js';
+import { until } from '../helpers/mosquitto.js';
+import { GatewayFixture } from '../helpers/gateway-process.js';
 
 /**
  * The two 0.2.0 SDK examples in the real gateway process (`airssys start`), on the simulated board
@@ -20,18 +18,13 @@ import { GatewayProcess } from '../helpers/gateway-process.js';
  */
 const ID = 'gw-examples-v2';
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
-let dir: string;
-let broker: Mosquitto;
-let rec: Recorder;
-let gw: GatewayProcess | undefined;
+const fx = new GatewayFixture(ID, { startTimeoutMs: 120_000 });
 
-const values = (component: string, channel: string) => rec.json(`/telemetry/${component}/${channel}`).map((m) => m.body.value as number);
-const dailies = () => rec.json('/telemetry/weather-station/daily').map((m) => m.body.json as { temperature: { min: number; max: number }; pressure: { min: number; max: number } });
+const values = (component: string, channel: string) => fx.rec.json(`/telemetry/${component}/${channel}`).map((m) => m.body.value as number);
+const dailies = () => fx.rec.json('/telemetry/weather-station/daily').map((m) => m.body.json as { temperature: { min: number; max: number }; pressure: { min: number; max: number } });
 
 async function writeConfig(temperatureC: number): Promise<void> {
-  const config = {
-    gateway: { id: ID, 'data-dir': join(dir, 'var') },
-    mqtt: { url: broker.url },
+  await fx.writeConfig({
     board: {
       kind: 'sim',
       options: {
@@ -49,15 +42,13 @@ async function writeConfig(temperatureC: number): Promise<void> {
       },
       components: { 'weather-station': ['weather'], 'soil-probe': ['soil'] },
     },
-    components: ['weather-station', 'soil-probe'].map((n) => ({ source: join(dir, `${n}.wasm`), manifest: join(dir, `${n}.yaml`) })),
+    components: ['weather-station', 'soil-probe'].map((n) => ({ source: join(fx.dir, `${n}.wasm`), manifest: join(fx.dir, `${n}.yaml`) })),
     log: { level: 'info' },
-  };
-  await writeFile(join(dir, 'gateway.yaml'), toYaml(config));
+  });
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'airssys-examples-v2-'));
-  broker = await new Mosquitto().start();
+  const dir = (await fx.open()).dir;
   for (const name of ['weather-station', 'soil-probe']) {
     await writeFile(join(dir, `${name}.wasm`), await buildAssemblyScript(here(`../../examples/${name}/${name}.ts`)));
     // The examples' own manifests, ticking faster so the test does not wait minutes.
@@ -70,25 +61,12 @@ beforeAll(async () => {
     }
     await writeFile(join(dir, `${name}.yaml`), toYaml(manifest));
   }
-  rec = await new Recorder(broker.url, `airssys/gw/${ID}/#`).start();
 }, 300_000);
 
-afterAll(async () => {
-  await gw?.stop();
-  gw?.kill();
-  await rec?.stop();
-  await broker?.dispose();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
-
-async function run(): Promise<GatewayProcess> {
-  gw = new GatewayProcess(join(dir, 'gateway.yaml'), ID);
-  await gw.running(120_000);
-  return gw;
-}
+afterAll(() => fx.dispose());
 
 async function command(topic: string, payload: string): Promise<void> {
-  const c = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  const c = await mqtt.connectAsync(fx.broker.url, { reconnectPeriod: 0 });
   try {
     await c.publishAsync(`airssys/gw/${ID}/cmd/${topic}`, payload, { qos: 1 });
   } finally {
@@ -99,7 +77,7 @@ async function command(topic: string, payload: string): Promise<void> {
 describe('weather-station and soil-probe in the gateway process', () => {
   it('publish the simulated BME280 and MCP3008 readings; a command calibrates the probe', async () => {
     await writeConfig(23.45);
-    await run();
+    await fx.run();
     await until(() => values('weather-station', 'humidity').length >= 2 && values('soil-probe', 'moisture').length >= 1, 60_000, 'weather and soil telemetry');
     expect(Math.abs(values('weather-station', 'temperature').at(-1)! - 23.45)).toBeLessThanOrEqual(0.01);
     expect(Math.abs(values('weather-station', 'pressure').at(-1)! - 98_765)).toBeLessThanOrEqual(1);
@@ -111,13 +89,13 @@ describe('weather-station and soil-probe in the gateway process', () => {
     await command('soil-probe/calibrate', 'dry=900');
     await command('soil-probe/calibrate', 'wet=500');
     await until(() => values('soil-probe', 'moisture').at(-1) === 65, 30_000, 'moisture from the new calibration'); // (900-640)/(900-500)
-    expect(gw!.matching(/calibration wet = 500/).length).toBe(1);
+    expect(fx.gw!.matching(/calibration wet = 500/).length).toBe(1);
   }, 400_000);
 
   it('the day\'s extremes and the calibration survive a gateway restart', async () => {
-    expect(await gw!.stop()).toBe(0);
-    for (const n of ['weather-station', 'soil-probe']) expect(existsSync(join(dir, 'var', 'storage', `${n}.json`))).toBe(true);
-    const soil = JSON.parse(readFileSync(join(dir, 'var', 'storage', 'soil-probe.json'), 'utf8')) as { entries: Record<string, string> };
+    expect(await fx.gw!.stop()).toBe(0);
+    for (const n of ['weather-station', 'soil-probe']) expect(existsSync(join(fx.dataDir, 'storage', `${n}.json`))).toBe(true);
+    const soil = JSON.parse(readFileSync(join(fx.dataDir, 'storage', 'soil-probe.json'), 'utf8')) as { entries: Record<string, string> };
     expect(Buffer.from(soil.entries.dry!, 'base64').readDoubleLE(0)).toBe(900);
 
     // The weather warms up while the gateway is down: after the restart today's minimum is still
@@ -125,7 +103,7 @@ describe('weather-station and soil-probe in the gateway process', () => {
     await writeConfig(26.1);
     const seenDaily = dailies().length;
     const seenMoisture = values('soil-probe', 'moisture').length;
-    await run();
+    await fx.run();
     await until(() => dailies().length > seenDaily && values('soil-probe', 'moisture').length > seenMoisture, 60_000, 'telemetry after the restart');
     expect(dailies()[seenDaily]!.temperature).toEqual({ min: 23.45, max: 26.1 });
     expect(values('soil-probe', 'moisture')[seenMoisture]).toBe(65); // not 50: the calibration came back

@@ -79,7 +79,7 @@ async function target(args: ReturnType<typeof parseVerbArgs>): Promise<Target> {
   const { loadConfig } = await import('../../config/index.js');
   const file = flagString(args, 'config') ?? 'config/gateway.yaml';
   const config = loadConfig(file);
-  const known = [...new Set([...config.components.map((c) => c.manifest.name), ...Object.keys(config.policy.components)])];
+  const known = [...new Set([...config.components.map((c) => c.manifest.name), ...config.policy.components.keys()])];
   return { dataDir: config.gateway.dataDir, source: `gateway.data-dir in ${file}`, known };
 }
 

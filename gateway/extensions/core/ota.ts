@@ -85,7 +85,7 @@ export class OtaExtension implements Extension {
       recovered: this.opts.recovered,
       onStatus: (component, status) => this.opts.onStatus(component, status),
       // Config and policy name the components this gateway is meant to have (store and running ones the updater knows).
-      isKnown: (name) => config.components.some((c) => c.manifest.name === name) || name in config.policy.components,
+      isKnown: (name) => config.components.some((c) => c.manifest.name === name) || config.policy.components.has(name),
       logRefused: (kind, _component, message) => refusals.note(kind, 'warn', { source: 'ota' }, message),
       log: (level, message) => log[level]({ source: 'ota' }, message),
     });
