@@ -61,6 +61,14 @@ export interface MqttConnectionOptions {
   names?: { url: string; credentials: string };
 }
 
+/**
+ * The longest pause between two requests for a refused subscription. NATS refuses for as long as
+ * JetStream takes to re-elect after a node died (20–60 s here), and a filter granted late delays
+ * the gateway's retained OTA envelope by up to this much; one SUBSCRIBE per 10 s is nothing for a
+ * broker whose ACL refuses it for good.
+ */
+const SUBSCRIBE_RETRY_MAX_MS = 10_000;
+
 export class NotConnectedError extends Error {
   constructor() {
     super('not connected to the broker');
@@ -433,8 +441,9 @@ export class MqttConnection extends EventEmitter {
   /**
    * A SUBACK that refuses a filter (0x80): NATS does so while its JetStream re-elects after a node
    * died, and an ACL may do so for good. Running on without the subscription would leave the gateway
-   * deaf to commands or OTA on a live session, so it is asked for again, with growing pauses (up to
-   * a minute), for as long as the session lasts; the refusal is reported once as an error.
+   * deaf to commands or OTA on a live session, so it is asked for again, with growing pauses (1 s
+   * doubling up to SUBSCRIBE_RETRY_MAX_MS), for as long as the session lasts; the refusal is reported
+   * once as an error.
    */
   private retrySubscriptions(client: MqttClient, gen: number, filters: string[], delayMs: number): void {
     this.report(new GatewayError('MQTT_SUBSCRIBE', `the broker at ${redact(this.url)} refused the subscription to ${filters.join(', ')}; retrying (check the broker's ACL for this user if it persists)`));
@@ -451,7 +460,7 @@ export class MqttConnection extends EventEmitter {
             return; // the session died; the reconnect subscribes everything again
           }
         }
-        if (still.length && gen === this.generation) this.retrySubscriptions(client, gen, still, Math.min(delayMs * 2, 60_000));
+        if (still.length && gen === this.generation) this.retrySubscriptions(client, gen, still, Math.min(delayMs * 2, SUBSCRIBE_RETRY_MAX_MS));
       })();
     }, delayMs);
     timer.unref?.();
