@@ -34,24 +34,26 @@ const lines = (s: string) => s.split('\n').filter(Boolean);
  * while after a node died: asked for again, as the gateway's own connection does.
  */
 async function retainedField(via: number, filter: string, field: string): Promise<Record<string, string>> {
-  const c = await mqtt.connectAsync(cluster.mqttUrl(via), { protocolVersion: 4, reconnectPeriod: 0 });
   const out: Record<string, string> = {};
-  c.on('message', (topic, payload) => {
-    if (payload.length) out[topic.split('/')[2]!] = String((JSON.parse(payload.toString()) as Record<string, unknown>)[field]);
-  });
   const deadline = Date.now() + 60_000;
   for (;;) {
+    let c: mqtt.MqttClient | undefined;
     try {
+      // allowRetries false: otherwise a CONNECT that times out leaves connectAsync pending forever.
+      c = await mqtt.connectAsync(cluster.mqttUrl(via), { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 }, false);
+      c.on('message', (topic, payload) => {
+        if (payload.length) out[topic.split('/')[2]!] = String((JSON.parse(payload.toString()) as Record<string, unknown>)[field]);
+      });
       await c.subscribeAsync(filter, { qos: 1 });
-      break;
+      await new Promise((r) => setTimeout(r, 1000));
+      await c.endAsync();
+      return out;
     } catch (err) {
+      c?.end(true);
       if (Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
-  await new Promise((r) => setTimeout(r, 1000));
-  await c.endAsync();
-  return out;
 }
 const componentVersions = (via: number) => retainedField(via, `airssys/gw/+/components/${COMPONENT}/state`, 'version');
 
@@ -110,7 +112,7 @@ describe('NATS cluster (MQTT 3.1.1 on JetStream)', () => {
     // Waves 1,50,100 over a-1 a-2 b-1 b-2 c-1 c-2: [a-1] [a-2 b-1] [b-2 c-1 c-2]. Node 2 (b-*) dies
     // as soon as wave 1 has committed, before the waves that hold its gateways are decided.
     const statuses: string[] = [];
-    const watch = await mqtt.connectAsync(cluster.mqttUrl(2), { protocolVersion: 4, reconnectPeriod: 0 });
+    const watch = await mqtt.connectAsync(cluster.mqttUrl(2), { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 }, false);
     watch.on('message', (topic, payload) => statuses.push(`${new Date().toISOString()} ${topic} ${payload.toString()}`));
     await watch.subscribeAsync(`airssys/gw/+/ota/${COMPONENT}/status`, { qos: 1 });
 

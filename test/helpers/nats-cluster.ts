@@ -89,7 +89,8 @@ export class NatsCluster {
       for (;;) {
         if (n.proc.exitCode !== null) throw new Error(`nats-server ${n.name} exited: ${n.log.slice(-2000)}`);
         try {
-          const c = await mqtt.connectAsync(this.mqttUrl(i), { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 3000, clientId: `ready-${n.name}` });
+          // allowRetries false: otherwise a CONNECT that times out leaves connectAsync pending forever.
+          const c = await mqtt.connectAsync(this.mqttUrl(i), { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 3000, clientId: `ready-${n.name}` }, false);
           await c.publishAsync(`airssys-test/ready/${n.name}`, 'ok', { qos: 1, retain: true });
           await c.endAsync();
           break;
