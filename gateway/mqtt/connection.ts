@@ -238,13 +238,21 @@ export class MqttConnection extends EventEmitter {
    * session subscribes it (a gateway whose broker node died mid-download must not give up the
    * download for that; the caller's own timeout bounds the wait). Without reconnects (the CLI) the
    * error is the caller's.
+   *
+   * A filter the broker refuses (SUBACK 0x80): `refused: 'retry'` (the default with reconnects on)
+   * resolves and asks for it again in the background (retrySubscriptions); `'reject'` (the default
+   * for the CLI, whose verbs report an ACL refusal and exit) rejects with MQTT.js's error.
    */
-  async subscribe(filter: string, options: { qos?: 0 | 1 | 2 } = {}): Promise<void> {
+  async subscribe(filter: string, options: { qos?: 0 | 1 | 2; refused?: 'retry' | 'reject' } = {}): Promise<void> {
     const qos = options.qos ?? 0;
     this.subs.set(filter, qos);
     const client = this.client;
     if (!this._connected || !client) return;
     const gen = this.generation;
+    if ((options.refused ?? (this.opts.retry === false ? 'reject' : 'retry')) === 'reject') {
+      await client.subscribeAsync(filter, { qos }); // MQTT.js rejects a refused filter
+      return;
+    }
     let granted: boolean;
     try {
       granted = await subscribeGranted(client, filter, qos);

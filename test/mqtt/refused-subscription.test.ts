@@ -79,5 +79,15 @@ describe('a refused subscription (SUBACK 0x80)', () => {
     refusals = 0;
     await conn.subscribe('ota/#', { qos: 1 }); // refused (1), retried
     await waitFor(() => refusals >= 3, 'a live subscription asked for again', 15_000);
-  }, 40_000);
+
+    // A CLI connection (no reconnects) is told, so a verb can report an ACL refusal and exit;
+    // it may ask for the gateway's behaviour (rollout's status subscription does).
+    const cli = new MqttConnection({ url, retry: false, clientId: 'refused-cli' });
+    conns.push(cli);
+    await cli.start();
+    refusals = 0;
+    await expect(cli.subscribe('ota/#', { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    await cli.subscribe('ota/#', { qos: 1, refused: 'retry' });
+    await waitFor(() => refusals >= 3, 'a CLI subscription asked for again', 15_000);
+  }, 60_000);
 });
