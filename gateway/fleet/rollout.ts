@@ -98,7 +98,9 @@ export async function runRollout(opts: RunOptions): Promise<RolloutState> {
 
   conn.on('message', onMessage);
   try {
-    await conn.subscribe(statusFilter, { qos: 1 });
+    // A broker cluster that lost a node refuses new subscriptions for a while (NATS: SUBACK 0x80
+    // until JetStream can back it): asked for again in the background rather than failing the rollout.
+    await conn.subscribe(statusFilter, { qos: 1, refused: 'retry' });
     // A resumed rollout must see what the gateways already reported before deciding whom to send to.
     const quiet = opts.quietMs ?? 300;
     const t0 = Date.now();

@@ -61,6 +61,14 @@ export interface MqttConnectionOptions {
   names?: { url: string; credentials: string };
 }
 
+/**
+ * The longest pause between two requests for a refused subscription. NATS refuses for as long as
+ * JetStream takes to re-elect after a node died (20–60 s here), and a filter granted late delays
+ * the gateway's retained OTA envelope by up to this much; one SUBSCRIBE per 10 s is nothing for a
+ * broker whose ACL refuses it for good.
+ */
+const SUBSCRIBE_RETRY_MAX_MS = 10_000;
+
 export class NotConnectedError extends Error {
   constructor() {
     super('not connected to the broker');
@@ -224,15 +232,36 @@ export class MqttConnection extends EventEmitter {
     });
   }
 
-  /** Subscribes now (resolves on SUBACK) and again after every reconnect. */
-  async subscribe(filter: string, options: { qos?: 0 | 1 | 2 } = {}): Promise<void> {
+  /**
+   * Subscribes now (resolves on SUBACK) and again after every reconnect. With reconnects on, a
+   * session that drops before its SUBACK is no failure: the filter stays registered and the next
+   * session subscribes it (a gateway whose broker node died mid-download must not give up the
+   * download for that; the caller's own timeout bounds the wait). Without reconnects (the CLI) the
+   * error is the caller's.
+   *
+   * A filter the broker refuses (SUBACK 0x80): `refused: 'retry'` (the default with reconnects on)
+   * resolves and asks for it again in the background (retrySubscriptions); `'reject'` (the default
+   * for the CLI, whose verbs report an ACL refusal and exit) rejects with MQTT.js's error.
+   */
+  async subscribe(filter: string, options: { qos?: 0 | 1 | 2; refused?: 'retry' | 'reject' } = {}): Promise<void> {
     const qos = options.qos ?? 0;
     this.subs.set(filter, qos);
     const client = this.client;
-    if (this._connected && client) {
-      const granted = await client.subscribeAsync(filter, { qos });
-      if (granted.some((g) => g.qos >= 128)) this.retrySubscriptions(client, this.generation, [filter], 1000);
+    if (!this._connected || !client) return;
+    const gen = this.generation;
+    if ((options.refused ?? (this.opts.retry === false ? 'reject' : 'retry')) === 'reject') {
+      await client.subscribeAsync(filter, { qos }); // MQTT.js rejects a refused filter
+      return;
     }
+    let granted: boolean;
+    try {
+      granted = await subscribeGranted(client, filter, qos);
+    } catch (err) {
+      const sessionGone = !this._connected || this.client !== client || gen !== this.generation;
+      if (sessionGone && this.opts.retry !== false && !this.stopped && this.subs.has(filter)) return;
+      throw err;
+    }
+    if (!granted) this.retrySubscriptions(client, gen, [filter], 1000);
   }
 
   async unsubscribe(filter: string): Promise<void> {
@@ -398,8 +427,7 @@ export class MqttConnection extends EventEmitter {
     try {
       const refused: string[] = [];
       for (const [filter, qos] of this.subs) {
-        const granted = await client.subscribeAsync(filter, { qos });
-        if (granted.some((g) => g.qos >= 128)) refused.push(filter);
+        if (!(await subscribeGranted(client, filter, qos))) refused.push(filter);
       }
       if (refused.length) this.retrySubscriptions(client, gen, refused, 1000);
       if (this.opts.birth) {
@@ -421,8 +449,9 @@ export class MqttConnection extends EventEmitter {
   /**
    * A SUBACK that refuses a filter (0x80): NATS does so while its JetStream re-elects after a node
    * died, and an ACL may do so for good. Running on without the subscription would leave the gateway
-   * deaf to commands or OTA on a live session, so it is asked for again, with growing pauses (up to
-   * a minute), for as long as the session lasts; the refusal is reported once as an error.
+   * deaf to commands or OTA on a live session, so it is asked for again, with growing pauses (1 s
+   * doubling up to SUBSCRIBE_RETRY_MAX_MS), for as long as the session lasts; the refusal is reported
+   * once as an error.
    */
   private retrySubscriptions(client: MqttClient, gen: number, filters: string[], delayMs: number): void {
     this.report(new GatewayError('MQTT_SUBSCRIBE', `the broker at ${redact(this.url)} refused the subscription to ${filters.join(', ')}; retrying (check the broker's ACL for this user if it persists)`));
@@ -434,13 +463,12 @@ export class MqttConnection extends EventEmitter {
           const qos = this.subs.get(f);
           if (qos === undefined) continue;
           try {
-            const granted = await client.subscribeAsync(f, { qos });
-            if (granted.some((g) => g.qos >= 128)) still.push(f);
+            if (!(await subscribeGranted(client, f, qos))) still.push(f);
           } catch {
             return; // the session died; the reconnect subscribes everything again
           }
         }
-        if (still.length && gen === this.generation) this.retrySubscriptions(client, gen, still, Math.min(delayMs * 2, 60_000));
+        if (still.length && gen === this.generation) this.retrySubscriptions(client, gen, still, Math.min(delayMs * 2, SUBSCRIBE_RETRY_MAX_MS));
       })();
     }, delayMs);
     timer.unref?.();
@@ -473,6 +501,25 @@ export class MqttConnection extends EventEmitter {
     }
     if (code === 'ECONNRESET' || code === 'EPIPE') return new GatewayError('MQTT_UNREACHABLE', `the broker at ${url} dropped the connection (${code}); check ${urlName} (plain vs TLS port?)`);
     return new GatewayError('MQTT_ERROR', `MQTT connection to ${url} failed (${err.message.split('\n')[0]}); check the broker settings`);
+  }
+}
+
+/**
+ * SUBSCRIBE one filter: true when granted, false when the broker refused it (SUBACK 0x80 or an
+ * MQTT 5 reason >= 0x80). MQTT.js (5.x) rejects `subscribeAsync` for a refusal ("Subscribe error",
+ * the SUBACK as `packet`) instead of resolving with the granted codes, and a refusal is not a dead
+ * session: told apart here, so a refused filter is asked for again and the session's setup (the
+ * other filters, the birth, the `connect` event) goes on. Other errors (the session dropped, no
+ * SUBACK) are thrown.
+ */
+async function subscribeGranted(client: MqttClient, filter: string, qos: 0 | 1 | 2): Promise<boolean> {
+  try {
+    const granted = await client.subscribeAsync(filter, { qos });
+    return !granted.some((g) => g.qos >= 128);
+  } catch (err) {
+    const suback = (err as { packet?: { cmd?: string; granted?: unknown[] } }).packet;
+    if (suback?.cmd === 'suback' && suback.granted?.some((g) => typeof g === 'number' && g >= 128)) return false;
+    throw err;
   }
 }
 

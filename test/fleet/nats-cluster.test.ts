@@ -13,8 +13,10 @@ import { COMPONENT, fleetFixture, FleetSim, type FleetFixture } from './helpers.
  * Beyond one broker: the gateway, `push` and `rollout` on a three-node NATS cluster (JetStream,
  * MQTT 3.1.1 on every node, loopback ports). Two real gateways per node (one `fleet-sim` per node,
  * ids a-*, b-*, c-*), each with the other nodes as mqtt.fallback-urls; the CLI on node 1. Node 2
- * is killed (SIGKILL) in the middle of a rollout: the rollout still completes, and the gateways
- * that were on node 2 reconnect to another node and commit.
+ * is stopped (SIGTERM; NATS_STOP_SIGNAL=SIGKILL crashes it) in the middle of a rollout: the
+ * rollout still completes, the gateways that were on node 2 reconnect to another node and commit,
+ * and every gateway is online and on the new version afterwards. Debugging: NATS_KEEP_LOGS=DIR
+ * keeps the nodes', simulators' and rollout's output; NATS_DEBUG=1 (or trace) makes the nodes verbose.
  */
 let cluster: NatsCluster;
 let fx: FleetFixture;
@@ -26,18 +28,34 @@ const STOP_SIGNAL = (process.env.NATS_STOP_SIGNAL ?? 'SIGTERM') as NodeJS.Signal
 const ids = PREFIXES.flatMap((p) => Array.from({ length: PER_NODE }, (_, i) => `${p}-${i + 1}`));
 const lines = (s: string) => s.split('\n').filter(Boolean);
 
-/** The latest retained component state per gateway, read through node `via`. */
-async function componentVersions(via: number): Promise<Record<string, string>> {
-  const c = await mqtt.connectAsync(cluster.mqttUrl(via), { protocolVersion: 4, reconnectPeriod: 0 });
+/**
+ * One field of a retained JSON topic per gateway (`airssys/gw/<id>/…`), read through node `via`.
+ * NATS refuses a subscription (SUBACK 0x80) while JetStream cannot create its consumer yet, for a
+ * while after a node died: asked for again, as the gateway's own connection does.
+ */
+async function retainedField(via: number, filter: string, field: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  c.on('message', (topic, payload) => {
-    if (payload.length) out[topic.split('/')[2]!] = (JSON.parse(payload.toString()) as { version: string }).version;
-  });
-  await c.subscribeAsync(`airssys/gw/+/components/${COMPONENT}/state`, { qos: 1 });
-  await new Promise((r) => setTimeout(r, 1000));
-  await c.endAsync();
-  return out;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    let c: mqtt.MqttClient | undefined;
+    try {
+      // allowRetries false: otherwise a CONNECT that times out leaves connectAsync pending forever.
+      c = await mqtt.connectAsync(cluster.mqttUrl(via), { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 }, false);
+      c.on('message', (topic, payload) => {
+        if (payload.length) out[topic.split('/')[2]!] = String((JSON.parse(payload.toString()) as Record<string, unknown>)[field]);
+      });
+      await c.subscribeAsync(filter, { qos: 1 });
+      await new Promise((r) => setTimeout(r, 1000));
+      await c.endAsync();
+      return out;
+    } catch (err) {
+      c?.end(true);
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }
+const componentVersions = (via: number) => retainedField(via, `airssys/gw/+/components/${COMPONENT}/state`, 'version');
 
 beforeAll(async () => {
   cluster = await NatsCluster.start(3);
@@ -58,10 +76,20 @@ beforeAll(async () => {
       sims.push(await FleetSim.start(file, PER_NODE, { timeoutMs: 180_000 }));
     }),
   );
+  // A gateway is ready once its node acknowledged its birth; each other node learns the retained
+  // state through JetStream a little later (each node keeps its own copy of the retained messages,
+  // fed by a consumer). Wait until node 3 serves all six, so the tests below start from a settled cluster.
+  const deadline = Date.now() + 60_000;
+  while (Object.keys(await retainedField(2, 'airssys/gw/+/state', 'state')).length < ids.length) {
+    if (Date.now() > deadline) throw new Error('node 3 never served the retained states of all six gateways');
+  }
 }, 300_000);
 
 afterAll(async () => {
   for (const s of sims) await s.stop();
+  // NATS_KEEP_LOGS=DIR also keeps each simulator's stderr (the gateways' logs) beside the nodes' logs.
+  const keep = process.env.NATS_KEEP_LOGS;
+  if (keep) await Promise.all(sims.map((s, i) => writeFile(join(keep, `sim-${PREFIXES[i]}.log`), s.stderr)));
   await cluster?.dispose();
 }, 60_000);
 
@@ -79,15 +107,13 @@ describe('NATS cluster (MQTT 3.1.1 on JetStream)', () => {
     expect((await componentVersions(1))['c-1']).toBe('1.1.0');
   }, 180_000);
 
-  // Known to fail on this machine (docs/fleet.md, "NATS — tested"): after node 2 stops, JetStream on the
-  // two survivors times out consumer creation for a while and the wave's gateways get no envelope
-  // within the wave timeout. Run it with NATS_FAILOVER=1 (and NATS_STOP_SIGNAL=SIGKILL for a crash).
-  it.skipIf(!process.env.NATS_FAILOVER)('a rollout across all nodes completes although node 2 dies in its middle; no gateway is stranded', async () => {
+  // NATS_STOP_SIGNAL=SIGKILL crashes node 2 instead of stopping it (docs/fleet.md, "NATS — tested").
+  it('a rollout across all nodes completes although node 2 dies in its middle; no gateway is stranded', async () => {
     // Waves 1,50,100 over a-1 a-2 b-1 b-2 c-1 c-2: [a-1] [a-2 b-1] [b-2 c-1 c-2]. Node 2 (b-*) dies
     // as soon as wave 1 has committed, before the waves that hold its gateways are decided.
     const statuses: string[] = [];
-    const watch = await mqtt.connectAsync(cluster.mqttUrl(2), { protocolVersion: 4, reconnectPeriod: 0 });
-    watch.on('message', (topic, payload) => statuses.push(`${topic} ${payload.toString()}`));
+    const watch = await mqtt.connectAsync(cluster.mqttUrl(2), { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 }, false);
+    watch.on('message', (topic, payload) => statuses.push(`${new Date().toISOString()} ${topic} ${payload.toString()}`));
     await watch.subscribeAsync(`airssys/gw/+/ota/${COMPONENT}/status`, { qos: 1 });
 
     const t0 = Date.now();
@@ -101,13 +127,14 @@ describe('NATS cluster (MQTT 3.1.1 on JetStream)', () => {
     proc.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
 
-    await waitFor(() => statuses.some((s) => s.startsWith(`airssys/gw/a-1/ota/${COMPONENT}/status`) && s.includes('"1.3.0"') && s.includes('"committed"')), 'wave 1 (a-1) committed', 120_000);
+    await waitFor(() => statuses.some((s) => s.includes(` airssys/gw/a-1/ota/${COMPONENT}/status`) && s.includes('"1.3.0"') && s.includes('"committed"')), 'wave 1 (a-1) committed', 120_000);
     const killedAt = Date.now();
     await cluster.stop(1, STOP_SIGNAL);
 
     const code = await exited;
     const doneAt = Date.now();
     await watch.endAsync();
+    if (process.env.NATS_KEEP_LOGS) await writeFile(join(process.env.NATS_KEEP_LOGS, 'rollout.log'), `${stderr}\n${stdout}\n${statuses.join('\n')}\n`);
     if (code !== 0) {
       const st = await cliProcess(['rollout', 'status', /^rollout (\S+)/.exec(stdout)![1]!, '--broker', cluster.mqttUrl(0)]);
       expect(code, `${stderr}\n${stdout}\n${st.stdout}\n${statuses.filter((l) => /"(rejected|rolled-back)"/.test(l)).join('\n')}`).toBe(0);
@@ -117,16 +144,7 @@ describe('NATS cluster (MQTT 3.1.1 on JetStream)', () => {
     // Every gateway, those of the dead node included, runs 1.3.0 and is online again (through node 1 or 3).
     const versions = await componentVersions(0);
     expect(Object.fromEntries(ids.map((id) => [id, versions[id]]))).toEqual(Object.fromEntries(ids.map((id) => [id, '1.3.0'])));
-    const online = await new Promise<Record<string, string>>((resolve, reject) => {
-      mqtt.connectAsync(cluster.mqttUrl(2), { protocolVersion: 4, reconnectPeriod: 0 }).then(async (c) => {
-        const out: Record<string, string> = {};
-        c.on('message', (topic, payload) => (out[topic.split('/')[2]!] = (JSON.parse(payload.toString()) as { state: string }).state));
-        await c.subscribeAsync('airssys/gw/+/state', { qos: 1 });
-        await new Promise((r) => setTimeout(r, 1000));
-        await c.endAsync();
-        resolve(out);
-      }, reject);
-    });
+    const online = await retainedField(2, 'airssys/gw/+/state', 'state');
     for (const id of ids) expect(online[id], id).toBe('online');
     console.log(`nats rollout: ${((doneAt - t0) / 1000).toFixed(1)} s in all, node 2 killed at ${((killedAt - t0) / 1000).toFixed(1)} s, done ${((doneAt - killedAt) / 1000).toFixed(1)} s later`);
   }, 300_000);

@@ -57,17 +57,21 @@ export class NatsCluster {
       conf,
       [
         `server_name: ${n.name}`,
+        // NATS_DEBUG=1: the nodes log MQTT sessions and JetStream requests (with NATS_KEEP_LOGS).
+        ...(process.env.NATS_DEBUG ? ['debug: true'] : []),
+        ...(process.env.NATS_DEBUG === 'trace' ? ['trace: true', 'max_traced_msg_len: 120'] : []),
         `listen: 127.0.0.1:${n.clientPort}`,
         `jetstream { store_dir: "${join(n.dir, 'js')}", max_memory_store: 64MB, max_file_store: 1GB }`,
         `cluster { name: airssys-test, listen: 127.0.0.1:${n.clusterPort}, routes: [${routes.join(', ')}] }`,
-        // Retained messages and sessions stay in R3 streams; each subscription's consumer is R1 in
-        // memory on the node the client is on (it dies with that node, and the client's next session
-        // makes a new one). R3 consumers mean one RAFT group per subscription per node, which stalled
-        // the cluster on a loaded machine when a node died (docs/fleet.md).
+        // Retained messages and sessions stay in R3 streams, and so does each QoS 1 subscription's
+        // consumer (NATS's default: consumer replicas = stream replicas). Not `consumer_replicas: 1`:
+        // NATS 2.9 places an R1 consumer on a random peer of the stream, not on the client's node,
+        // so a node's death silently cuts a third of the subscriptions of clients on the surviving
+        // nodes, and a new one lands on the dead node one time in three (a 4 s timeout; docs/fleet.md).
         // stream_replicas explicitly: the default is the number of JetStream servers known when the
         // first MQTT client connects, which on a fresh cluster can be 2 — and an R2 stream stalls
         // (no quorum) when either node dies.
-        `mqtt { listen: 127.0.0.1:${n.mqttPort}, stream_replicas: ${this.nodes.length}, consumer_replicas: 1, consumer_memory_storage: true, consumer_inactive_threshold: "30s" }`,
+        `mqtt { listen: 127.0.0.1:${n.mqttPort}, stream_replicas: ${this.nodes.length}, consumer_inactive_threshold: "30s" }`,
         '',
       ].join('\n'),
     );
@@ -85,7 +89,8 @@ export class NatsCluster {
       for (;;) {
         if (n.proc.exitCode !== null) throw new Error(`nats-server ${n.name} exited: ${n.log.slice(-2000)}`);
         try {
-          const c = await mqtt.connectAsync(this.mqttUrl(i), { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 3000, clientId: `ready-${n.name}` });
+          // allowRetries false: otherwise a CONNECT that times out leaves connectAsync pending forever.
+          const c = await mqtt.connectAsync(this.mqttUrl(i), { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 3000, clientId: `ready-${n.name}` }, false);
           await c.publishAsync(`airssys-test/ready/${n.name}`, 'ok', { qos: 1, retain: true });
           await c.endAsync();
           break;
