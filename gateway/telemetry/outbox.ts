@@ -270,6 +270,19 @@ export class Outbox {
     return seq;
   }
 
+  /**
+   * A component's channels, known when it starts: their rows and first seq reservations are
+   * created now (one commit, one `<db>.seq` write), not at each channel's first sample. A channel
+   * first heard of on a full disk has no durable reservation and cannot be published without
+   * risking a reused seq after a stop; declared ones were reserved while the disk took writes,
+   * so they are published from memory like any other (test/drivers/storage-full-gateway).
+   * Never throws for a storage failure: undeclared channels are then created at their first sample.
+   */
+  declare(component: string, channels: readonly string[]): void {
+    if (this.closed) return;
+    this.createStreams(channels.map((channel) => ({ component, channel })), () => this.writeSidecar());
+  }
+
   /** Marks a sample delivered (PUBACK). In memory: forgotten now; stored: deleted at the next commit. */
   ack(id: number): void {
     if (this.closed) return;
@@ -324,7 +337,7 @@ export class Outbox {
     }
     // A sample held a full interval without a PUBACK: the broker is down or far behind.
     if (dueOnly && rows.length > 0 && this.commitIntervalMs > 0) this.backlog = true;
-    if (rows.length === 0 && this.acks.size === 0 && !this.droppedDirty && !ageDue && this.storedBytes <= this.maxBytes) {
+    if (rows.length === 0 && this.acks.size === 0 && !this.droppedDirty && !ageDue && this.storedBytes <= this.maxBytes && this.storageError === undefined) {
       // Everything due was acknowledged in time: nothing to write.
       this.afterCommit();
       return;
@@ -650,29 +663,45 @@ export class Outbox {
 
   private stream(component: string, channel: string): StreamState | undefined {
     const k = key(component, channel);
-    let s = this.streamsByKey.get(k);
-    if (!s) {
-      // Rare (first sample of a channel ever): insert the stream row at once to get its id.
-      // The row and its first reservation in one FULL commit (one fsync, not two: bench/disk-writes
-      // caught three channels first seen while the broker was down costing more than the backlog).
-      let id: number;
+    const s = this.streamsByKey.get(k);
+    if (s) return s;
+    // While the disk refuses writes a new channel is not tried per sample (each try a failing
+    // fsynced write): its samples are dropped as disk-full, which also makes the 1 s retry commit
+    // run; once that succeeds the next sample creates the row. Channels a component declares are
+    // created when it starts (declare()), so only undeclared ones (a "*" grant) can land here.
+    if (this.storageError !== undefined) return undefined;
+    return this.createStreams([{ component, channel }], () => this.sidecarSoon())[0];
+  }
+
+  /**
+   * Creates the rows of channels not seen before, each with its first seq reservation, in one FULL
+   * commit (one fsync however many: bench/disk-writes caught channels first seen while the broker
+   * was down costing more than the backlog). `recorded` runs after, to update `<db>.seq`.
+   * Returns the streams, or [] when the disk refused (reported once, retried by the 1 s timer).
+   */
+  private createStreams(channels: Array<{ component: string; channel: string }>, recorded: () => void): StreamState[] {
+    const fresh = [...new Map(channels.map((c) => [key(c.component, c.channel), c])).entries()].filter(([k]) => !this.streamsByKey.has(k)).map(([, c]) => c);
+    if (fresh.length === 0) return channels.map((c) => this.streamsByKey.get(key(c.component, c.channel))!);
+    let ids: number[];
+    try {
+      this.db.pragma('synchronous = FULL');
       try {
-        this.db.pragma('synchronous = FULL');
-        try {
-          id = Number(this.db.prepare('INSERT INTO streams (component, channel, seq, reserved) VALUES (?, ?, 0, ?)').run(component, channel, this.reserveBlock).lastInsertRowid);
-        } finally {
-          this.db.pragma(`synchronous = ${this.syncMode}`);
-        }
-      } catch (err) {
-        this.storageFailed(err);
-        return undefined;
+        const ins = this.db.prepare('INSERT INTO streams (component, channel, seq, reserved) VALUES (?, ?, 0, ?)');
+        ids = this.db.transaction(() => fresh.map((c) => Number(ins.run(c.component, c.channel, this.reserveBlock).lastInsertRowid)))();
+      } finally {
+        this.db.pragma(`synchronous = ${this.syncMode}`);
       }
-      s = { info: { id, component, channel }, seq: 0, reserved: this.reserveBlock, skip: undefined, held: [], lastStoredId: 0 };
-      this.sidecarSoon();
-      this.streamsByKey.set(k, s);
-      this.streamsById.set(id, s);
+    } catch (err) {
+      this.storageFailed(err);
+      return [];
     }
-    return s;
+    fresh.forEach((c, i) => {
+      const st: StreamState = { info: { id: ids[i]!, component: c.component, channel: c.channel }, seq: 0, reserved: this.reserveBlock, skip: undefined, held: [], lastStoredId: 0 };
+      this.streamsByKey.set(key(c.component, c.channel), st);
+      this.streamsById.set(st.info.id, st);
+    });
+    recorded();
+    return channels.map((c) => this.streamsByKey.get(key(c.component, c.channel))!);
   }
 
   private announce(): void {
@@ -760,7 +789,8 @@ export class Outbox {
       const n = this.evictOldest((at) => at < cutoff);
       if (n > 0) this.drop('age', n);
     }
-    if (this.droppedDirty) {
+    // While failing, the retry must write something to learn that the disk takes writes again.
+    if (this.droppedDirty || this.storageError !== undefined) {
       this.stmt.setCounter.run('dropped-full', this.dropped['outbox-full']);
       this.stmt.setCounter.run('dropped-age', this.dropped.age);
       this.stmt.setCounter.run('dropped-disk-full', this.dropped['disk-full']);
