@@ -17,7 +17,8 @@ import { GatewayError } from '../../runtime/errors.js';
  * - `seq` is never reused. Numbers are reserved per channel in blocks (`streams.reserved`, written
  *   and fsynced before a number of the block is handed out, mirrored in `<db>.seq`). A clean close
  *   records exact positions; after an unclean stop each channel continues above its reservation and
- *   its first sample carries `skipped: [first, last]`, the range jumped.
+ *   its first sample carries `skipped: [first, last]`, the range jumped. A component's channels get
+ *   their rows and first blocks when it starts (`declare`), so they can be numbered on a full disk.
  * - Storage failures never throw out of a timer. A commit that fails (disk full, I/O error) keeps its
  *   samples in memory, bounded by `memoryMaxBytes` (oldest dropped first, counted `disk-full`), and is
  *   retried every second; the first success resumes persistence.

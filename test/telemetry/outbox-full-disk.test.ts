@@ -11,7 +11,8 @@ import { fillDisk, mountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
  * A channel declared before the disk filled is taken and readable (publishable) from memory while it
  * is full; one first heard of then has no durable seq reservation, so it is dropped as disk-full
  * (never numbered from memory: a stop could reuse those numbers), without stopping the others, and
- * is created by its first sample once the disk takes writes again.
+ * is created by its first sample once the disk takes writes again; the retry notices the space even
+ * when nothing is waiting to be stored.
  */
 let dir: string;
 let at: string;
@@ -73,6 +74,16 @@ describe('the outbox on a full filesystem', () => {
       expect(o.append('c', 'new', { value: 2 })).toBe(1);
       expect(readSeqs(o, 'c', 'err')).toEqual([1, 2]);
       expect(readSeqs(o, 'c', 'live').at(-1)).toBe(liveSeq);
+
+      // Full again with nothing waiting to be stored (only channels declared): the retry still
+      // writes, so it notices when the space comes back.
+      o.flush();
+      expect(o.stats().memory).toBe(0);
+      fillDisk(filler);
+      for (let i = 0; i < 200 && o.stats().writable; i++) o.declare('c', [`late-${i}`]);
+      expect(o.stats().writable).toBe(false);
+      rmSync(filler);
+      await until(() => o.stats().writable, 10_000, 'the outbox writable again with nothing held');
     } finally {
       o.close();
       rmSync(filler, { force: true });
