@@ -244,6 +244,9 @@ export class Gateway {
   private async startService(manifest: Manifest, prepared: PreparedComponent): Promise<ComponentService> {
     const name = manifest.name;
     const clog = this.log.child({ component: name });
+    // Its channels' seq reservations now, while the disk most likely takes writes: a channel first
+    // heard of on a full disk could not be published (docs/telemetry.md, "Full disk").
+    this.outbox.declare(name, manifest.capabilities.channels.map((c) => c.name));
     const svc = new ComponentService({
       manifest,
       prepared,

@@ -17,7 +17,8 @@ import { GatewayError } from '../../runtime/errors.js';
  * - `seq` is never reused. Numbers are reserved per channel in blocks (`streams.reserved`, written
  *   and fsynced before a number of the block is handed out, mirrored in `<db>.seq`). A clean close
  *   records exact positions; after an unclean stop each channel continues above its reservation and
- *   its first sample carries `skipped: [first, last]`, the range jumped.
+ *   its first sample carries `skipped: [first, last]`, the range jumped. A component's channels get
+ *   their rows and first blocks when it starts (`declare`), so they can be numbered on a full disk.
  * - Storage failures never throw out of a timer. A commit that fails (disk full, I/O error) keeps its
  *   samples in memory, bounded by `memoryMaxBytes` (oldest dropped first, counted `disk-full`), and is
  *   retried every second; the first success resumes persistence.
@@ -53,6 +54,11 @@ export interface OutboxOptions {
   /** seq numbers reserved per channel at a time. */
   reserveBlock?: number;
   synchronous?: 'normal' | 'full';
+  /**
+   * Default true: the file is locked for this process and the WAL index kept in memory (no `-shm`
+   * writes). False only where a second handle must read the file while this one is open (tests).
+   */
+  exclusive?: boolean;
   /** Injectable clock for the age bound (tests). */
   now?: () => number;
   /** One line per event worth an operator's attention (storage failing, recovered, damaged file). */
@@ -127,6 +133,8 @@ interface StreamState {
 /** Per-row overhead beyond the payload text, so the byte bound tracks real disk use roughly. */
 const ROW_OVERHEAD = 40;
 const RETRY_MS = 1000;
+/** How long a new channel's reservation may wait for the record beside the database (`<db>.seq`). */
+const SIDECAR_DELAY_MS = 1000;
 
 export class Outbox {
   private db!: Database.Database;
@@ -143,6 +151,7 @@ export class Outbox {
   private readonly memoryMaxBytes: number;
   private readonly reserveBlock: number;
   private readonly syncMode: 'NORMAL' | 'FULL';
+  private readonly exclusive: boolean;
   private readonly now: () => number;
   private readonly logLine: NonNullable<OutboxOptions['log']>;
   private readonly streamsByKey = new Map<string, StreamState>();
@@ -153,6 +162,7 @@ export class Outbox {
   /** Stored samples acknowledged since the last commit (deleted by it; hidden from reads now). */
   private acks = new Set<number>();
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private sidecarTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<DataListener>();
   private touched = new Set<number>();
   private announceScheduled = false;
@@ -183,6 +193,7 @@ export class Outbox {
     this.memoryMaxBytes = opts.memoryMaxBytes ?? 4 * 1024 * 1024;
     this.reserveBlock = Math.max(2, opts.reserveBlock ?? 10_000);
     this.syncMode = opts.synchronous === 'full' ? 'FULL' : 'NORMAL';
+    this.exclusive = opts.exclusive ?? true;
     this.now = opts.now ?? Date.now;
     this.logLine = opts.log ?? ((level, message) => (level === 'info' ? undefined : process.stderr.write(`${level}: ${message}\n`)));
 
@@ -260,6 +271,19 @@ export class Outbox {
     return seq;
   }
 
+  /**
+   * A component's channels, known when it starts: their rows and first seq reservations are
+   * created now (one commit, one `<db>.seq` write), not at each channel's first sample. A channel
+   * first heard of on a full disk has no durable reservation and cannot be published without
+   * risking a reused seq after a stop; declared ones were reserved while the disk took writes,
+   * so they are published from memory like any other (test/drivers/storage-full-gateway).
+   * Never throws for a storage failure: undeclared channels are then created at their first sample.
+   */
+  declare(component: string, channels: readonly string[]): void {
+    if (this.closed) return;
+    this.createStreams(channels.map((channel) => ({ component, channel })), () => this.writeSidecar());
+  }
+
   /** Marks a sample delivered (PUBACK). In memory: forgotten now; stored: deleted at the next commit. */
   ack(id: number): void {
     if (this.closed) return;
@@ -314,7 +338,7 @@ export class Outbox {
     }
     // A sample held a full interval without a PUBACK: the broker is down or far behind.
     if (dueOnly && rows.length > 0 && this.commitIntervalMs > 0) this.backlog = true;
-    if (rows.length === 0 && this.acks.size === 0 && !this.droppedDirty && !ageDue && this.storedBytes <= this.maxBytes) {
+    if (rows.length === 0 && this.acks.size === 0 && !this.droppedDirty && !ageDue && this.storedBytes <= this.maxBytes && this.storageError === undefined) {
       // Everything due was acknowledged in time: nothing to write.
       this.afterCommit();
       return;
@@ -437,6 +461,7 @@ export class Outbox {
     if (this.closed) return;
     this.flush();
     clearInterval(this.ageTimer);
+    if (this.sidecarTimer) clearTimeout(this.sidecarTimer);
     if (this.storageError === undefined) {
       try {
         this.db.transaction(() => {
@@ -494,6 +519,11 @@ export class Outbox {
     // Small pages (new files only): each commit appends at least one whole page to the WAL, and at a
     // few samples per second a 4 KiB page would be mostly rewritten padding (bench/disk-writes).
     this.db.pragma('page_size = 1024');
+    // Exclusive, before WAL is entered: the WAL index lives in heap memory instead of a mmapped
+    // `-shm` file. Every commit dirtied one or two of its 4 KiB pages, invisible to strace but
+    // counted in /proc/PID/io write_bytes (bench/disk-writes, broker down: more than the WAL itself).
+    // Only this process uses the file; a second gateway on the same data-dir now fails to open it.
+    if (this.exclusive) this.db.pragma('locking_mode = EXCLUSIVE');
     this.db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode: a commit survives a process crash; only power loss can take the last ones.
     this.db.pragma(`synchronous = ${this.syncMode}`);
@@ -586,8 +616,26 @@ export class Outbox {
     }
   }
 
+  /**
+   * A new channel's reservation reaches the record beside the database within a second: channels
+   * first seen together (a component's first report) then share one file write instead of one each.
+   * The database itself holds the reservation at once; the record only matters if it is lost.
+   */
+  private sidecarSoon(): void {
+    if (this.sidecarTimer) return;
+    this.sidecarTimer = setTimeout(() => {
+      this.sidecarTimer = undefined;
+      if (!this.closed) this.writeSidecar();
+    }, SIDECAR_DELAY_MS);
+    this.sidecarTimer.unref();
+  }
+
   /** The reservation record beside the database, for when the database itself is lost. */
   private writeSidecar(): void {
+    if (this.sidecarTimer) {
+      clearTimeout(this.sidecarTimer);
+      this.sidecarTimer = undefined;
+    }
     const body = JSON.stringify({ streams: [...this.streamsById.values()].map((s) => ({ component: s.info.component, channel: s.info.channel, seq: s.seq, reserved: s.reserved })) });
     const tmp = `${this.sidecar}.tmp`;
     try {
@@ -616,21 +664,45 @@ export class Outbox {
 
   private stream(component: string, channel: string): StreamState | undefined {
     const k = key(component, channel);
-    let s = this.streamsByKey.get(k);
-    if (!s) {
-      // Rare (first sample of a channel ever): insert the stream row at once to get its id.
-      let id: number;
+    const s = this.streamsByKey.get(k);
+    if (s) return s;
+    // While the disk refuses writes a new channel is not tried per sample (each try a failing
+    // fsynced write): its samples are dropped as disk-full, which also makes the 1 s retry commit
+    // run; once that succeeds the next sample creates the row. Channels a component declares are
+    // created when it starts (declare()), so only undeclared ones (a "*" grant) can land here.
+    if (this.storageError !== undefined) return undefined;
+    return this.createStreams([{ component, channel }], () => this.sidecarSoon())[0];
+  }
+
+  /**
+   * Creates the rows of channels not seen before, each with its first seq reservation, in one FULL
+   * commit (one fsync however many: bench/disk-writes caught channels first seen while the broker
+   * was down costing more than the backlog). `recorded` runs after, to update `<db>.seq`.
+   * Returns the streams, or [] when the disk refused (reported once, retried by the 1 s timer).
+   */
+  private createStreams(channels: Array<{ component: string; channel: string }>, recorded: () => void): StreamState[] {
+    const fresh = [...new Map(channels.map((c) => [key(c.component, c.channel), c])).entries()].filter(([k]) => !this.streamsByKey.has(k)).map(([, c]) => c);
+    if (fresh.length === 0) return channels.map((c) => this.streamsByKey.get(key(c.component, c.channel))!);
+    let ids: number[];
+    try {
+      this.db.pragma('synchronous = FULL');
       try {
-        id = Number(this.db.prepare('INSERT INTO streams (component, channel, seq, reserved) VALUES (?, ?, 0, 0)').run(component, channel).lastInsertRowid);
-      } catch (err) {
-        this.storageFailed(err);
-        return undefined;
+        const ins = this.db.prepare('INSERT INTO streams (component, channel, seq, reserved) VALUES (?, ?, 0, ?)');
+        ids = this.db.transaction(() => fresh.map((c) => Number(ins.run(c.component, c.channel, this.reserveBlock).lastInsertRowid)))();
+      } finally {
+        this.db.pragma(`synchronous = ${this.syncMode}`);
       }
-      s = { info: { id, component, channel }, seq: 0, reserved: 0, skip: undefined, held: [], lastStoredId: 0 };
-      this.streamsByKey.set(k, s);
-      this.streamsById.set(id, s);
+    } catch (err) {
+      this.storageFailed(err);
+      return [];
     }
-    return s;
+    fresh.forEach((c, i) => {
+      const st: StreamState = { info: { id: ids[i]!, component: c.component, channel: c.channel }, seq: 0, reserved: this.reserveBlock, skip: undefined, held: [], lastStoredId: 0 };
+      this.streamsByKey.set(key(c.component, c.channel), st);
+      this.streamsById.set(st.info.id, st);
+    });
+    recorded();
+    return channels.map((c) => this.streamsByKey.get(key(c.component, c.channel))!);
   }
 
   private announce(): void {
@@ -718,7 +790,8 @@ export class Outbox {
       const n = this.evictOldest((at) => at < cutoff);
       if (n > 0) this.drop('age', n);
     }
-    if (this.droppedDirty) {
+    // While failing, the retry must write something to learn that the disk takes writes again.
+    if (this.droppedDirty || this.storageError !== undefined) {
       this.stmt.setCounter.run('dropped-full', this.dropped['outbox-full']);
       this.stmt.setCounter.run('dropped-age', this.dropped.age);
       this.stmt.setCounter.run('dropped-disk-full', this.dropped['disk-full']);

@@ -8,6 +8,7 @@ import { fillDisk, mountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
 import { Engine } from '../../runtime/engine.js';
 import { Mosquitto, sleep, until } from '../helpers/mosquitto.js';
 import { Recorder } from '../helpers/subscriber.js';
+import { backlogCommitted, walBytes } from '../helpers/outbox-wal.js';
 import { buildMeter, CHANNEL, COMPONENT, GATEWAY_ID, gatewayConfig, meterManifest, writeRelease } from '../ota-e2e/helpers.js';
 
 /**
@@ -125,10 +126,12 @@ describe('the real gateway with its data dir on a full filesystem', () => {
       expect(g1.output()).toContain('writable again');
 
       // Stored again: with the broker away the samples go to disk, and survive a SIGKILL.
+      const wal = walBytes(dataDir);
       await broker.stop();
       const downAt = Date.now();
-      // Longer than one backlog commit (16 KiB held, ~2.7 s at 100 Hz; docs/telemetry.md).
-      await sleep(4000);
+      // One backlog commit (16 KiB held, ~2.7 s at 100 Hz; docs/telemetry.md), and a little more.
+      await backlogCommitted(dataDir, wal, `a backlog commit before the SIGKILL; output: ${g1.output()}`);
+      await sleep(500);
       await kill(g1.child);
       const killedAt = Date.now();
       expect(downAt).toBeGreaterThan(freedAt);

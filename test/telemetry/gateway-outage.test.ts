@@ -8,6 +8,7 @@ import { Engine } from '../../runtime/engine.js';
 import { Outbox } from '../../gateway/telemetry/outbox.js';
 import { Mosquitto, sleep, until } from '../helpers/mosquitto.js';
 import { checkSequence, Recorder } from '../helpers/subscriber.js';
+import { backlogCommitted, walBytes } from '../helpers/outbox-wal.js';
 import { buildMeter, CHANNEL, COMPONENT, GATEWAY_ID, gatewayConfig, meterManifest, writeRelease } from '../ota-e2e/helpers.js';
 
 /**
@@ -164,10 +165,11 @@ describe('the real gateway through a broker outage (Mosquitto, 100 Hz component)
     try {
       await g1.running();
       await until(() => received(run.recorder).length >= 50, 20_000, `live samples before the outage; output: ${g1.output()}`);
+      const wal = walBytes(run.dataDir);
       await run.broker.stop();
-      // ~400 samples while the broker is away: the first commit after 1 s, then one per 16 KiB held
+      // Samples while the broker is away: the first commit after 1 s, then one per 16 KiB held
       // (~2.7 s at 100 Hz; the outbox's backlog commits, docs/telemetry.md), so most are on disk.
-      await sleep(4000);
+      await backlogCommitted(run.dataDir, wal, `a backlog commit before the SIGKILL; output: ${g1.output()}`);
       await signal(g1.child, 'SIGKILL');
       const killedAt = Date.now();
 

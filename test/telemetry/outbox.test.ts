@@ -51,7 +51,7 @@ describe('telemetry outbox', () => {
 
   it('group-commits: many appends in one turn are one transaction, and durable after it', async () => {
     const path = join(dir, 'o.db');
-    const o = new Outbox({ path, commitIntervalMs: 0 });
+    const o = new Outbox({ path, commitIntervalMs: 0, exclusive: false });
     for (let i = 0; i < 1000; i++) o.append('a', 'x', { value: i });
     expect(o.stats().commits).toBe(0);
     await new Promise((r) => setImmediate(r));
@@ -59,7 +59,7 @@ describe('telemetry outbox', () => {
     expect(o.stats().commits).toBe(1);
     expect(o.stats().depth).toBe(1000);
     // Another handle sees them: they are on disk, not in memory.
-    const other = new Outbox({ path });
+    const other = new Outbox({ path, exclusive: false });
     expect(other.stats().depth).toBe(1000);
     other.close();
     o.close();
@@ -186,7 +186,7 @@ describe('seq across stops (contract 7.4: never reused)', () => {
 describe('memory first', () => {
   it('samples acknowledged before their commit are never written; unacknowledged ones are', () => {
     const path = join(dir, 'o.db');
-    const o = new Outbox({ path, commitIntervalMs: 60_000 });
+    const o = new Outbox({ path, commitIntervalMs: 60_000, exclusive: false });
     for (let i = 0; i < 10; i++) o.append('a', 'x', { value: i });
     const rows = readAll(o, 'a', 'x');
     expect(rows).toHaveLength(10); // readable (publishable) from memory before any commit
@@ -194,7 +194,7 @@ describe('memory first', () => {
     expect(o.stats()).toMatchObject({ depth: 2, memory: 2, commits: 0 });
     o.flush();
     expect(o.stats()).toMatchObject({ depth: 2, memory: 0, commits: 1 });
-    const other = new Outbox({ path });
+    const other = new Outbox({ path, exclusive: false });
     expect(readAll(other, 'a', 'x').map((r) => r.seq)).toEqual([9, 10]);
     other.close();
     o.close();
