@@ -115,7 +115,7 @@ function emitLoopExitCheck(w: Writer, l: number, cost: number): void {
  * k bodies: an upper bound, like blocks counted whole (a run of n iterations pays for n rounded up
  * to a multiple of k). Measured (bench/fuel.bench.ts): the check, a subtract and a
  * compare-and-branch, in FIR's 9-instruction inner loop cost 1.3-1.6x; once per 4 iterations,
- * ~1.1x. It makes real modules' instrumented code ~5-12% larger (docs/limits.md).
+ * ~1.1x. Real modules' instrumented code grows by 2-7 % of their size (docs/limits.md).
  */
 const UNROLL_MAX = 4;
 const UNROLL_MAX_COST = 32;
