@@ -28,6 +28,9 @@ import { FUEL_EXPORT, REFILL_EXPORT } from '../instrument/index.js';
  * Wasm, a clock read, two BigInt conversions: ~0.2 µs) is lost in the noise.
  */
 export const FUEL_SLICE = 1_000_000;
+// A slice must be larger than any single check's charge (a loop body's instructions; up to 4 x 32
+// for an unrolled loop, runtime/instrument/meter.ts): after a refill the guest re-runs the check
+// that failed, so a smaller slice would refill forever.
 
 interface CoreFuel {
   global: WebAssembly.Global;

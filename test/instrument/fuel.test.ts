@@ -61,6 +61,19 @@ describe('fuel', () => {
     expect(fuelUsed(p, () => p.metered.sum(200))).toBe(f200);
   });
 
+  it('charges a small innermost loop in whole groups of unrolled iterations', async () => {
+    // The fast path checks once per 4 iterations of a small loop and charges 4 bodies each time.
+    const p = await pair(
+      await wat(`(module (func (export "spin") (param $n i32) (result i32)
+        (loop $l (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1))))) (local.get $n)))`),
+    );
+    const spin = (n: number) => fuelUsed(p, () => p.metered.spin(n));
+    expect(spin(1)).toBe(spin(4));
+    expect(spin(5)).toBeGreaterThan(spin(4));
+    expect(spin(5)).toBe(spin(8));
+    expect(spin(12) - spin(8)).toBe(spin(8) - spin(4));
+  });
+
   it('runs with exactly enough fuel and traps with one unit less', async () => {
     const p = await pair(await wat(SUM));
     const need = BigInt(fuelUsed(p, () => p.metered.sum(1000)));

@@ -51,6 +51,35 @@ const programs: Program[] = [
     calls: [['mix', [0]], ['mix', [1]], ['mix', [57]], ['mix', [1000]], ['isqrt', [49]], ['isqrt', [50]], ['isqrt', [0]], ['nested', [30]]],
   },
   {
+    // Innermost loops without calls get a fast copy (unrolled when small) and a slow copy run after
+    // a refill: branches that continue the loop, leave it for an outer block or loop, or stay
+    // inside it, from every copy, including through br_table.
+    name: 'small innermost loops: continue, exit two loops out, br_table',
+    wat: `(module
+      (func (export "scan") (param $n i32) (param $stop i32) (result i32) (local $i i32) (local $j i32) (local $acc i32)
+        (block $found
+          (loop $outer
+            (local.set $j (i32.const 0))
+            (loop $inner
+              (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (br_if $found (i32.eq (i32.add (local.get $acc) (local.get $j)) (local.get $stop)))
+              (block $b
+                (block $a (br_table $a $b $inner (i32.rem_u (local.get $j) (i32.const 3))))
+                (local.set $acc (i32.add (local.get $acc) (local.get $j))))
+              (local.set $acc (i32.xor (local.get $acc) (i32.const 5)))
+              (br_if $inner (i32.lt_u (local.get $j) (local.get $n))))
+            (br_if $outer (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
+          (return (local.get $acc)))
+        (i32.sub (i32.const 0) (local.get $acc)))
+      (func (export "count") (param $n i32) (result i32) (local $c i32)
+        (loop $l
+          (br_if 1 (local.get $c) (i32.ge_u (local.get $c) (local.get $n)))
+          (local.set $c (i32.add (local.get $c) (i32.const 1)))
+          (br $l))
+        (i32.const -1)))`,
+    calls: [['scan', [0, -1]], ['scan', [10, -1]], ['scan', [7, 30]], ['scan', [50, 100]], ['scan', [200, 7000]], ['count', [0]], ['count', [1]], ['count', [13]], ['count', [1000]]],
+  },
+  {
     name: 'call_indirect, recursion, tail calls',
     wat: `(module
       (type $un (func (param i32) (result i32)))
@@ -226,11 +255,13 @@ describe('instrumented modules compute what the originals compute', () => {
 /**
  * The same programs with fuel handed out in tiny slices, so the refill path (leave the loop through
  * its wrapper, refill, re-enter at the top; branches renumbered around the wrappers) runs inside
- * every loop many times per call.
+ * every loop many times per call. The slice must exceed the largest loop-header charge (an
+ * unrolled loop charges up to 4 x 32): a refill re-enters the loop at its header, which charges again.
  */
+const TINY_SLICE = 131;
 describe('with fuel in tiny slices (refill inside every loop)', () => {
   const sliced = (p: Awaited<ReturnType<typeof pair>>) => {
-    const meter = new FuelMeter(Number.MAX_SAFE_INTEGER, 97);
+    const meter = new FuelMeter(Number.MAX_SAFE_INTEGER, TINY_SLICE);
     meter.attach(p.metered as unknown as WebAssembly.Exports, true);
     meter.begin();
     return meter;
@@ -254,7 +285,7 @@ describe('with fuel in tiny slices (refill inside every loop)', () => {
       const meter = sliced(p);
       expect(k.run(p.metered)).toEqual(k.run(p.plain));
       expect(k.run(p.metered)).toEqual(k.run(p.plain));
-      expect(meter.used()).toBeGreaterThan(1000 * 97); // over a thousand refills
+      expect(meter.used()).toBeGreaterThan(1000 * TINY_SLICE); // over a thousand refills
     });
   }
 });
