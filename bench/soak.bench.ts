@@ -12,9 +12,12 @@
  *
  * Run: `npm run bench -- soak`; smoke: `SOAK_MINUTES=2 SOAK_OTA_MINUTES=1 npm run bench -- soak`.
  * SOAK_FROM_SOURCE=1 runs the TypeScript sources through tsx instead of compiling.
+ * After each committed push the release's retained chunks are cleared (`airssys artifacts rm`, the
+ * operator's step after a rollout, docs/ota.md): the embedded broker keeps them in the gateway
+ * process. SOAK_KEEP_ARTIFACTS=1 leaves them (each OTA then adds the release's size).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -61,6 +64,8 @@ function slope(points: Array<[number, number]>): number {
   return num / den;
 }
 
+const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.floor(s.length / 2)]! : NaN;
@@ -72,6 +77,7 @@ export async function run(): Promise<void> {
   const sampleS = num('SOAK_SAMPLE_S', 10);
   const warmupMin = Math.min(num('SOAK_WARMUP_MINUTES', 5), minutes / 3);
   const fromSource = process.env.SOAK_FROM_SOURCE === '1';
+  const clearArtifacts = process.env.SOAK_KEEP_ARTIFACTS !== '1';
 
   const built = spawnSync(process.execPath, [join(root, 'scripts', 'build-examples.mjs')], { stdio: 'inherit' });
   if (built.status !== 0) throw new Error('could not build the examples');
@@ -116,6 +122,14 @@ export async function run(): Promise<void> {
   // The service unit's Node flags (config/templates/airssys-gateway.service).
   const nodeArgs = ['--max-semi-space-size=1', main];
   const env = { ...process.env, ...(fromSource ? { AIRSSYS_FROM_SOURCE: '1' } : {}) };
+  /** One `airssys` CLI run to its end: exit code and stderr. */
+  const cli = (args: string[]) =>
+    new Promise<{ code: number | null; err: string }>((resolve) => {
+      const p = spawn(process.execPath, [main, ...args], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (d) => (err += d));
+      p.on('exit', (code) => resolve({ code, err }));
+    });
   const child = spawn(process.execPath, [...nodeArgs, 'start', '--config', configFile], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-20_000)));
@@ -147,17 +161,18 @@ export async function run(): Promise<void> {
       const version = `1.0.${n}`;
       const wasm = join(dir, `thermostat-${n}.wasm`);
       const manifest = join(dir, `thermostat-${n}.yaml`);
-      await writeFile(wasm, withCustomSection(thermoWasm, 'airssys-soak', String(n)));
+      const bytes = withCustomSection(thermoWasm, 'airssys-soak', String(n));
+      await writeFile(wasm, bytes);
       await writeFile(manifest, stringify({ ...thermoYaml, version }));
       const t = Date.now();
-      const push = await new Promise<{ code: number | null; err: string }>((resolve) => {
-        const p = spawn(process.execPath, [main, 'push', wasm, '--manifest', manifest, '--key', keyFile, '--broker', broker, '--gateway', gatewayId, '--timeout', '180'], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
-        let err = '';
-        p.stderr.on('data', (d) => (err += d));
-        p.on('exit', (code) => resolve({ code, err }));
-      });
+      const push = await cli(['push', wasm, '--manifest', manifest, '--key', keyFile, '--broker', broker, '--gateway', gatewayId, '--timeout', '180']);
+      const seconds = Number(((Date.now() - t) / 1000).toFixed(1));
+      // The rollout is done: clear the release's retained chunks as docs/ota.md tells the operator
+      // to. With the embedded broker they are held in the gateway process (the release's size per
+      // OTA, in the broker's retained store) and would otherwise show up as growth here.
+      const rm = clearArtifacts ? await cli(['artifacts', 'rm', sha256Hex(bytes), '--broker', broker]) : { code: 0, err: '' };
       const lines = push.err.trim().split('\n');
-      otas.push({ atMin: Number(((t - started) / 60_000).toFixed(1)), version, ok: push.code === 0, seconds: Number(((Date.now() - t) / 1000).toFixed(1)), line: lines.at(-1) ?? '' });
+      otas.push({ atMin: Number(((t - started) / 60_000).toFixed(1)), version, ok: push.code === 0 && rm.code === 0, seconds, line: lines.at(-1) ?? '' });
     }
     await new Promise((r) => setTimeout(r, sampleS * 1000));
   }
@@ -180,7 +195,7 @@ export async function run(): Promise<void> {
   const floorPerTenMin = slope(floors.map((s) => [s.min, s.mb])) * 10;
   const f = (x: number) => x.toFixed(2);
 
-  console.log(`soak: ${minutes} min of config/gateway.yaml (${fromSource ? 'sources via tsx' : 'compiled'}, --max-semi-space-size=1), an OTA every ${otaEveryMin} min, RSS every ${sampleS} s; target slope < 1 MB / 10 min after ${warmupMin} min warm-up`);
+  console.log(`soak: ${minutes} min of config/gateway.yaml (${fromSource ? 'sources via tsx' : 'compiled'}, --max-semi-space-size=1), an OTA every ${otaEveryMin} min${clearArtifacts ? ' (chunks cleared after each)' : ' (chunks left retained)'}, RSS every ${sampleS} s; target slope < 1 MB / 10 min after ${warmupMin} min warm-up`);
   console.table(otas);
   console.table([
     {

@@ -61,8 +61,15 @@ export class ComponentService {
   /** How every version of this component is wired (drivers/component-wiring.ts, as `airssys run` and the SDK do). */
   private readonly wiring: WiringOptions;
 
-  constructor(private readonly opts: ComponentServiceOptions) {
-    this.name = opts.manifest.name;
+  /** The options minus the first version: the host holds that, and only while it serves. */
+  private readonly opts: Omit<ComponentServiceOptions, 'manifest' | 'prepared'>;
+
+  constructor(options: ComponentServiceOptions) {
+    // Kept here, the first version's compiled modules and glue would stay reachable for the life
+    // of the service, through every OTA swap after it (test/component/swap-retention.test.ts).
+    const { manifest, prepared, ...opts } = options;
+    this.opts = opts;
+    this.name = manifest.name;
     this.wiring = {
       board: opts.board,
       sinks: opts.sinks,
@@ -73,7 +80,7 @@ export class ComponentService {
       deliver: (event, from) => this.ref.send('event', from, event),
       onDeviceError: (err) => opts.log?.('warn', `component ${this.name}: device callback failed: ${(err as Error).message}`),
     };
-    const first = linkVersion(opts.manifest, opts.prepared, this.wiring, this.currentLease);
+    const first = linkVersion(manifest, prepared, this.wiring, this.currentLease);
     this.grant = first.grant;
     this.host = new ComponentHost(first.version, (event, outcome) => {
       opts.onOutcome?.(event, outcome);
@@ -81,10 +88,10 @@ export class ComponentService {
     });
     this.ref = new ActorRef<ComponentEvent>({
       id: this.name,
-      capacity: opts.manifest.limits.mailbox,
-      restart: opts.manifest.restart.policy,
-      version: opts.manifest.version,
-      sha256: opts.prepared.info.sha256,
+      capacity: manifest.limits.mailbox,
+      restart: manifest.restart.policy,
+      version: manifest.version,
+      sha256: prepared.info.sha256,
       // A new incarnation: a fresh instance and its init. A failed init is a crash: the
       // supervisor restarts it with backoff, as it would a crash in any event.
       factory: () => {
@@ -116,7 +123,7 @@ export class ComponentService {
   async start(): Promise<void> {
     await this.acquire(this.grant);
     this.subscribeBus();
-    const m = this.opts.manifest;
+    const m = this.host.manifest;
     // Listen through the child spec, not the tree: the first `starting`/`running` happen inside start().
     const spec = this.ref.spec();
     const refLifecycle = spec.onLifecycle;

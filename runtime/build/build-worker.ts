@@ -35,8 +35,10 @@ export class BuildWorker implements Builder {
   private child: ChildProcess | undefined;
   private ready: Promise<void> | undefined;
   private nextId = 1;
-  // Builds and warm-ups alike wait here, so a process that dies fails every one of them.
-  private readonly pending = new Map<number, { resolve: (r: BuiltArtifacts | undefined) => void; reject: (e: Error) => void }>();
+  // Builds and warm-ups alike wait here, with the process they were sent to: a process that dies
+  // fails every one of its own, and none sent to the process that replaced it (a build that comes
+  // while an idle process is being closed goes to a new one, and the old one's exit is not its end).
+  private readonly pending = new Map<number, { resolve: (r: BuiltArtifacts | undefined) => void; reject: (e: Error) => void; child?: ChildProcess }>();
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly idleMs: number;
   private readonly nodeFlags: string[];
@@ -68,6 +70,8 @@ export class BuildWorker implements Builder {
     try {
       await this.start();
       if (!this.child) throw new GatewayError('BUILD_WORKER_FAILED', 'the component build process was closed before the build was sent; try again');
+      const entry = this.pending.get(id);
+      if (entry) entry.child = this.child;
       this.holdOpen();
       this.child.send(make(id), (err) => {
         if (err) this.settle(id, new GatewayError('BUILD_WORKER_FAILED', `could not send the build to the build process: ${err.message}; check free memory and try again`));
@@ -131,7 +135,7 @@ export class BuildWorker implements Builder {
       });
       child.on('error', (err) => {
         const failed = new GatewayError('BUILD_WORKER_FAILED', `the component build process did not start: ${err.message.split('\n')[0]}; check free memory and try again`);
-        this.failAll(failed);
+        this.failSentTo(child, failed);
         reject(failed);
       });
       child.on('exit', (code, signal) => {
@@ -141,15 +145,19 @@ export class BuildWorker implements Builder {
         }
         const how = signal ? `was killed by ${signal}` : `exited (code ${code})`;
         const exited = new GatewayError('BUILD_WORKER_FAILED', `the component build process ${how}; check free memory and try again`);
-        if (this.pending.size) this.failAll(exited);
+        this.failSentTo(child, exited);
+        // Requests still waiting for this process to start fail through `ready`.
         reject(exited);
       });
     });
     return this.ready;
   }
 
-  private failAll(err: GatewayError): void {
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+  private failSentTo(child: ChildProcess, err: GatewayError): void {
+    for (const [id, p] of this.pending) {
+      if (p.child !== child) continue;
+      this.pending.delete(id);
+      p.reject(err);
+    }
   }
 }

@@ -92,6 +92,24 @@ describe('the build process', () => {
     }
   });
 
+  it('a build that comes while the idle process is being closed runs on a new process; the old one\'s exit does not fail it', async () => {
+    const w = new BuildWorker();
+    try {
+      const sensor = await wellBehavedSensor();
+      await w.warm();
+      const old = w.pid!;
+      // What the idle timer does: close() (not awaited) while a release arrives.
+      const closing = w.close();
+      const building = w.build(sensor, { memoryMb: 16, instrument: true });
+      await closing;
+      expect(alive(old)).toBe(false);
+      expect((await building).exports.length).toBeGreaterThan(0);
+      expect(w.pid).not.toBe(old);
+    } finally {
+      await w.close();
+    }
+  });
+
   it('a build whose process is killed fails with a clear error, and the next build works', async () => {
     const w = new BuildWorker();
     try {
