@@ -170,13 +170,17 @@ export class Gateway {
     this.broker = brokerLink(config, { version: GATEWAY_VERSION });
     // Watching before the first attempt, so a broker that is down from the start is reported.
     if (!this.broker.embedded) this.link = new LinkWatch(this.broker.connection, redact(config.mqtt.url), (level, fields, message) => this.log[level](fields, message));
-    await this.broker.start();
+    // The port now (a busy one fails the start before a component starts); the broker and the
+    // first connect attempt after the components started: they cost CPU that would otherwise delay
+    // the components, and run while the components wait for their first samples (docs/memory.md,
+    // "Start time"). Telemetry meanwhile goes to the outbox; states wait in the retained cache.
+    await this.broker.listen();
     const conn = this.broker.connection;
     this.publisher = new TelemetryPublisher({ outbox: this.outbox, connection: conn, topicPrefix: this.prefix, gatewayId: this.id, window: t.inflightWindow });
     this.publisher.start();
 
     // 3. Component states (they must see the first lifecycle event), then the components, each
-    // under its own supervisor; then the simulated signals, if any.
+    // under its own supervisor; then the simulated signals, if any; then the broker connection.
     const deps: ExtensionHostDeps = { config, log: this.log, version: GATEWAY_VERSION, connection: conn, events: this.events, services: this.services, metrics: this.metrics, outbox: this.outbox, publisher: this.publisher };
     const state = new StateExtension({
       prefix: this.prefix,
@@ -191,6 +195,7 @@ export class Gateway {
     this.groups.beforeComponents = await ExtensionHost.start([state], deps, { required: true });
     for (const l of loaded.values()) await this.startService(l.manifest, l.prepared);
     if (parsedScenario) this.unsubscribe.push(runScenario(this.board as SimBoard, parsedScenario));
+    await this.broker.start();
 
     // 4. Commands from the broker and operator retries, OTA, health.
     this.commands = new CommandsExtension({ prefix: this.prefix, gatewayId: this.id, config: config.commands, services: this.services, audit: this.audit, refusals: this.refusals });

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { GatewayError } from '../../runtime/errors.js';
 import { Backoff, type BackoffOptions } from '../../runtime/backoff.js';
 import { RetainedCache } from './retained.js';
+import { openClient } from './open-client.js';
 
 /**
  * One MQTT session to the broker that keeps itself up.
@@ -335,7 +336,7 @@ export class MqttConnection extends EventEmitter {
 
     let client: MqttClient;
     try {
-      client = mqtt.connect(this.url, options);
+      client = openClient(this.url, options);
     } catch (err) {
       this.fail(new GatewayError('MQTT_URL', `cannot use broker URL ${redact(this.url)} (${(err as Error).message}); check ${this.names.url}`), false);
       return;

@@ -1,6 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import * as aedesModule from 'aedes';
 import { GatewayError } from '../../runtime/errors.js';
 
 /**
@@ -29,6 +28,8 @@ export class EmbeddedBroker {
   private server: Server | undefined;
   private broker: AedesInstance | undefined;
   private readonly sockets = new Set<Socket>();
+  /** Clients accepted after `listen` and before the broker exists. */
+  private readonly waiting: Socket[] = [];
 
   constructor(private readonly opts: EmbeddedBrokerOptions = {}) {}
 
@@ -44,8 +45,35 @@ export class EmbeddedBroker {
     return `mqtt://${host}:${this.port}`;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Binds the port, the step that can fail (a port in use), without the broker itself: the gateway
+   * does this before it touches a device, and creates the broker (`start`) after its components
+   * started, while their first samples are coming in (docs/memory.md, "Start time"). A client that
+   * connects in between waits, its bytes buffered in its socket, until the broker takes it.
+   */
+  async listen(): Promise<void> {
     if (this.server) return;
+    const server = createServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      if (this.broker) this.broker.handle(socket);
+      else this.waiting.push(socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(err.code === 'EADDRINUSE'
+          ? new GatewayError('EMBEDDED_BROKER', `port ${this.opts.port ?? 1883} is in use, so the embedded broker cannot start; set mqtt.embedded-port to a free port or point mqtt.url at the broker already running`)
+          : new GatewayError('EMBEDDED_BROKER', `the embedded broker cannot listen on ${this.opts.host ?? '127.0.0.1'}:${this.opts.port ?? 1883} (${err.code ?? err.message}); set mqtt.embedded-host/embedded-port`));
+      });
+      server.listen(this.opts.port ?? 1883, this.opts.host ?? '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+  }
+
+  /** Listens (if not yet) and creates the broker; clients that connected meanwhile are handed to it. */
+  async start(): Promise<void> {
+    await this.listen();
+    if (this.broker) return;
     const { username, password } = this.opts;
     const authenticate = username === undefined ? undefined
       : (_c: unknown, u: string | undefined, p: Buffer | undefined, done: (e: (Error & { returnCode: number }) | null, ok: boolean | null) => void) => {
@@ -54,28 +82,21 @@ export class EmbeddedBroker {
         const e = Object.assign(new Error('bad username or password'), { returnCode: 4 });
         done(e, false);
       };
+    // Imported here, not at the top: a gateway on an external broker never loads aedes (~55 ms of
+    // CPU at start, docs/memory.md "Start time").
     // aedes 0.51 exports a factory (`createBroker`/default, sync); 1.x has `await Aedes.createBroker()`.
-    const mod = aedesModule as unknown as Record<string, unknown> & { default?: unknown };
+    const mod = (await import('aedes')) as unknown as Record<string, unknown> & { default?: unknown };
     const def = mod.default as (Record<string, unknown> & ((o?: object) => unknown)) | undefined;
     const factory = (mod.createBroker ?? def?.createBroker ?? def) as ((o?: object) => AedesInstance | Promise<AedesInstance>) | undefined;
     if (typeof factory !== 'function') throw new GatewayError('EMBEDDED_BROKER', 'the aedes package has an unexpected API; set mqtt.url to an external broker');
     const broker = await factory(authenticate ? { authenticate } : {});
-    const server = createServer((socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-      broker.handle(socket);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        broker.close();
-        reject(err.code === 'EADDRINUSE'
-          ? new GatewayError('EMBEDDED_BROKER', `port ${this.opts.port ?? 1883} is in use, so the embedded broker cannot start; set mqtt.embedded-port to a free port or point mqtt.url at the broker already running`)
-          : new GatewayError('EMBEDDED_BROKER', `the embedded broker cannot listen on ${this.opts.host ?? '127.0.0.1'}:${this.opts.port ?? 1883} (${err.code ?? err.message}); set mqtt.embedded-host/embedded-port`));
-      });
-      server.listen(this.opts.port ?? 1883, this.opts.host ?? '127.0.0.1', () => resolve());
-    });
-    this.server = server;
+    // Stopped while the broker was being created: it never serves.
+    if (!this.server) {
+      broker.close();
+      return;
+    }
     this.broker = broker;
+    for (const socket of this.waiting.splice(0)) if (!socket.destroyed) broker.handle(socket);
   }
 
   async stop(): Promise<void> {
@@ -83,6 +104,7 @@ export class EmbeddedBroker {
     const broker = this.broker;
     this.server = undefined;
     this.broker = undefined;
+    this.waiting.length = 0;
     for (const s of this.sockets) s.destroy();
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -12,6 +12,11 @@ export interface BrokerLink {
   connection: MqttConnection;
   /** Set when mqtt.url is `embedded`. */
   embedded: EmbeddedBroker | undefined;
+  /**
+   * Binds the embedded broker's port (if any): the part of `start` that can fail on a busy port, and
+   * what `connection` needs first (its URL names the bound port). Nothing to do for an external broker.
+   */
+  listen(): Promise<void>;
   /** Starts the embedded broker (if any) and begins connecting; resolves before the first CONNACK. */
   start(): Promise<void>;
   /** Publishes the retained `offline`, disconnects, stops the embedded broker. */
@@ -53,6 +58,9 @@ export function brokerLink(config: GatewayConfig, options: { version: string; gr
       return connection;
     },
     embedded,
+    async listen() {
+      await embedded?.listen();
+    },
     async start() {
       if (embedded) await embedded.start();
       await link.connection.start();
