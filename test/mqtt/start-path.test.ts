@@ -1,12 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { EmbeddedBroker } from '../../gateway/mqtt/embedded.js';
 import { GatewayError } from '../../runtime/errors.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
+import { mqttRoundTripInFreshProcess } from '../helpers/mqtt-fresh-process.js';
 
 /**
  * What the gateway's start path leaves out (docs/memory.md, "Start time"): a connection to a plain
@@ -14,34 +11,11 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
  * binds its port before the components start but creates the broker after them. Run in a fresh
  * process: the module cache is per process.
  */
-const script = `
-import { createRequire } from 'node:module';
-import { EmbeddedBroker } from './gateway/mqtt/embedded.ts';
-import { MqttConnection } from './gateway/mqtt/connection.ts';
-const broker = new EmbeddedBroker({ port: 0 });
-await broker.start();
-const conn = new MqttConnection({ url: broker.url });
-await conn.start();
-await conn.waitConnected();
-let got = 0;
-conn.on('message', () => got++);
-await conn.subscribe('t/#', { qos: 1 });
-for (let i = 0; i < 5; i++) await conn.publish('t/x', 'v' + i, { qos: 1 });
-const t0 = Date.now();
-while (got < 5 && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 20));
-const loaded = Object.keys(createRequire(import.meta.url).cache);
-const unused = loaded.filter((f) => /node_modules[\\\\/](ws|socks|ip-address)[\\\\/]|mqtt[\\\\/]build[\\\\/]lib[\\\\/]connect[\\\\/](ws|tls|socks)\\.js$/.test(f));
-console.log(JSON.stringify({ got, unused }));
-await conn.stop();
-await broker.stop();
-process.exit(0);
-`;
+const UNUSED_TRANSPORTS = /node_modules[\\/](ws|socks|ip-address)[\\/]|mqtt[\\/]build[\\/]lib[\\/]connect[\\/](ws|tls|socks)\.js$/;
 
 describe('the start path', () => {
   it('a connection to a plain mqtt:// broker works without loading the WebSocket, TLS or SOCKS transports', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-    expect(r.stderr).toBe('');
-    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { got: number; unused: string[] };
+    const out = mqttRoundTripInFreshProcess<{ unused: string[] }>(5, `{ unused: Object.keys(require.cache).filter((f) => ${UNUSED_TRANSPORTS}.test(f)) }`);
     expect(out.got).toBe(5);
     expect(out.unused).toEqual([]);
   }, 90_000);
