@@ -1,5 +1,4 @@
 import { createConnection } from 'node:net';
-import { parse as parseUrl } from 'node:url';
 import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
 
 /**
@@ -29,16 +28,21 @@ export function openClient(url: string, options: IClientOptions, env: Record<str
   return client;
 }
 
-/** The URL's fields as mqtt.connect takes them (it uses url.parse too), or undefined when the URL is not plain TCP. */
+/**
+ * The URL's fields as mqtt.connect takes them, or undefined when the URL is not plain TCP. Parsed
+ * with WHATWG `URL`, not `url.parse` (deprecated: Node 24 prints DEP0169 on stderr for it).
+ */
 function plainTcp(url: string, options: IClientOptions, env: Record<string, string | undefined>): { port?: number; host: string; protocol: 'mqtt' | 'tcp' } | undefined {
   if (options.servers || options.socksProxy !== undefined || env.MQTTJS_SOCKS_PROXY || (options.cert && options.key)) return undefined;
-  let u;
+  let u: URL;
   try {
-    u = parseUrl(url, true);
+    u = new URL(url);
   } catch {
     return undefined; // mqtt.connect reports it
   }
-  if ((u.protocol !== 'mqtt:' && u.protocol !== 'tcp:') || u.auth || u.search || !u.hostname) return undefined;
+  if ((u.protocol !== 'mqtt:' && u.protocol !== 'tcp:') || u.username || u.password || u.search || !u.hostname) return undefined;
   if (u.pathname && u.pathname !== '/') return undefined;
-  return { ...(u.port != null ? { port: Number(u.port) } : {}), host: u.hostname, protocol: u.protocol === 'mqtt:' ? 'mqtt' : 'tcp' };
+  // An IPv6 literal keeps its brackets in URL.hostname; net.createConnection wants the bare address.
+  const host = u.hostname.startsWith('[') && u.hostname.endsWith(']') ? u.hostname.slice(1, -1) : u.hostname;
+  return { ...(u.port !== '' ? { port: Number(u.port) } : {}), host, protocol: u.protocol === 'mqtt:' ? 'mqtt' : 'tcp' };
 }

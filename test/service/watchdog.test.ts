@@ -114,7 +114,9 @@ describe('the gateway under systemd notify (real process, NOTIFY_SOCKET bound by
     expect(child.exitCode, stderr()).toBeNull();
     expect(l.messages[l.first('READY')]!.fields.MAINPID).toBe(String(child.pid));
     expect(l.messages[l.first('READY')]!.fields.STATUS).toMatch(/1\/1 components running/);
-    // No ping before READY: systemd arms the watchdog with the start-up done.
+    // No ping before READY: systemd arms the watchdog with the start-up done. (The first ping may
+    // come a moment after READY, once the liveness probes have answered: wait for it.)
+    await waitFor(() => l.first('WATCHDOG') >= 0, 'the first WATCHDOG=1', 30_000);
     expect(l.first('WATCHDOG')).toBeGreaterThan(l.first('READY'));
     const t = Date.now();
     await waitFor(() => l.count('WATCHDOG', t) >= 5, 'five pings', 30_000);
