@@ -35,6 +35,7 @@ import { StateExtension } from './extensions/core/state.js';
 import { CommandsExtension } from './extensions/core/commands.js';
 import { OtaExtension } from './extensions/core/ota.js';
 import { HealthExtension, healthReport } from './extensions/core/health.js';
+import { MemoryExtension } from './extensions/core/memory.js';
 import { startSystemdService, type SystemdService } from './service/systemd.js';
 import { DataDirLock } from './datadir/lock.js';
 
@@ -87,6 +88,7 @@ export class Gateway {
   private systemd: SystemdService | undefined;
   private commands: CommandsExtension | undefined;
   private otaHosting: OtaExtension | undefined;
+  private memory: MemoryExtension | undefined;
   /** Extension groups in start order: [state], [commands, ota, health], [operator features]. */
   private readonly groups: { beforeComponents?: ExtensionHost; core?: ExtensionHost; features?: ExtensionHost } = {};
   private readonly prefix: string;
@@ -223,7 +225,10 @@ export class Gateway {
       log: this.log,
     });
     const health = new HealthExtension({ prefix: this.prefix, gatewayId: this.id, intervalMs: t.healthIntervalMs, report: () => this.health() });
-    this.groups.core = await ExtensionHost.start([this.commands, this.otaHosting, health], deps, { required: true });
+    // A full collection after each swap (gateway/extensions/core/memory.ts); not in a process that
+    // hosts many gateways (fleet-sim), where one gateway's OTA must not pause the others.
+    if (!this.opts.shared) this.memory = new MemoryExtension();
+    this.groups.core = await ExtensionHost.start([this.commands, this.otaHosting, health, ...(this.memory ? [this.memory] : [])], deps, { required: true });
 
     // 5. Operator features (Home Assistant, metrics, status page), if the config turns them on.
     this.groups.features = await ExtensionHost.start(extensionsFor(config), deps);
@@ -243,6 +248,7 @@ export class Gateway {
       ...(this.link ? { broker: () => this.link!.status() } : {}),
       commands: () => this.commands?.stats(),
       refused: () => this.refusals.stats(),
+      memory: () => this.memory?.stats(),
     });
   }
 

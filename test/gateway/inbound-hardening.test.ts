@@ -167,4 +167,18 @@ describe('OTA envelopes', () => {
     expect(final.phase).toBe('committed');
     expect(gw.matching(new RegExp(`envelope ${envSha.slice(0, 12)} seen again`))).toEqual([]);
   }, 120_000);
+
+  it('after the committed swap the gateway runs one full collection itself (gateway/extensions/core/memory.ts), shown in health', async () => {
+    // The release above was committed; the collection follows ~2 s later.
+    let h: Record<string, any> = await retainedHealth(broker.url, ID);
+    for (const deadline = Date.now() + 20_000; (h.memory?.collections ?? 0) < 1; ) {
+      if (Date.now() > deadline) throw new Error(`no collection in health: ${JSON.stringify(h.memory)}`);
+      await new Promise((r) => setTimeout(r, 250));
+      h = await retainedHealth(broker.url, ID);
+    }
+    expect(h.memory.collections).toBe(1);
+    expect(h.memory.lastCollection.reason).toBe('echo 1.1.0 committed');
+    expect(h.memory.rssBytes).toBeGreaterThan(0);
+    expect(h.memory.lastCollection.rssBefore).toBeGreaterThan(0);
+  }, 30_000);
 });

@@ -6,6 +6,7 @@ import { topics } from '../../mqtt/topics.js';
 import type { OutboxStats } from '../../telemetry/outbox.js';
 import type { PublisherStats } from '../../telemetry/publisher.js';
 import type { Extension, ExtensionContext } from '../extension.js';
+import type { MemoryStats } from './memory.js';
 
 /** Where the health report reads from: counters the core keeps anyway (reading them is cheap). */
 export interface HealthSources {
@@ -20,6 +21,8 @@ export interface HealthSources {
   /** Absent before the commands extension started. */
   commands?(): CommandStats | undefined;
   refused(): { lines: number; byKind: Record<string, number> };
+  /** Absent where the gateway shares its process (fleet-sim) or before the memory extension started. */
+  memory?(): MemoryStats | undefined;
 }
 
 /** The health report (`Gateway.health()`, and the retained `<prefix>/gw/<id>/health`). */
@@ -41,6 +44,7 @@ export function healthReport(s: HealthSources): Record<string, unknown> {
     };
   }
   const commands = s.commands?.();
+  const memory = s.memory?.();
   return {
     ts: Date.now(),
     uptimeMs: Date.now() - s.startedAt,
@@ -51,6 +55,7 @@ export function healthReport(s: HealthSources): Record<string, unknown> {
     ...(s.broker ? { broker: s.broker() } : {}),
     ...(commands ? { commands } : {}),
     refused: s.refused(),
+    ...(memory ? { memory } : {}),
   };
 }
 
