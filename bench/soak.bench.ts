@@ -1,7 +1,7 @@
 /**
  * Soak (issue "Hardening"): the default config (config/gateway.yaml: three example components on the
  * simulated board, embedded broker) as a real process, compiled JavaScript with the service unit's
- * Node flags, for SOAK_MINUTES (default 30) with an OTA of the thermostat every SOAK_OTA_MINUTES
+ * Node flags (read from config/templates/airssys-gateway.service), for SOAK_MINUTES (default 30) with an OTA of the thermostat every SOAK_OTA_MINUTES
  * (default 5). RSS is read from /proc/PID/status every SOAK_SAMPLE_S seconds; the result is the RSS
  * slope after the warm-up (SOAK_WARMUP_MINUTES, default 5, capped at a third of the run).
  * Target: < 1 MB per 10 minutes. Results: docs/hardening.md.
@@ -47,6 +47,14 @@ function withCustomSection(bytes: Uint8Array, name: string, payload: string): Ui
   const nameBytes = Buffer.from(name);
   const body = Buffer.concat([encodeU32(nameBytes.length), nameBytes, Buffer.from(payload)]);
   return Buffer.concat([Buffer.from(bytes), Buffer.from([0]), encodeU32(body.length), body]);
+}
+
+/** The Node flags of the unit's `ExecStart=@NODE@ <flags> @PREFIX@/bin/airssys.mjs …`. */
+function serviceNodeFlags(unit: string): string[] {
+  const line = /^ExecStart=@NODE@ (.*)$/m.exec(unit)?.[1];
+  if (!line) throw new Error('config/templates/airssys-gateway.service: no ExecStart=@NODE@ line');
+  const words = line.split(/\s+/);
+  return words.slice(0, words.findIndex((w) => !w.startsWith('--')));
 }
 
 /** Least-squares slope of y over x. */
@@ -119,8 +127,9 @@ export async function run(): Promise<void> {
   const thermoYaml = parse(await readFile(join(root, 'examples', 'thermostat', 'thermostat.yaml'), 'utf8')) as Record<string, any>;
   const thermoWasm = await readFile(join(root, 'var', 'build', 'thermostat.wasm'));
 
-  // The service unit's Node flags (config/templates/airssys-gateway.service).
-  const nodeArgs = ['--max-semi-space-size=1', main];
+  // The service unit's Node flags, read from its template (config/templates/airssys-gateway.service).
+  const unitFlags = serviceNodeFlags(await readFile(join(root, 'config', 'templates', 'airssys-gateway.service'), 'utf8'));
+  const nodeArgs = [...unitFlags, main];
   const env = { ...process.env, ...(fromSource ? { AIRSSYS_FROM_SOURCE: '1' } : {}) };
   /** One `airssys` CLI run to its end: exit code and stderr. */
   const cli = (args: string[]) =>
@@ -144,8 +153,18 @@ export async function run(): Promise<void> {
   // Telemetry keeps flowing through the whole run (a soak that measures a stalled gateway is no soak).
   const sub = await mqtt.connectAsync(broker, { protocolVersion: 4 });
   let telemetry = 0;
-  sub.on('message', () => telemetry++);
-  await sub.subscribeAsync(`airssys/gw/${gatewayId}/telemetry/#`, { qos: 0 });
+  // The gateway's own account of its memory (health `memory`: full collections after OTAs).
+  let memory: Record<string, any> | undefined;
+  const healthTopic = `airssys/gw/${gatewayId}/health`;
+  sub.on('message', (topic, payload) => {
+    if (topic !== healthTopic) return void telemetry++;
+    try {
+      memory = (JSON.parse(payload.toString()) as { memory?: Record<string, any> }).memory ?? memory;
+    } catch {
+      // a half-written health payload is not the soak's concern
+    }
+  });
+  await sub.subscribeAsync([`airssys/gw/${gatewayId}/telemetry/#`, healthTopic], { qos: 0 });
 
   const samples: Array<{ min: number; mb: number }> = [];
   const otas: Array<{ atMin: number; version: string; ok: boolean; seconds: number; line: string }> = [];
@@ -195,7 +214,7 @@ export async function run(): Promise<void> {
   const floorPerTenMin = slope(floors.map((s) => [s.min, s.mb])) * 10;
   const f = (x: number) => x.toFixed(2);
 
-  console.log(`soak: ${minutes} min of config/gateway.yaml (${fromSource ? 'sources via tsx' : 'compiled'}, --max-semi-space-size=1), an OTA every ${otaEveryMin} min${clearArtifacts ? ' (chunks cleared after each)' : ' (chunks left retained)'}, RSS every ${sampleS} s; target slope < 1 MB / 10 min after ${warmupMin} min warm-up`);
+  console.log(`soak: ${minutes} min of config/gateway.yaml (${fromSource ? 'sources via tsx' : 'compiled'}, ${unitFlags.join(' ')}), an OTA every ${otaEveryMin} min${clearArtifacts ? ' (chunks cleared after each)' : ' (chunks left retained)'}, RSS every ${sampleS} s; target slope < 1 MB / 10 min after ${warmupMin} min warm-up`);
   console.table(otas);
   console.table([
     {
@@ -208,12 +227,13 @@ export async function run(): Promise<void> {
       'OTAs committed': `${otas.filter((o) => o.ok).length}/${otas.length}`,
       'telemetry msgs / min': Math.round(telemetryPerMin),
       'exit code on SIGTERM': exitCode,
+      'collections after OTAs (health)': memory ? `${memory.collections}${memory.lastCollection ? `; last: ${memory.lastCollection.reason}, RSS ${f(memory.lastCollection.rssBefore / 1048576)} → ${f(memory.lastCollection.rssAfter / 1048576)} MB in ${memory.lastCollection.ms} ms` : ''}` : 'not in health',
     },
   ]);
   // Every sample, for plotting (minute, MB).
   const out = join(root, '.tmp', `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, JSON.stringify({ minutes, otaEveryMin, warmupMin, perTenMin, floorPerTenMin, otas, samples }, null, 1));
+  await writeFile(out, JSON.stringify({ minutes, otaEveryMin, warmupMin, nodeFlags: unitFlags, perTenMin, floorPerTenMin, otas, memory, samples }, null, 1));
   console.log(`samples: ${out}`);
   await rm(dir, { recursive: true, force: true });
   if (otas.some((o) => !o.ok) || exitCode !== 0) process.exitCode = 1;
