@@ -82,7 +82,9 @@ export class MemoryExtension implements Extension {
   constructor(private readonly opts: MemoryExtensionOptions = {}) {
     this.delayMs = opts.delayMs ?? 2_000;
     this.minIntervalMs = opts.minIntervalMs ?? 60_000;
-    this.collect = opts.collect ?? fullCollection();
+    // Taken at the first collection: the context that provides it costs ~150 KB, which a gateway
+    // that never replaces a version need not pay.
+    this.collect = opts.collect ?? (() => fullCollection()());
   }
 
   async start(ctx: ExtensionContext): Promise<void> {
