@@ -311,6 +311,10 @@ export class Gateway {
 
   /** After a swap (OTA activation or rollback): the same lifecycle state, the new version, now. */
   private versionChanged(svc: ComponentService): void {
+    // The serving version's channels get their seq reservations now, as a started component's do
+    // (startService): one new in this version would otherwise have none until its first sample, and
+    // on a full disk could never be published (its `err` channel, say; docs/telemetry.md, "Full disk").
+    this.outbox.declare(svc.name, svc.manifest.capabilities.channels.map((c) => c.name));
     this.log.info({ component: svc.name, version: svc.host.version }, 'component version changed');
     this.events.version(svc.name);
   }

@@ -242,7 +242,7 @@ export class MqttConnection extends EventEmitter {
    *
    * A filter the broker refuses (SUBACK 0x80): `refused: 'retry'` (the default with reconnects on)
    * resolves and asks for it again in the background (retrySubscriptions); `'reject'` (the default
-   * for the CLI, whose verbs report an ACL refusal and exit) rejects with MQTT.js's error.
+   * for the CLI, whose verbs report an ACL refusal and exit) rejects with an MQTT_SUBSCRIBE GatewayError.
    */
   async subscribe(filter: string, options: { qos?: 0 | 1 | 2; refused?: 'retry' | 'reject' } = {}): Promise<void> {
     const qos = options.qos ?? 0;
@@ -251,7 +251,8 @@ export class MqttConnection extends EventEmitter {
     if (!this._connected || !client) return;
     const gen = this.generation;
     if ((options.refused ?? (this.opts.retry === false ? 'reject' : 'retry')) === 'reject') {
-      await client.subscribeAsync(filter, { qos }); // MQTT.js rejects a refused filter
+      // One line with the fix for the verb to print, not MQTT.js's "Subscribe error: Unspecified error".
+      if (!(await subscribeGranted(client, filter, qos))) throw new GatewayError('MQTT_SUBSCRIBE', `the broker at ${redact(this.url)} refused the subscription to ${filter}; check the broker's ACL for this user`);
       return;
     }
     let granted: boolean;

@@ -56,8 +56,14 @@ export class EmbeddedBroker {
     const server = createServer((socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
-      if (this.broker) this.broker.handle(socket);
-      else this.waiting.push(socket);
+      if (this.broker) {
+        this.broker.handle(socket);
+        return;
+      }
+      // Until the broker takes it nothing else listens for its errors, and a client that resets
+      // the connection meanwhile (ECONNRESET) would be an uncaught 'error' that ends the gateway.
+      socket.on('error', ignoreWaitingError);
+      this.waiting.push(socket);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
@@ -96,7 +102,10 @@ export class EmbeddedBroker {
       return;
     }
     this.broker = broker;
-    for (const socket of this.waiting.splice(0)) if (!socket.destroyed) broker.handle(socket);
+    for (const socket of this.waiting.splice(0)) {
+      socket.off('error', ignoreWaitingError);
+      if (!socket.destroyed) broker.handle(socket);
+    }
   }
 
   async stop(): Promise<void> {
@@ -114,3 +123,6 @@ export class EmbeddedBroker {
 function safeEqual(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
+
+/** A waiting client's socket error: the socket is destroyed by it, and nothing was served yet. */
+function ignoreWaitingError(): void {}

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import * as aedesModule from 'aedes';
 import mqtt from 'mqtt';
+import { main } from '../../gateway/cli/main.js';
 import { MqttConnection } from '../../gateway/mqtt/connection.js';
 import type { GatewayError } from '../../runtime/errors.js';
 import { waitFor } from '../helpers/wait.js';
@@ -14,13 +15,14 @@ import { waitFor } from '../helpers/wait.js';
  * again until it is granted (a gateway deaf to its OTA topic on a live session is stranded).
  */
 type Aedes = { handle(s: unknown): void; close(cb?: () => void): void };
-let server: Server | undefined;
-let broker: Aedes | undefined;
+const brokers: Array<{ broker: Aedes; server: Server }> = [];
 const conns: MqttConnection[] = [];
 afterAll(async () => {
   for (const c of conns) await c.stop({ farewell: false });
-  await new Promise<void>((r) => (broker ? broker.close(() => r()) : r()));
-  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  for (const { broker, server } of brokers) {
+    await new Promise<void>((r) => broker.close(() => r()));
+    await new Promise<void>((r) => server.close(() => r()));
+  }
 });
 
 /** Aedes on a free loopback port; `refuse(filter)` decides each SUBSCRIBE. */
@@ -28,13 +30,13 @@ async function refusingBroker(refuse: (filter: string) => boolean): Promise<stri
   const mod = aedesModule as unknown as Record<string, unknown> & { default?: unknown };
   const def = mod.default as (Record<string, unknown> & ((o?: object) => unknown)) | undefined;
   const factory = (mod.createBroker ?? def?.createBroker ?? def) as (o?: object) => Aedes | Promise<Aedes>;
-  broker = await factory({
+  const broker = await factory({
     // aedes: a null subscription is refused (SUBACK 0x80).
     authorizeSubscribe: (_c: unknown, sub: { topic: string }, done: (e: Error | null, s: unknown) => void) => done(null, refuse(sub.topic) ? null : sub),
   });
-  const b = broker;
-  server = createServer((s) => b.handle(s));
-  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+  const server = createServer((s) => broker.handle(s));
+  brokers.push({ broker, server });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
@@ -86,8 +88,18 @@ describe('a refused subscription (SUBACK 0x80)', () => {
     conns.push(cli);
     await cli.start();
     refusals = 0;
-    await expect(cli.subscribe('ota/#', { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    const err = await cli.subscribe('ota/#', { qos: 1 }).then(() => undefined, (e: unknown) => e);
+    expect((err as GatewayError).code).toBe('MQTT_SUBSCRIBE');
+    expect((err as Error).message).toBe(`the broker at ${url} refused the subscription to ota/#; check the broker's ACL for this user`);
     await cli.subscribe('ota/#', { qos: 1, refused: 'retry' });
     await waitFor(() => refusals >= 3, 'a CLI subscription asked for again', 15_000);
   }, 60_000);
+
+  it('a CLI verb whose subscription is refused prints one line that names the fix', async () => {
+    const url = await refusingBroker(() => true);
+    const lines: string[] = [];
+    const code = await main(['status', '--broker', url, '--gateway', 'gw-refused'], { out: (l) => lines.push(l), err: (l) => lines.push(l) });
+    expect(code).toBe(1);
+    expect(lines).toEqual([`error: the broker at ${url} refused the subscription to airssys/gw/gw-refused/state; check the broker's ACL for this user`]);
+  }, 30_000);
 });

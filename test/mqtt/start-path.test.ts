@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { EmbeddedBroker } from '../../gateway/mqtt/embedded.js';
@@ -40,6 +40,39 @@ describe('the start path', () => {
       expect(connected).toBe(true);
     } finally {
       await client.endAsync(true);
+      await broker.stop();
+    }
+  }, 30_000);
+
+  it('a client that resets its connection between listen and start does not end the process', async () => {
+    const broker = new EmbeddedBroker({ port: 0 });
+    await broker.listen();
+    // Without a listener on the waiting socket, its ECONNRESET is an uncaught exception (vitest fails the run).
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const port = Number(new URL(broker.url).port);
+      const reset = new Promise<void>((resolve, reject) => {
+        const s = connect(port, '127.0.0.1', () => {
+          // Bytes the server reads first, so the reset reaches a socket that is reading.
+          s.write(Buffer.from([0x10, 0x00]));
+          setTimeout(() => {
+            s.resetAndDestroy();
+            resolve();
+          }, 50);
+        });
+        s.on('error', reject);
+      });
+      await reset;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(uncaught).toEqual([]);
+      // The broker still serves the next client.
+      await broker.start();
+      const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 });
+      await client.endAsync(true);
+    } finally {
+      process.off('uncaughtException', onUncaught);
       await broker.stop();
     }
   }, 30_000);

@@ -1,5 +1,5 @@
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -163,6 +163,11 @@ describe('OTA from a 0.1.0 build to a 0.2.0 build (i2c and storage) and back', (
       expect(values(run, 'err')).toEqual([]);
       const counts = values(run, 'count');
       expect(counts.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
+      // The swapped-in build's channels got their seq reservations at the swap, as a started
+      // component's do (docs/telemetry.md, "Full disk"): `err` too, though it published nothing, so
+      // it can report a storage failure on a full disk. The reservation record beside the outbox shows it.
+      const reserved = (JSON.parse(readFileSync(join(run.dataDir, 'telemetry.db.seq'), 'utf8')) as { streams: Array<{ channel: string }> }).streams.map((r) => r.channel);
+      expect(reserved).toContain('err');
 
       // While the gateway runs (read-only, no lock): what was flushed, at most flush-ms behind.
       const seen = await countOnDisk(run, (n) => n >= 10, 'at least 10');

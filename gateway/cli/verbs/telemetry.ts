@@ -73,7 +73,7 @@ export const run: Verb = async (argv, io) => {
     });
     if (count === 0) return done();
     conn.subscribe(filter, { qos: 1 }).catch((err: Error) => {
-      io.err(`error: the broker refused the subscription to ${filter} (${err.message}); check the broker's ACL`);
+      io.err(err instanceof GatewayError ? `error: ${err.message}` : `error: the broker refused the subscription to ${filter} (${err.message}); check the broker's ACL`);
       refused = true;
       done();
     });
