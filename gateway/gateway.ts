@@ -211,6 +211,10 @@ export class Gateway {
         start: (manifest, prepared) => this.startService(manifest, prepared),
         remove: (name) => this.removeService(name),
         versionChanged: (svc) => this.versionChanged(svc),
+        // Before the new version's init runs (it may publish): a channel new in this version gets its
+        // seq reservation as a started component's do (startService); without one it could never be
+        // published on a full disk (its `err` channel, say; docs/telemetry.md, "Full disk").
+        declareChannels: (manifest) => this.outbox.declare(manifest.name, manifest.capabilities.channels.map((c) => c.name)),
       },
       admit: (manifest) => {
         const others = [...this.services.values()].filter((s) => s.name !== manifest.name).map((s) => s.manifest);
@@ -311,10 +315,6 @@ export class Gateway {
 
   /** After a swap (OTA activation or rollback): the same lifecycle state, the new version, now. */
   private versionChanged(svc: ComponentService): void {
-    // The serving version's channels get their seq reservations now, as a started component's do
-    // (startService): one new in this version would otherwise have none until its first sample, and
-    // on a full disk could never be published (its `err` channel, say; docs/telemetry.md, "Full disk").
-    this.outbox.declare(svc.name, svc.manifest.capabilities.channels.map((c) => c.name));
     this.log.info({ component: svc.name, version: svc.host.version }, 'component version changed');
     this.events.version(svc.name);
   }

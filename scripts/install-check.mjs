@@ -95,7 +95,13 @@ export function verify({ dir }) {
   // It runs in dir, so that doctor judges this machine and not a config/gateway.yaml it finds in
   // the caller's folder.
   const env = { ...process.env, AIRSSYS_USE_DIST: '1' };
-  const airssys = (...args) => timed(() => spawnSync(process.execPath, [join(app, 'bin/airssys.mjs'), ...args], { cwd: dir, encoding: 'utf8', env }));
+  // Ten minutes each (a cold load on emulated arm64 takes minutes): a hung command is a problem
+  // reported below, not a check that never ends. A spawn that failed has no output: make it ''.
+  const airssys = (...args) =>
+    timed(() => {
+      const r = spawnSync(process.execPath, [join(app, 'bin/airssys.mjs'), ...args], { cwd: dir, encoding: 'utf8', env, timeout: 600_000, killSignal: 'SIGKILL' });
+      return { ...r, stdout: r.stdout ?? '', stderr: r.stderr ?? (r.error ? String(r.error.message) : '') };
+    });
 
   const { value: ran, ms: runMs } = airssys('run', join(dir, 'probe.wasm'), '--manifest', join(dir, 'probe.yaml'), '--ticks', '3');
   const runLine = ran.status === 0 ? ran.stdout.trim().split('\n').pop() : ran.stderr.trim();

@@ -117,7 +117,8 @@ export class MemoryExtension implements Extension {
     if (this.stopped) return;
     this.reasons.push(reason);
     if (this.timer) return;
-    const wait = Math.max(this.delayMs, this.last + this.minIntervalMs - Date.now());
+    // Monotonic: a Pi without a real-time clock may step its wall clock back by hours at boot.
+    const wait = Math.max(this.delayMs, this.last + this.minIntervalMs - performance.now());
     this.timer = setTimeout(() => this.run(), wait);
     // Never what keeps the process alive.
     this.timer.unref();
@@ -130,11 +131,11 @@ export class MemoryExtension implements Extension {
     const t0 = performance.now();
     this.collect();
     const ms = performance.now() - t0;
-    this.last = Date.now();
+    this.last = performance.now();
     this.collections++;
     const after = process.memoryUsage();
     const result: ReclaimResult = { reason, rssBefore: before.rss, rssAfter: after.rss, heapUsedBefore: before.heapUsed, heapUsedAfter: after.heapUsed, ms };
-    this.lastResult = { ...result, at: this.last };
+    this.lastResult = { ...result, at: Date.now() };
     const mb = (n: number) => Math.round((n / 1048576) * 10) / 10;
     this.log?.debug({ ...result, rssBefore: mb(result.rssBefore), rssAfter: mb(result.rssAfter), heapUsedBefore: mb(result.heapUsedBefore), heapUsedAfter: mb(result.heapUsedAfter), ms: Math.round(ms) }, 'memory: full collection after a version was replaced');
     this.opts.onCollected?.(result);

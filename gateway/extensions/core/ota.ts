@@ -26,6 +26,8 @@ export interface OtaComponents {
   remove(name: string): Promise<void>;
   /** After a swap (activation or rollback): another version serves now. */
   versionChanged(svc: ComponentService): void;
+  /** Reserves telemetry for the channels of a version about to be swapped in (before its init). */
+  declareChannels(manifest: Manifest): void;
 }
 
 export interface OtaExtensionOptions {
@@ -143,6 +145,7 @@ export class OtaExtension implements Extension {
         throw new OtaError('init-failed', `init of ${name} ${manifest.version} failed: ${why}`);
       }
     } else {
+      components.declareChannels(manifest);
       const outcome = await svc.swap(manifest, prepared);
       if (!outcome.ok) throw new OtaError('init-failed', `init of ${name} ${manifest.version} failed (${outcome.kind}): ${outcome.message}`);
       components.versionChanged(svc);
