@@ -3,7 +3,7 @@
  * (no binaryen: loading it costs more than rewriting, and warm starts must not pay for it).
  *
  * Everything added is appended (a type, two globals, two exports, one grow helper per memory that
- * grows), so no existing index shifts and nothing but function bodies, the memory section and the
+ * grows, the scratch globals of refills in nested loops: meter.ts), so no existing index shifts and nothing but function bodies, the memory section and the
  * section counts needs rewriting. Custom sections other than `name`, `producers` and
  * `target_features` are dropped: DWARF and source maps point at code offsets that move.
  */
@@ -36,6 +36,8 @@ export const GROW_FAILED_EXPORT = 'airssys_grow_failed';
  * the function in slot 0 (if the host put one there) before deciding it is out of fuel: the host
  * hands out fuel in slices and uses these calls to top the counter up and to read the clock (the
  * per-event deadline). An empty slot means no refill: the first negative check traps, as before.
+ * The function there must not call into the module: some refills keep live locals in scratch
+ * globals shared by all functions (meter.ts emitRefill).
  */
 export const REFILL_EXPORT = 'airssys_refill';
 /** Enough for any reasonable start function (about a second of guest code on a Pi). */
@@ -44,6 +46,16 @@ export const DEFAULT_INITIAL_FUEL = 1_000_000_000n;
 const KEPT_CUSTOM_SECTIONS = new Set(['name', 'producers', 'target_features']);
 const GROW_TYPE = [0x60, 0x01, 0x7f, 0x01, 0x7f]; // (func (param i32) (result i32))
 const VOID_TYPE = [0x60, 0x00, 0x00]; // (func)
+/** Scratch global init expressions (without the end) by value type: zero or null. v128 needs SIMD, which a v128 local implies. */
+const SCRATCH_INIT = new Map<number, number[]>([
+  [0x7f, [0x41, 0x00]],
+  [0x7e, [0x42, 0x00]],
+  [0x7d, [0x43, 0, 0, 0, 0]],
+  [0x7c, [0x44, 0, 0, 0, 0, 0, 0, 0, 0]],
+  [0x7b, [0xfd, 0x0c, ...new Array<number>(16).fill(0)]],
+  [0x70, [0xd0, 0x70]],
+  [0x6f, [0xd0, 0x6f]],
+]);
 
 export function instrumentCoreModule(bytes: Uint8Array, opts: InstrumentOptions): { bytes: Uint8Array<ArrayBuffer>; report: InstrumentReport } {
   const cap = opts.memoryMaxPages;
@@ -70,10 +82,10 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
   const imports = readImports(findSection(sections, SectionId.import));
   const funcTypes = readFunctionTypes(findSection(sections, SectionId.function));
   const definedFuncs = funcTypes.length;
-  const paramCounts = funcTypes.map((t) => {
-    const n = types.paramCounts[t];
-    if (n === undefined) throw invalid(`a function uses type ${t}, which does not exist`);
-    return n;
+  const paramTypes = funcTypes.map((t) => {
+    const p = types.paramTypes[t];
+    if (p === undefined) throw invalid(`a function uses type ${t}, which does not exist`);
+    return p;
   });
   const definedGlobals = countOf(findSection(sections, SectionId.global));
 
@@ -112,14 +124,29 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
   const refillFunc = imports.funcs + definedFuncs;
   const helperMemories: number[] = [];
   const helperIndex = new Map<number, number>();
+  // Scratch globals (see emitRefill in meter.ts), appended after the fuel and flag globals.
+  const scratchIndex = new Map<string, number>();
+  const scratchEntries: Uint8Array[] = [];
   const firstHelper = refillFunc + 1;
   const ctx = {
     fuelGlobal,
     refillFunc,
     typeParams: (t: number) => {
-      const n = types.paramCounts[t];
-      if (n === undefined) throw invalid(`a loop uses type ${t}, which does not exist`);
-      return n;
+      const p = types.paramTypes[t];
+      if (p === undefined) throw invalid(`a loop uses type ${t}, which does not exist`);
+      return p.length;
+    },
+    scratchGlobal(valType: number, k: number): number | undefined {
+      const init = SCRATCH_INIT.get(valType);
+      if (init === undefined) return undefined;
+      const key = `${valType}:${k}`;
+      let idx = scratchIndex.get(key);
+      if (idx === undefined) {
+        idx = flagGlobal + 1 + scratchEntries.length;
+        scratchIndex.set(key, idx);
+        scratchEntries.push(Uint8Array.from([valType, 0x01, ...init, 0x0b]));
+      }
+      return idx;
     },
     growHelper(memidx: number): number {
       let idx = helperIndex.get(memidx);
@@ -147,7 +174,7 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
       const start = r.pos;
       r.skip(size);
       body.length = 0;
-      meterBody(codeSection.payload, start, start + size, imports.funcs + i, paramCounts[i]!, ctx, body);
+      meterBody(codeSection.payload, start, start + size, imports.funcs + i, paramTypes[i]!, ctx, body);
       instrumented++;
       code.u32(body.length).bytes(body.view());
     }
@@ -178,7 +205,7 @@ function instrument(bytes: Uint8Array, cap: number, initialFuel: bigint): { byte
   // Globals: fuel (mut i64) and the grow-failed flag (mut i32).
   const fuelEntry = new Writer(16).byte(0x7e).byte(0x01).byte(0x42).signed(initialFuel).byte(0x0b).finish();
   const flagEntry = Uint8Array.from([0x7f, 0x01, 0x41, 0x00, 0x0b]);
-  putSection(sections, SectionId.global, appendEntries(findSection(sections, SectionId.global), [fuelEntry, flagEntry]));
+  putSection(sections, SectionId.global, appendEntries(findSection(sections, SectionId.global), [fuelEntry, flagEntry, ...scratchEntries]));
 
   const exportEntry = (name: string, global: number) => new Writer(32).name(name).byte(0x03).u32(global).finish();
   const tableExport = new Writer(32).name(REFILL_EXPORT).byte(0x01).u32(refillTable).finish();
@@ -265,13 +292,14 @@ function appendEntries(section: Section | undefined, entries: Uint8Array[]): Uin
 }
 
 /** Counts the types and finds an existing (i32) -> i32. GC type definitions are refused. */
-function readTypes(section: Section | undefined): { count: number; growTypeIndex: number; voidTypeIndex: number; paramCounts: number[] } {
-  if (!section) return { count: 0, growTypeIndex: -1, voidTypeIndex: -1, paramCounts: [] };
+function readTypes(section: Section | undefined): { count: number; growTypeIndex: number; voidTypeIndex: number; paramTypes: number[][] } {
+  if (!section) return { count: 0, growTypeIndex: -1, voidTypeIndex: -1, paramTypes: [] };
   const r = new Reader(section.payload);
   const n = r.u32();
   let growTypeIndex = -1;
   let voidTypeIndex = -1;
-  const paramCounts: number[] = [];
+  /** Per type: the first byte of each parameter's value type. */
+  const paramTypes: number[][] = [];
   for (let i = 0; i < n; i++) {
     const start = r.pos;
     const form = r.byte();
@@ -282,8 +310,10 @@ function readTypes(section: Section | undefined): { count: number; growTypeIndex
       throw invalid(`type ${i} has unknown form 0x${form.toString(16)}`);
     }
     const params = r.u32();
-    paramCounts.push(params);
-    for (let k = params; k > 0; k--) r.valType();
+    if (params > section.payload.length) throw invalid(`type ${i} declares more parameters than the section has bytes`);
+    const p: number[] = [];
+    for (let k = params; k > 0; k--) p.push(r.valType());
+    paramTypes.push(p);
     for (let k = r.u32(); k > 0; k--) r.valType();
     if (growTypeIndex < 0 && r.pos - start === GROW_TYPE.length && GROW_TYPE.every((b, j) => section.payload[start + j] === b)) {
       growTypeIndex = i;
@@ -293,7 +323,7 @@ function readTypes(section: Section | undefined): { count: number; growTypeIndex
     }
   }
   if (!r.done) throw invalid('trailing bytes in the type section');
-  return { count: n, growTypeIndex, voidTypeIndex, paramCounts };
+  return { count: n, growTypeIndex, voidTypeIndex, paramTypes };
 }
 
 /** Counts imported functions, globals and memories; refuses imported 64-bit memories. */

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { instrumentCoreModule } from '../../runtime/instrument/index.js';
+import { FuelMeter } from '../../runtime/metering/fuel-meter.js';
 import { fuelUsed, pair } from './helpers.js';
 
 const AS_SOURCE = `
@@ -49,6 +50,7 @@ export function list(n: i32): i32 {
 }
 `;
 
+const SLICE = 5_000;
 const compiled = new Map<string, Uint8Array<ArrayBuffer>>();
 
 async function compileAs(runtime: string): Promise<Uint8Array<ArrayBuffer>> {
@@ -75,6 +77,19 @@ describe('real modules', () => {
         expect(p.metered[fn](arg), fn).toEqual(p.plain[fn](arg));
       }
       expect(fuelUsed(p, () => p.metered.primes(20000))).toBeGreaterThan(fuelUsed(p, () => p.metered.primes(10000)));
+    });
+
+    it(`AssemblyScript (--runtime ${runtime}) computes the same with fuel in small slices (refills in nested loops)`, async () => {
+      const p = await pair(await compileAs(runtime), { memoryMaxPages: 256 }, () => ({ env: { abort } }));
+      // Small slices: refills (and their saves of live locals) all over the loops. A slice must
+      // exceed the largest single charge (a function's straight-line code), hence not smaller.
+      const meter = new FuelMeter(Number.MAX_SAFE_INTEGER, SLICE);
+      meter.attach(p.metered as unknown as WebAssembly.Exports, true);
+      meter.begin();
+      for (const [fn, arg] of [['primes', 10000], ['strings', 300], ['stats', 1000], ['list', 5000]] as const) {
+        expect(p.metered[fn](arg), fn).toEqual(p.plain[fn](arg));
+      }
+      expect(meter.used()).toBeGreaterThan(100 * SLICE);
     });
   }
 
