@@ -21,7 +21,7 @@ import { importGlue, type GlueModule } from './glue-module.js';
  */
 export const JCO_VERSION = '1.11.2';
 /** Bump when instrumentation changes what it writes: old cache entries then stop matching. */
-export const INSTRUMENT_VERSION = 2;
+export const INSTRUMENT_VERSION = 3;
 
 export interface EngineOptions {
   /** Where load artifacts are cached (normally `<data-dir>/cache`). */
