@@ -211,10 +211,8 @@ export class Gateway {
         start: (manifest, prepared) => this.startService(manifest, prepared),
         remove: (name) => this.removeService(name),
         versionChanged: (svc) => this.versionChanged(svc),
-        // Before the new version's init runs (it may publish): a channel new in this version gets its
-        // seq reservation as a started component's do (startService); without one it could never be
-        // published on a full disk (its `err` channel, say; docs/telemetry.md, "Full disk").
-        declareChannels: (manifest) => this.outbox.declare(manifest.name, manifest.capabilities.channels.map((c) => c.name)),
+        // Before the new version's init runs (it may publish), as for a started component.
+        declareChannels: (manifest) => this.declareChannels(manifest),
       },
       admit: (manifest) => {
         const others = [...this.services.values()].filter((s) => s.name !== manifest.name).map((s) => s.manifest);
@@ -256,12 +254,19 @@ export class Gateway {
     });
   }
 
+  /**
+   * A version's channels get their seq reservations before it runs, while the disk most likely takes
+   * writes: a channel first heard of on a full disk could not be published (its `err` channel, say;
+   * docs/telemetry.md, "Full disk"). For a started component and for an OTA'd version alike.
+   */
+  private declareChannels(manifest: Manifest): void {
+    this.outbox.declare(manifest.name, manifest.capabilities.channels.map((c) => c.name));
+  }
+
   private async startService(manifest: Manifest, prepared: PreparedComponent): Promise<ComponentService> {
     const name = manifest.name;
     const clog = this.log.child({ component: name });
-    // Its channels' seq reservations now, while the disk most likely takes writes: a channel first
-    // heard of on a full disk could not be published (docs/telemetry.md, "Full disk").
-    this.outbox.declare(name, manifest.capabilities.channels.map((c) => c.name));
+    this.declareChannels(manifest);
     const svc = new ComponentService({
       manifest,
       prepared,
