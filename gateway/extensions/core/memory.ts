@@ -77,7 +77,7 @@ export class MemoryExtension implements Extension {
   private log: ExtensionContext['log'] | undefined;
   private stopped = false;
   private collections = 0;
-  private lastResult: (ReclaimResult & { at: number }) | undefined;
+  private lastCollection: MemoryStats['lastCollection'];
 
   constructor(private readonly opts: MemoryExtensionOptions = {}) {
     this.delayMs = opts.delayMs ?? 2_000;
@@ -108,7 +108,7 @@ export class MemoryExtension implements Extension {
       rssBytes: m.rss,
       heapUsedBytes: m.heapUsed,
       collections: this.collections,
-      ...(this.lastResult ? { lastCollection: { reason: this.lastResult.reason, at: new Date(this.lastResult.at).toISOString(), rssBefore: this.lastResult.rssBefore, rssAfter: this.lastResult.rssAfter, ms: Math.round(this.lastResult.ms * 10) / 10 } } : {}),
+      ...(this.lastCollection ? { lastCollection: this.lastCollection } : {}),
     };
   }
 
@@ -130,14 +130,12 @@ export class MemoryExtension implements Extension {
     const before = process.memoryUsage();
     const t0 = performance.now();
     this.collect();
-    const ms = performance.now() - t0;
     this.last = performance.now();
     this.collections++;
     const after = process.memoryUsage();
-    const result: ReclaimResult = { reason, rssBefore: before.rss, rssAfter: after.rss, heapUsedBefore: before.heapUsed, heapUsedAfter: after.heapUsed, ms };
-    this.lastResult = { ...result, at: Date.now() };
-    const mb = (n: number) => Math.round((n / 1048576) * 10) / 10;
-    this.log?.debug({ ...result, rssBefore: mb(result.rssBefore), rssAfter: mb(result.rssAfter), heapUsedBefore: mb(result.heapUsedBefore), heapUsedAfter: mb(result.heapUsedAfter), ms: Math.round(ms) }, 'memory: full collection after a version was replaced');
+    const result: ReclaimResult = { reason, rssBefore: before.rss, rssAfter: after.rss, heapUsedBefore: before.heapUsed, heapUsedAfter: after.heapUsed, ms: this.last - t0 };
+    this.lastCollection = { reason, at: new Date().toISOString(), rssBefore: result.rssBefore, rssAfter: result.rssAfter, ms: Math.round(result.ms * 10) / 10 };
+    this.log?.debug(result, 'memory: full collection after a version was replaced');
     this.opts.onCollected?.(result);
   }
 }
