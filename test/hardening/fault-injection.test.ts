@@ -149,6 +149,10 @@ describe(`fault injection: ${KILLS} SIGKILLs of the real gateway (seed ${SEED})`
     let lastFloor: string | undefined;
     let checkedStarts = 0;
     const started = Date.now();
+    // When the previous process was seen dead: only a state stamped after it can be this process's.
+    // (`spawnAt - 5` alone also let in a `running` state the previous process stamped in its last
+    // milliseconds, e.g. a swap right before its SIGKILL, when the next spawn followed within 5 ms.)
+    let lastDeathAt = 0;
 
     for (let k = 0; k < KILLS; k++) {
       const disk = storeOnDisk();
@@ -161,7 +165,7 @@ describe(`fault injection: ${KILLS} SIGKILLs of the real gateway (seed ${SEED})`
       let label: string = mode;
       const spawnAt = Date.now();
       const g: Gw = launch(configFile);
-      const firstRunning = () => states.find((s) => s.ts >= spawnAt - 5 && s.state === 'running');
+      const firstRunning = () => states.find((s) => s.ts >= spawnAt - 5 && s.ts > lastDeathAt && s.state === 'running');
 
       if (mode === 'startup') {
         await sleep(between(0, startupMs));
@@ -186,6 +190,7 @@ describe(`fault injection: ${KILLS} SIGKILLs of the real gateway (seed ${SEED})`
       }
       if (g.child.exitCode !== null) violations.push(`kill ${k}: the gateway exited by itself (${g.child.exitCode}): ${g.output().slice(-1000)}`);
       await signal(g.child, 'SIGKILL');
+      const deathAt = Date.now();
       modes[mode] = (modes[mode] ?? 0) + 1;
       if (label.startsWith('ota:')) phasesKilled[label.slice(4)] = (phasesKilled[label.slice(4)] ?? 0) + 1;
 
@@ -196,6 +201,7 @@ describe(`fault injection: ${KILLS} SIGKILLs of the real gateway (seed ${SEED})`
       }
       const ok = integrity();
       if (ok !== 'ok') violations.push(`kill ${k}: telemetry.db integrity_check: ${ok}`);
+      lastDeathAt = deathAt;
       if ((k + 1) % 50 === 0) console.log(`fault-injection: ${k + 1}/${KILLS} kills, ${Math.round((Date.now() - started) / 1000)} s, ${violations.length} violations`);
       if (violations.length > 20) break;
     }
@@ -206,8 +212,9 @@ describe(`fault injection: ${KILLS} SIGKILLs of the real gateway (seed ${SEED})`
     const spawnAt = Date.now();
     const g = launch(configFile);
     await g.running(120_000);
-    await until(() => states.some((s) => s.ts >= spawnAt - 5 && s.state === 'running'), 30_000, 'a running state from the last run');
-    const first = states.find((s) => s.ts >= spawnAt - 5 && s.state === 'running')!;
+    const lastRunning = () => states.find((s) => s.ts >= spawnAt - 5 && s.ts > lastDeathAt && s.state === 'running');
+    await until(() => lastRunning() !== undefined, 30_000, 'a running state from the last run');
+    const first = lastRunning()!;
     if (first.version !== disk.runs) violations.push(`last run: came up on ${first.version}, the store had committed ${disk.runs}`);
     const count = telemetry.length;
     await until(() => telemetry.length >= count + 50, 30_000, 'telemetry from the last run');
