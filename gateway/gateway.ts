@@ -169,7 +169,15 @@ export class Gateway {
     // The outbox first: an observer never sees a sample the outbox missed.
     this.telemetry.add(outboxSink(this.outbox));
     this.telemetry.add(observerSink(this.events));
-    this.broker = brokerLink(config, { version: GATEWAY_VERSION });
+    // A LAN peer holding connections open to the embedded broker: counted in health `refused`
+    // (kinds broker-pending-per-address / broker-pending-total), a few log lines per window.
+    this.broker = brokerLink(config, {
+      version: GATEWAY_VERSION,
+      onEmbeddedRefusal: (r) => this.refusals.note(`broker-pending-${r.kind}`, 'warn', { source: 'embedded-broker', remote: r.remote, limit: r.limit },
+        r.kind === 'per-address'
+          ? `embedded broker: closed a connection from ${r.remote}: ${r.limit} from that address have not logged in yet`
+          : `embedded broker: closed a connection from ${r.remote}: ${r.limit} from the network have not logged in yet`),
+    });
     // Watching before the first attempt, so a broker that is down from the start is reported.
     if (!this.broker.embedded) this.link = new LinkWatch(this.broker.connection, redact(config.mqtt.url), (level, fields, message) => this.log[level](fields, message));
     // The port now (a busy one fails the start before a component starts); the broker and the

@@ -10,6 +10,14 @@ import { GatewayError } from '../../runtime/errors.js';
  * It listens on 127.0.0.1 unless told otherwise (contract 7.4); the config refuses a non-loopback
  * host without `mqtt.username`/`mqtt.password`, and with them set that pair is the only account:
  * every other CONNECT, anonymous or not, is refused ("bad username or password").
+ *
+ * Reachable from the network, a connection costs memory (socket, Aedes client, parser) from the
+ * moment it is accepted, long before its CONNECT is checked; a peer that opens thousands and never
+ * sends CONNECT would otherwise hold each one for Aedes' 30 s. So connections not yet accepted by
+ * Aedes ("pending": no CONNECT yet, or one being checked) are capped per remote address and in all,
+ * a socket over a cap is destroyed at once, and CONNECT must arrive within `connectTimeoutMs`.
+ * Loopback peers are exempt from the caps: the gateway's own client and local tools use 127.0.0.1,
+ * and a flood from the LAN must never lock them out. Accepted clients are not capped.
  */
 export interface EmbeddedBrokerOptions {
   port?: number;
@@ -17,11 +25,29 @@ export interface EmbeddedBrokerOptions {
   /** When set, clients must present these credentials. */
   username?: string;
   password?: string;
+  /** Pending (not yet accepted) connections per non-loopback remote address (default 16). */
+  maxPendingPerAddress?: number;
+  /** Pending connections from all non-loopback addresses together (default 256). */
+  maxPending?: number;
+  /** A connection that has not sent CONNECT by then is closed (default 10 s; Aedes' own is 30 s). */
+  connectTimeoutMs?: number;
+  /** Told about each connection destroyed over a cap (the gateway counts and logs them, throttled). */
+  onRefused?: (refusal: PendingRefusal) => void;
 }
+
+export interface PendingRefusal {
+  /** Which cap: the remote address's, or the total. */
+  kind: 'per-address' | 'total';
+  remote: string;
+  limit: number;
+}
+
+export const EMBEDDED_LIMITS = { maxPendingPerAddress: 16, maxPending: 256, connectTimeoutMs: 10_000 } as const;
 
 type AedesInstance = {
   handle: (stream: Socket) => unknown;
   close: (cb?: () => void) => void;
+  on: (event: 'client', listener: (client: { conn: unknown }) => void) => unknown;
 };
 
 export class EmbeddedBroker {
@@ -30,8 +56,23 @@ export class EmbeddedBroker {
   private readonly sockets = new Set<Socket>();
   /** Clients accepted after `listen` and before the broker exists. */
   private readonly waiting: Socket[] = [];
+  /** Non-loopback connections Aedes has not accepted yet, with their remote address. */
+  private readonly pending = new Map<Socket, string>();
+  private readonly pendingByAddress = new Map<string, number>();
+  private readonly limits: { maxPendingPerAddress: number; maxPending: number; connectTimeoutMs: number };
 
-  constructor(private readonly opts: EmbeddedBrokerOptions = {}) {}
+  constructor(private readonly opts: EmbeddedBrokerOptions = {}) {
+    this.limits = {
+      maxPendingPerAddress: opts.maxPendingPerAddress ?? EMBEDDED_LIMITS.maxPendingPerAddress,
+      maxPending: opts.maxPending ?? EMBEDDED_LIMITS.maxPending,
+      connectTimeoutMs: opts.connectTimeoutMs ?? EMBEDDED_LIMITS.connectTimeoutMs,
+    };
+  }
+
+  /** Connections not yet accepted by the broker (non-loopback peers only), for tests and health. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
 
   /** The bound port (useful with port 0). */
   get port(): number {
@@ -54,8 +95,12 @@ export class EmbeddedBroker {
   async listen(): Promise<void> {
     if (this.server) return;
     const server = createServer((socket) => {
+      if (!this.admit(socket)) return;
       this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
+      socket.on('close', () => {
+        this.sockets.delete(socket);
+        this.settle(socket);
+      });
       if (this.broker) {
         this.broker.handle(socket);
         return;
@@ -95,12 +140,14 @@ export class EmbeddedBroker {
     const def = mod.default as (Record<string, unknown> & ((o?: object) => unknown)) | undefined;
     const factory = (mod.createBroker ?? def?.createBroker ?? def) as ((o?: object) => AedesInstance | Promise<AedesInstance>) | undefined;
     if (typeof factory !== 'function') throw new GatewayError('EMBEDDED_BROKER', 'the aedes package has an unexpected API; set mqtt.url to an external broker');
-    const broker = await factory(authenticate ? { authenticate } : {});
+    const broker = await factory({ connectTimeout: this.limits.connectTimeoutMs, ...(authenticate ? { authenticate } : {}) });
     // Stopped while the broker was being created: it never serves.
     if (!this.server) {
       broker.close();
       return;
     }
+    // 'client': CONNECT accepted (authenticated, registered); the connection stops counting as pending.
+    broker.on('client', (client) => this.settle(client.conn as Socket));
     this.broker = broker;
     for (const socket of this.waiting.splice(0)) {
       socket.off('error', ignoreWaitingError);
@@ -114,10 +161,52 @@ export class EmbeddedBroker {
     this.server = undefined;
     this.broker = undefined;
     this.waiting.length = 0;
+    this.pending.clear();
+    this.pendingByAddress.clear();
     for (const s of this.sockets) s.destroy();
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+
+  /** Counts a new connection as pending, or destroys it when over a cap (false). Loopback passes. */
+  private admit(socket: Socket): boolean {
+    const remote = socket.remoteAddress;
+    // Already gone (reset before we got to it): nothing to serve.
+    if (remote === undefined) {
+      socket.destroy();
+      return false;
+    }
+    if (isLoopbackAddress(remote)) return true;
+    const { maxPendingPerAddress, maxPending } = this.limits;
+    const fromHere = this.pendingByAddress.get(remote) ?? 0;
+    const over = fromHere >= maxPendingPerAddress ? { kind: 'per-address' as const, limit: maxPendingPerAddress }
+      : this.pending.size >= maxPending ? { kind: 'total' as const, limit: maxPending }
+      : undefined;
+    if (over) {
+      socket.destroy();
+      this.opts.onRefused?.({ ...over, remote });
+      return false;
+    }
+    this.pending.set(socket, remote);
+    this.pendingByAddress.set(remote, fromHere + 1);
+    return true;
+  }
+
+  /** The connection was accepted by Aedes, or closed: it no longer counts as pending. */
+  private settle(socket: Socket): void {
+    const remote = this.pending.get(socket);
+    if (remote === undefined) return;
+    this.pending.delete(socket);
+    const n = (this.pendingByAddress.get(remote) ?? 1) - 1;
+    if (n > 0) this.pendingByAddress.set(remote, n);
+    else this.pendingByAddress.delete(remote);
+  }
+}
+
+/** 127.0.0.0/8, ::1, and IPv4-mapped loopback (a dual-stack listener reports ::ffff:127.0.0.1). */
+export function isLoopbackAddress(address: string): boolean {
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
 }
 
 function safeEqual(a: Buffer, b: Buffer): boolean {

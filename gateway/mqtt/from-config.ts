@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { GatewayConfig } from '../config/types.js';
 import { MqttConnection, type MqttConnectionOptions } from './connection.js';
-import { EmbeddedBroker } from './embedded.js';
+import { EmbeddedBroker, type PendingRefusal } from './embedded.js';
 import { presence } from './topics.js';
 
 /**
@@ -23,10 +23,23 @@ export interface BrokerLink {
   stop(): Promise<void>;
 }
 
-export function brokerLink(config: GatewayConfig, options: { version: string; groups?: string[]; overrides?: Partial<MqttConnectionOptions> }): BrokerLink {
+export interface BrokerLinkOptions {
+  version: string;
+  groups?: string[];
+  overrides?: Partial<MqttConnectionOptions>;
+  /** The embedded broker destroyed a connection over its pending-connection caps (embedded.ts). */
+  onEmbeddedRefusal?: (refusal: PendingRefusal) => void;
+}
+
+export function brokerLink(config: GatewayConfig, options: BrokerLinkOptions): BrokerLink {
   const m = config.mqtt;
   const embedded = m.embedded
-    ? new EmbeddedBroker({ port: m.embeddedPort, host: m.embeddedHost, ...(m.username !== undefined ? { username: m.username, password: m.password ?? '' } : {}) })
+    ? new EmbeddedBroker({
+      port: m.embeddedPort,
+      host: m.embeddedHost,
+      ...(m.username !== undefined ? { username: m.username, password: m.password ?? '' } : {}),
+      ...(options.onEmbeddedRefusal ? { onRefused: options.onEmbeddedRefusal } : {}),
+    })
     : undefined;
   const p = presence(m.topicPrefix, config.gateway.id, options.version, options.groups ?? config.gateway.groups);
   const read = (file: string | undefined) => (file === undefined ? undefined : readFileSync(file));
