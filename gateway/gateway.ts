@@ -81,7 +81,7 @@ export class Gateway {
   readonly events = new GatewayEvents();
   /** Where components' telemetry goes: the outbox, then observers (gateway/telemetry/sink.ts). */
   readonly telemetry = new TelemetrySinks();
-  /** Refusals of inbound traffic (commands, junk OTA envelopes): counted, logged a few lines per window. */
+  /** Refusals of inbound traffic (commands, junk OTA envelopes, embedded-broker connections over its caps): counted, logged a few lines per window. */
   readonly refusals: ThrottledLog;
   private link: LinkWatch | undefined;
   private dataDirLock: DataDirLock | undefined;
