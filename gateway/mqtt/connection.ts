@@ -20,8 +20,10 @@ import { openClient } from './open-client.js';
  * - Errors a user can fix come out as one-line GatewayErrors on the `error` event, once per distinct
  *   cause (a broker refusing credentials every 30 s is one line, not a log flood).
  *
- * Events: `connect` ({ protocolVersion }), `disconnect` (reason), `reconnecting` ({ attempt, delayMs }),
- * `error` (GatewayError), `message` (topic, payload: Buffer, retained: boolean).
+ * Events: `session` (CONNACK: publishing works; subscriptions not renewed yet), `connect`
+ * ({ protocolVersion }: the session is set up, subscriptions renewed and the birth sent),
+ * `disconnect` (reason), `reconnecting` ({ attempt, delayMs }), `error` (GatewayError),
+ * `message` (topic, payload: Buffer, retained: boolean).
  */
 
 export interface Message {
@@ -356,6 +358,10 @@ export class MqttConnection extends EventEmitter {
       this.failedInRound = 0;
       this.backoff.reset();
       this.lastErrorLine = undefined;
+      // Before the session's subscriptions: what waited for a broker (the retained cache) goes out
+      // ahead of anything this session receives and causes. A component state held while offline
+      // is then on the broker before, say, a retained OTA envelope can swap the version it names.
+      this.emit('session');
       void this.afterConnect(client, gen);
     });
     client.on('message', (topic, payload, packet) => {
@@ -428,7 +434,9 @@ export class MqttConnection extends EventEmitter {
   private async afterConnect(client: MqttClient, gen: number): Promise<void> {
     try {
       const refused: string[] = [];
-      for (const [filter, qos] of this.subs) {
+      // A snapshot: a filter added meanwhile is subscribed by subscribe() itself (once, not twice,
+      // which would also make the broker deliver its retained messages again).
+      for (const [filter, qos] of [...this.subs]) {
         if (!(await subscribeGranted(client, filter, qos))) refused.push(filter);
       }
       if (refused.length) this.retrySubscriptions(client, gen, refused, 1000);

@@ -4,7 +4,8 @@ import type { PublishOptions } from './connection.js';
 export interface RetainedLink {
   readonly connected: boolean;
   publish(topic: string, payload: string | Buffer, options?: PublishOptions): Promise<void>;
-  on(event: 'connect', listener: () => void): unknown;
+  /** A session began (CONNACK), before its subscriptions are renewed: publishing works from here. */
+  on(event: 'session', listener: () => void): unknown;
 }
 
 /**
@@ -36,7 +37,10 @@ export class RetainedCache {
   private readonly kept = new Map<string, { payload: string | Buffer; qos: 0 | 1 | 2 }>();
 
   constructor(private readonly link: RetainedLink) {
-    link.on('connect', () => {
+    // At the CONNACK, not at the end of the session's setup (subscriptions, birth): nothing the new
+    // session receives has been acted on yet, so a held value is sent before anything newer exists
+    // (an OTA status or state caused by a retained envelope would otherwise supersede it unsent).
+    link.on('session', () => {
       const all = [...this.held];
       this.held.clear();
       for (const [topic, h] of all) this.send(topic, h);

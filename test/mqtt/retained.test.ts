@@ -1,3 +1,4 @@
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MqttConnection } from '../../gateway/mqtt/connection.js';
 import { Mosquitto, sleep, until } from '../helpers/mosquitto.js';
@@ -76,6 +77,39 @@ describe('retained cache on the connection', () => {
       expect(await retainedNow()).toEqual({ 'r/status': 'b' });
     } finally {
       await conn.stop();
+    }
+  });
+  it('what waited for the broker goes out at the CONNACK, before a retained message of the new session can cause a newer value that would supersede it unsent', async () => {
+    // The gateway's case: a component state and an OTA status made before the first connect; the
+    // session's subscriptions bring a retained OTA envelope, whose handling swaps the version (a new
+    // state) and reports a new status. Subscribers must see the held values first, not lose them.
+    const operator = await mqtt.connectAsync(mosq.url, { protocolVersion: 4 });
+    await operator.publishAsync('trig/envelope', 'release', { qos: 1, retain: true });
+    const rec = await new Recorder(mosq.url, 'o/#').start();
+    // A birth makes the session's setup one more round trip: the old code sent held values only after it.
+    const conn = new MqttConnection({ url: mosq.url, backoff: { initialMs: 50, maxMs: 200, jitter: 0 }, birth: () => ({ topic: 'o/presence', payload: 'online', qos: 1, retain: true }) });
+    const cache = conn.retained;
+    void cache.publish('o/state', 'running 1.3.0', { qos: 1, mode: 'every-connect' });
+    void cache.publish('o/status', 'rolled-back 1.8.0', { qos: 1, mode: 'until-sent' });
+    conn.on('message', (topic: string) => {
+      if (topic !== 'trig/envelope') return;
+      void cache.publish('o/state', 'running 1.9.0', { qos: 1, mode: 'every-connect' });
+      void cache.publish('o/status', 'received 1.9.0', { qos: 1, mode: 'until-sent' });
+    });
+    try {
+      await conn.subscribe('trig/envelope', { qos: 1 });
+      await conn.start();
+      await conn.waitConnected(10_000);
+      await until(() => rec.messages.some((m) => m.payload === 'running 1.9.0') && rec.messages.some((m) => m.payload === 'received 1.9.0'), 10_000, 'the new values');
+      await sleep(200);
+      const seen = (topic: string) => [...new Set(rec.messages.filter((m) => m.topic === topic).map((m) => m.payload))];
+      expect(seen('o/state')).toEqual(['running 1.3.0', 'running 1.9.0']);
+      expect(seen('o/status')).toEqual(['rolled-back 1.8.0', 'received 1.9.0']);
+    } finally {
+      await conn.stop();
+      await rec.stop();
+      await operator.publishAsync('trig/envelope', '', { qos: 1, retain: true });
+      await operator.endAsync();
     }
   });
 });
