@@ -22,7 +22,8 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
+import { defaultConfig } from './default-config.js';
 import { freePort, sleep, until } from '../test/helpers/mosquitto.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -50,15 +51,11 @@ export async function run(): Promise<void> {
 
   const dir = await mkdtemp(join(tmpdir(), 'airssys-bench-broker-'));
   const port = await freePort();
-  const config = parse(await readFile(join(root, 'config', 'gateway.yaml'), 'utf8')) as Record<string, any>;
+  const config = await defaultConfig(root);
   config.gateway['data-dir'] = join(dir, 'var');
   Object.assign(config.mqtt, { 'embedded-port': port, 'embedded-host': '0.0.0.0', username: 'fleet', password: 'bench-secret' });
   config.log = { level: 'warn' };
   config.telemetry = { ...config.telemetry, 'health-interval-ms': 1000 };
-  for (const c of config.components) {
-    c.source = join(root, 'config', c.source);
-    c.manifest = join(root, 'config', c.manifest);
-  }
   const configFile = join(dir, 'gateway.yaml');
   await writeFile(configFile, stringify(config));
   const id = config.gateway.id as string;

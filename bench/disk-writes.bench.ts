@@ -21,7 +21,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
+import { defaultConfig } from './default-config.js';
 import { freePort, Mosquitto } from '../test/helpers/mosquitto.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,13 +36,9 @@ async function writeBytes(pid: number): Promise<number> {
 }
 
 async function baseConfig(dataDir: string, mqttSection: Record<string, unknown>): Promise<string> {
-  const config = parse(await readFile(join(root, 'config', 'gateway.yaml'), 'utf8')) as Record<string, any>;
+  const config = await defaultConfig(root);
   config.gateway['data-dir'] = dataDir;
   config.mqtt = { ...config.mqtt, ...mqttSection };
-  for (const c of config.components) {
-    c.source = join(root, 'config', c.source);
-    c.manifest = join(root, 'config', c.manifest);
-  }
   await mkdir(dataDir, { recursive: true });
   const file = join(dirname(dataDir), `gateway-${Math.random().toString(16).slice(2)}.yaml`);
   await writeFile(file, stringify(config));

@@ -34,6 +34,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { parse, stringify } from 'yaml';
+import { defaultConfig } from './default-config.js';
 import { readPrivateKeyFile } from '../gateway/ota/keys.js';
 import { buildRelease } from '../gateway/ota/release.js';
 import { FINAL_PHASES } from '../gateway/ota/reasons.js';
@@ -97,16 +98,12 @@ async function writeConfig(base: string, name: string, opts: { trustedKey?: stri
   const dir = join(base, name);
   await mkdir(join(dir, 'var'), { recursive: true });
   if (opts.cacheFrom) await cp(join(opts.cacheFrom, 'var', 'cache'), join(dir, 'var', 'cache'), { recursive: true });
-  const config = parse(await readFile(join(root, 'config', 'gateway.yaml'), 'utf8')) as Record<string, any>;
+  const config = await defaultConfig(root);
   const port = await freePort();
   config.gateway['data-dir'] = join(dir, 'var');
   config.mqtt['embedded-port'] = port;
   config.log = { level: 'warn' };
   if (opts.trustedKey) config.ota['trusted-keys'] = [opts.trustedKey];
-  for (const c of config.components) {
-    c.source = join(root, 'config', c.source);
-    c.manifest = join(root, 'config', c.manifest);
-  }
   const file = join(dir, 'gateway.yaml');
   await writeFile(file, stringify(config));
   return { dir, file, port };

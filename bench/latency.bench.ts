@@ -19,14 +19,15 @@
  *
  * Run: `npm run bench -- latency` (LATENCY_BENCH_SECONDS, default 120). Results: docs/memory.md.
  */
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import pino from 'pino';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
+import { defaultConfig } from './default-config.js';
 import { Gateway } from '../gateway/gateway.js';
 import { loadConfig } from '../gateway/config/load.js';
 import type { SimBoard } from '../drivers/sim-board.js';
@@ -54,14 +55,10 @@ export async function run(): Promise<void> {
   if (existsSync(join(root, 'var', 'cache'))) await cp(join(root, 'var', 'cache'), join(dir, 'var', 'cache'), { recursive: true });
   await writeFile(join(dir, 'probe.wasm'), await probeComponent());
   await writeFile(join(dir, 'probe.yaml'), stringify({ name: 'probe', version: '1.0.0', 'tick-ms': 60_000, capabilities: { gpio: { read: [PIN], watch: [{ pin: PIN, edge: 'both', 'debounce-ms': 0 }] }, telemetry: ['edge'] }, limits: { 'memory-mb': 1, fuel: 1_000_000, mailbox: 1000 } }));
-  const config = parse(await readFile(join(root, 'config', 'gateway.yaml'), 'utf8')) as Record<string, any>;
+  const config = await defaultConfig(root);
   config.gateway['data-dir'] = join(dir, 'var');
   config.mqtt['embedded-port'] = 0;
   config.log = { level: 'warn' };
-  for (const c of config.components) {
-    c.source = join(root, 'config', c.source);
-    c.manifest = join(root, 'config', c.manifest);
-  }
   config.components.push({ source: join(dir, 'probe.wasm'), manifest: join(dir, 'probe.yaml') });
   config.policy.roles.probe = { gpio: { read: [PIN], watch: [PIN] }, telemetry: ['*'] };
   config.policy.components.probe = ['probe'];

@@ -24,6 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import mqtt from 'mqtt';
 import { parse, stringify } from 'yaml';
+import { defaultConfig } from './default-config.js';
 import { encodeU32 } from '../runtime/instrument/binary.js';
 import { freePort } from '../test/helpers/mosquitto.js';
 
@@ -110,15 +111,11 @@ export async function run(): Promise<void> {
   // The default config, with only what a soak needs changed: its own data dir and port, quiet logs,
   // and the run's key trusted for OTA.
   const port = await freePort();
-  const config = parse(await readFile(join(root, 'config', 'gateway.yaml'), 'utf8')) as Record<string, any>;
+  const config = await defaultConfig(root);
   config.gateway['data-dir'] = join(dir, 'var');
   config.mqtt['embedded-port'] = port;
   config.log = { level: 'warn' };
   config.ota['trusted-keys'] = [pubFile];
-  for (const c of config.components) {
-    c.source = join(root, 'config', c.source);
-    c.manifest = join(root, 'config', c.manifest);
-  }
   const configFile = join(dir, 'gateway.yaml');
   await writeFile(configFile, stringify(config));
   const gatewayId = config.gateway.id as string;
