@@ -174,9 +174,7 @@ export class Gateway {
     this.broker = brokerLink(config, {
       version: GATEWAY_VERSION,
       onEmbeddedRefusal: (r) => this.refusals.note(`broker-pending-${r.kind}`, 'warn', { source: 'embedded-broker', remote: r.remote, limit: r.limit },
-        r.kind === 'per-address'
-          ? `embedded broker: closed a connection from ${r.remote}: ${r.limit} from that address have not logged in yet`
-          : `embedded broker: closed a connection from ${r.remote}: ${r.limit} from the network have not logged in yet`),
+        `embedded broker: closed a connection from ${r.remote}: ${r.limit} from ${r.kind === 'per-address' ? 'that address' : 'the network'} have not logged in yet`),
     });
     // Watching before the first attempt, so a broker that is down from the start is reported.
     if (!this.broker.embedded) this.link = new LinkWatch(this.broker.connection, redact(config.mqtt.url), (level, fields, message) => this.log[level](fields, message));

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { GatewayError } from '../../runtime/errors.js';
+import { isLoopbackHost } from './loopback.js';
 
 /**
  * `mqtt.url: embedded`: an in-process Aedes broker so the gateway runs with no broker installed.
@@ -69,7 +70,7 @@ export class EmbeddedBroker {
     };
   }
 
-  /** Connections not yet accepted by the broker (non-loopback peers only), for tests and health. */
+  /** Connections not yet accepted by the broker (non-loopback peers only); tests read it. */
   get pendingCount(): number {
     return this.pending.size;
   }
@@ -176,7 +177,7 @@ export class EmbeddedBroker {
       socket.destroy();
       return false;
     }
-    if (isLoopbackAddress(remote)) return true;
+    if (isLoopbackHost(remote)) return true;
     const { maxPendingPerAddress, maxPending } = this.limits;
     const fromHere = this.pendingByAddress.get(remote) ?? 0;
     const over = fromHere >= maxPendingPerAddress ? { kind: 'per-address' as const, limit: maxPendingPerAddress }
@@ -201,12 +202,6 @@ export class EmbeddedBroker {
     if (n > 0) this.pendingByAddress.set(remote, n);
     else this.pendingByAddress.delete(remote);
   }
-}
-
-/** 127.0.0.0/8, ::1, and IPv4-mapped loopback (a dual-stack listener reports ::ffff:127.0.0.1). */
-export function isLoopbackAddress(address: string): boolean {
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return v4.startsWith('127.') || address === '::1';
 }
 
 function safeEqual(a: Buffer, b: Buffer): boolean {

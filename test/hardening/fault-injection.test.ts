@@ -155,6 +155,7 @@ describe(`fault injection: ${KILLS} SIGKILLs of the real gateway (seed ${SEED})`
     // in at once: held states go out at the CONNACK, before the session's subscriptions bring the
     // envelope (gateway/mqtt/retained.ts; a CI run on Node 22 once saw only the new version's state).
     let lastDeathAt = 0;
+    const firstRunningSince = (spawnAt: number) => states.find((s) => s.ts >= spawnAt - 5 && s.ts > lastDeathAt && s.state === 'running');
 
     for (let k = 0; k < KILLS; k++) {
       const disk = storeOnDisk();
@@ -167,7 +168,7 @@ describe(`fault injection: ${KILLS} SIGKILLs of the real gateway (seed ${SEED})`
       let label: string = mode;
       const spawnAt = Date.now();
       const g: Gw = launch(configFile);
-      const firstRunning = () => states.find((s) => s.ts >= spawnAt - 5 && s.ts > lastDeathAt && s.state === 'running');
+      const firstRunning = () => firstRunningSince(spawnAt);
 
       if (mode === 'startup') {
         await sleep(between(0, startupMs));
@@ -214,7 +215,7 @@ describe(`fault injection: ${KILLS} SIGKILLs of the real gateway (seed ${SEED})`
     const spawnAt = Date.now();
     const g = launch(configFile);
     await g.running(120_000);
-    const lastRunning = () => states.find((s) => s.ts >= spawnAt - 5 && s.ts > lastDeathAt && s.state === 'running');
+    const lastRunning = () => firstRunningSince(spawnAt);
     await until(() => lastRunning() !== undefined, 30_000, 'a running state from the last run');
     const first = lastRunning()!;
     if (first.version !== disk.runs) violations.push(`last run: came up on ${first.version}, the store had committed ${disk.runs}`);

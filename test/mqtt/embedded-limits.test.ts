@@ -2,7 +2,8 @@ import { connect, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EmbeddedBroker, isLoopbackAddress, type PendingRefusal } from '../../gateway/mqtt/embedded.js';
+import { EmbeddedBroker, type PendingRefusal } from '../../gateway/mqtt/embedded.js';
+import { isLoopbackHost } from '../../gateway/mqtt/loopback.js';
 import { until } from '../helpers/mosquitto.js';
 
 /**
@@ -61,10 +62,10 @@ async function tryConnect(url: string): Promise<string> {
   return r;
 }
 
-describe('isLoopbackAddress', () => {
+describe('isLoopbackHost on peer addresses (what the caps exempt)', () => {
   it('knows 127/8, ::1 and IPv4-mapped loopback; nothing else', () => {
-    for (const a of ['127.0.0.1', '127.0.0.2', '::1', '::ffff:127.0.0.1']) expect(isLoopbackAddress(a)).toBe(true);
-    for (const a of ['192.0.2.2', '::ffff:192.0.2.2', 'fd00::2', '10.127.0.1', '::']) expect(isLoopbackAddress(a)).toBe(false);
+    for (const a of ['127.0.0.1', '127.0.0.2', '::1', '::ffff:127.0.0.1']) expect(isLoopbackHost(a)).toBe(true);
+    for (const a of ['192.0.2.2', '::ffff:192.0.2.2', 'fd00::2', '10.127.0.1', '::']) expect(isLoopbackHost(a)).toBe(false);
   });
 });
 
